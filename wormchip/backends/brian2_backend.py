@@ -1,0 +1,487 @@
+"""Run an IR `Network` in Brian2 and return the shared `Result`.
+
+One NeuronGroup per neuron block (model), one Synapses object per (projection, pre group, post group).
+Code-generation target: "numpy" for tiny runs (no compile), "cython" otherwise (compiled once, then cached
+in ~/.cython/brian_extensions), "cpp_standalone" on request for long runs (structural plasticity needs the
+runtime targets, since it edits synapses between run chunks).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from wormchip import ir
+from wormchip.backends.brian2_equations import (
+    CONDUCTANCE,
+    CURRENT,
+    GAP,
+    GRADED,
+    Channel,
+    NeuronEquations,
+    synapse_equations,
+)
+from wormchip.models import NEURON_MODELS
+from wormchip.result import Result, Trace
+
+SYNAPSE_KIND = {
+    "exp_current": CURRENT,
+    "exp_conductance": CONDUCTANCE,
+    "graded_sigmoid": GRADED,
+    "gap_junction": GAP,
+}
+NUMPY_WORK_LIMIT = 2e6  # steps × (neurons + synapses) below which numpy beats cython's compile time
+WEIGHT_RECORD_LIMIT = 20_000  # plastic synapses recorded individually up to this many
+PROBE_UNITS = {"v": "V", "tau_eff": "s", "I_syn": "A", "g_e": "S", "g_i": "S", "I_gap": "A", "w_adapt": "A"}
+
+
+def choose_target(network: ir.Network, requested: str | None = None) -> str:
+    """Resolve "auto": numpy when the run is small (compiling would dominate), cython otherwise."""
+    target = requested or network.target
+    if target != "auto":
+        return target
+    steps = network.duration / network.dt
+    work = steps * (network.size + sum(p.size for p in network.projections))
+    return "numpy" if work < NUMPY_WORK_LIMIT else "cython"
+
+
+@dataclass
+class _SynapseObject:
+    projection: ir.Projection | None
+    obj: object
+
+
+def run_brian2(
+    network: ir.Network,
+    target: str | None = None,
+    report: Callable[[float], None] | None = None,
+) -> Result:
+    """Simulate `network`; `report(fraction_done)` is called during the run (for progress bars)."""
+    import brian2 as b2
+
+    target = choose_target(network, target)
+    structural = any(r.rule == "structural" for p in network.projections for r in p.plasticity)
+    if target == "cpp_standalone" and structural:
+        raise ValueError("structural plasticity edits synapses during the run; use target numpy or cython")
+    t0 = time.perf_counter()
+    standalone_dir = None
+    if target == "cpp_standalone":
+        standalone_dir = tempfile.mkdtemp(prefix="wormchip_cpp_")
+        b2.set_device("cpp_standalone", directory=standalone_dir, build_on_run=False)
+    else:
+        b2.set_device("runtime")
+        b2.prefs.codegen.target = target
+    try:
+        b2.start_scope()
+        b2.defaultclock.dt = network.dt * b2.second
+        b2.seed(network.seed)
+        builder = _Builder(network, b2)
+        net = builder.build()
+        build_s = time.perf_counter() - t0
+        if report is not None and target != "cpp_standalone":
+            net.run(
+                network.duration * b2.second,
+                report=lambda elapsed, complete, *_: report(complete),
+                report_period=0.5 * b2.second,
+            )
+        elif structural:
+            builder.run_with_structural(net)
+        else:
+            net.run(network.duration * b2.second)
+        if target == "cpp_standalone":
+            b2.device.build(directory=standalone_dir, compile=True, run=True)
+        result = builder.collect()
+    finally:
+        if target == "cpp_standalone":
+            b2.device.reinit()
+            b2.device.activate()
+            b2.set_device("runtime")
+    wall = time.perf_counter() - t0
+    result.metadata.update(
+        {
+            **network.metadata,
+            "backend": "brian2",
+            "target": target,
+            "seed": network.seed,
+            "wall_s": wall,
+            "build_s": build_s,
+            "versions": _versions(),
+        }
+    )
+    return result
+
+
+def _versions() -> dict[str, str]:
+    import brian2
+
+    import wormchip
+
+    return {"wormchip": wormchip.__version__, "brian2": brian2.__version__, "numpy": np.__version__}
+
+
+class _Builder:
+    """Builds Brian2 objects from the IR and reads them back into a Result."""
+
+    def __init__(self, network: ir.Network, b2) -> None:
+        self.net_ir = network
+        self.b2 = b2
+        self.block_of = np.empty(network.size, dtype=np.int64)  # neuron → block index
+        self.local = np.empty(network.size, dtype=np.int64)  # neuron → index inside its block's group
+        for k, block in enumerate(network.blocks):
+            self.block_of[block.indices] = k
+            self.local[block.indices] = np.arange(len(block.indices))
+        self.groups: list = []
+        self.synapses: list[_SynapseObject] = []
+        self.spike_monitors: list = []
+        self.state_monitors: list[tuple[object, ir.ProbeSpec, np.ndarray]] = []
+        self.weight_monitors: list[tuple[_SynapseObject, object]] = []
+        self.structural: list[tuple[_SynapseObject, dict[str, float], np.random.Generator]] = []
+        self.synapse_counts: list[tuple[float, int]] = []
+
+    # --- construction -------------------------------------------------------------------------------------------
+    def build(self):
+        b2 = self.b2
+        eqs = [NeuronEquations(b.model, NEURON_MODELS[b.model].conductance_based) for b in self.net_ir.blocks]
+        plans = self._plan_synapses(eqs)
+        current = self.net_ir.current
+        namespace = {}
+        if current is not None:
+            values = np.concatenate([current.values, np.zeros((len(current.values), 1))], axis=1)
+            namespace["stimulus"] = b2.TimedArray(values * b2.amp, dt=current.dt * b2.second)
+            for e in eqs:
+                e.has_current_input = True
+        for k, (block, e) in enumerate(zip(self.net_ir.blocks, eqs)):
+            group = b2.NeuronGroup(
+                len(block.indices),
+                e.equations(),
+                threshold="v > v_th",
+                reset=e.reset(),
+                refractory="t_ref",
+                method="euler",
+                namespace=namespace,
+                name=f"block{k}_{block.model}",
+            )
+            params = dict(block.params)
+            params.setdefault("E_e", np.zeros(len(block.indices)))
+            params.setdefault("E_i", np.full(len(block.indices), -0.09))
+            for key, values in params.items():
+                setattr(group, key, values * _unit_of(b2, key))
+            group.v = params["E_L"] * b2.volt
+            if current is not None:
+                col = np.full(len(block.indices), len(current.target))
+                where = {int(n): c for c, n in enumerate(current.target)}
+                for j, n in enumerate(block.indices):
+                    col[j] = where.get(int(n), len(current.target))
+                group.stim_col = col
+            self.groups.append(group)
+            self.spike_monitors.append(b2.SpikeMonitor(group))
+        objects = [*self.groups, *self.spike_monitors]
+        for plan in plans:
+            objects += self._make_synapses(*plan)
+        objects += self._make_probes()
+        return b2.Network(*objects)
+
+    def _plan_synapses(self, eqs: list[NeuronEquations]) -> list[tuple]:
+        """Split projections and spike inputs by (pre group, post group); register channels in the targets."""
+        plans = []
+        for p_idx, proj in enumerate(self.net_ir.projections):
+            pre, post, weight = proj.pre, proj.post, proj.weight
+            if proj.synapse == "gap_junction":  # both directions
+                pre, post, weight = (
+                    np.r_[proj.pre, proj.post],
+                    np.r_[proj.post, proj.pre],
+                    np.r_[weight, weight],
+                )
+            for a in range(len(self.net_ir.blocks)):
+                for b in range(len(self.net_ir.blocks)):
+                    sel = (self.block_of[pre] == a) & (self.block_of[post] == b)
+                    if not sel.any() and not any(r.rule == "structural" for r in proj.plasticity):
+                        continue
+                    key = f"p{p_idx}_{a}"
+                    eqs[b].channels.append(Channel(key, SYNAPSE_KIND[proj.synapse], proj.params.get("tau")))
+                    rules = self._rule_params(proj, eqs[b], key)
+                    plans.append((proj, key, a, b, pre[sel], post[sel], weight[sel], rules))
+        for s_idx, inp in enumerate(self.net_ir.spike_inputs):
+            for b in np.unique(self.block_of[inp.target]):
+                key = f"in{s_idx}_{b}"
+                eqs[b].channels.append(Channel(key, SYNAPSE_KIND[inp.synapse], inp.params.get("tau")))
+                sel = self.block_of[inp.target] == b
+                plans.append(
+                    (inp, key, None, int(b), np.flatnonzero(sel), inp.target[sel], inp.weight[sel], {})
+                )
+        return plans
+
+    def _rule_params(self, proj: ir.Projection, eq: NeuronEquations, key: str) -> dict[str, dict]:
+        rules: dict[str, dict] = {}
+        for rule in proj.plasticity:
+            params = dict(rule.params)
+            if rule.rule == "homeostatic_scaling":
+                params["rate_var"] = f"rate_{rule.name}"
+                eq.rate_traces[params["rate_var"]] = params["tau_r"]
+            if rule.rule == "reward_stdp":
+                params["modulator_var"] = f"D_{rule.name}"
+                eq.modulators[params["modulator_var"]] = params["tau_D"]
+            rules[rule.rule] = params
+        return rules
+
+    def _make_synapses(self, source, key, a, b, pre, post, weight, rules) -> list:
+        b2 = self.b2
+        kind = SYNAPSE_KIND[source.synapse]
+        unit_name = "amp" if kind == CURRENT else "siemens"
+        unit = getattr(b2, unit_name)
+        text = synapse_equations(kind, key, rules, unit_name)
+        target = self.groups[b]
+        if a is None:  # external spike input: one generator channel per target neuron
+            times = source.spike_times
+            idx = np.concatenate([np.full(len(times[i]), j) for j, i in enumerate(pre)]) if len(pre) else []
+            tt = np.concatenate([times[i] for i in pre]) if len(pre) else []
+            pre_group = b2.SpikeGeneratorGroup(
+                len(pre), np.asarray(idx, int), np.asarray(tt) * b2.second, name=f"input_{key}"
+            )
+            pre_local = np.arange(len(pre))
+            extra = [pre_group]
+        else:
+            pre_group = self.groups[a]
+            pre_local = self.local[pre]
+            extra = []
+        syn = b2.Synapses(
+            pre_group,
+            target,
+            model=text.model,
+            on_pre=text.on_pre or None,
+            on_post=text.on_post,
+            method="euler",
+            name=f"syn_{key}_to{b}",
+        )
+        post_local = self.local[post]
+        structural = rules.get("structural")
+        candidates = np.zeros(0, dtype=np.int64)
+        if structural is not None:
+            pre_local, post_local, weight, candidates = self._with_candidates(
+                a, b, pre_local, post_local, weight
+            )
+        if len(pre_local):
+            syn.connect(i=np.asarray(pre_local, int), j=np.asarray(post_local, int))
+        if len(pre_local):
+            active = np.ones(len(pre_local))
+            active[len(pre_local) - len(candidates) :] = 0 if len(candidates) else 1
+            syn.w = np.abs(weight) * unit
+            syn.sgn = np.where(weight < 0, -1.0, 1.0)
+            syn.active = active
+            scale = max(rules.get(r, {}).get("w_max_scale", 0.0) for r in rules) if rules else 0.0
+            syn.w_max = np.abs(weight) * max(scale, 1.0) * unit
+            if "stp" in rules:
+                syn.u_stp = rules["stp"]["U"]
+                syn.x_stp = 1.0
+            if kind == GRADED:
+                post_params = self.net_ir.blocks[b].params
+                e_e = post_params.get("E_e", np.zeros(len(self.net_ir.blocks[b].indices)))
+                e_i = post_params.get("E_i", np.full(len(self.net_ir.blocks[b].indices), -0.09))
+                syn.E_syn = np.where(weight >= 0, e_e[post_local], e_i[post_local]) * b2.volt
+                syn.mu = source.params["mu"] * b2.volt
+                syn.steep = source.params["sigma"]
+            if "delay" in source.params and kind in (CURRENT, CONDUCTANCE):
+                syn.delay = source.params["delay"] * b2.second
+        objs = [*extra, syn]
+        sobj = _SynapseObject(source if a is not None else None, syn)
+        self.synapses.append(sobj)
+        if any(r in rules for r in ("stdp", "reward_stdp", "homeostatic_scaling", "structural")):
+            objs.append(syn.run_regularly("w = clip(w, 0*w_max, w_max)", dt=self.net_ir.dt * 10 * b2.second))
+        if rules and a is not None:
+            record = np.arange(min(len(pre_local), WEIGHT_RECORD_LIMIT))
+            monitor = b2.StateMonitor(syn, "w_signed", record=record, dt=self._weight_dt() * b2.second)
+            self.weight_monitors.append((sobj, monitor))
+            objs.append(monitor)
+        if "reward_stdp" in rules:
+            objs += self._modulator_inputs(source, rules["reward_stdp"], b)
+        if structural is not None:
+            limit = int(structural["max_synapses"]) or len(pre_local) - len(candidates)
+            rng = np.random.default_rng(self.net_ir.seed + len(self.structural))
+            self.structural.append((sobj, {**structural, "limit": limit}, rng))
+        return objs
+
+    def _with_candidates(self, a, b, pre_local, post_local, weight):
+        """Add inactive candidate slots (all other pre→post pairs of the two groups) for regrowth."""
+        n_pre, n_post = len(self.net_ir.blocks[a].indices), len(self.net_ir.blocks[b].indices)
+        existing = set(zip(pre_local.tolist(), post_local.tolist()))
+        pairs = [
+            (i, j)
+            for i in range(n_pre)
+            for j in range(n_post)
+            if (i, j) not in existing and not (a == b and i == j)
+        ]
+        cand_pre = np.array([i for i, _ in pairs], dtype=np.int64)
+        cand_post = np.array([j for _, j in pairs], dtype=np.int64)
+        mean_w = float(np.mean(np.abs(weight))) if len(weight) else 0.0
+        sign = 1.0 if (len(weight) == 0 or np.mean(weight) >= 0) else -1.0
+        return (
+            np.r_[pre_local, cand_pre],
+            np.r_[post_local, cand_post],
+            np.r_[weight, np.full(len(pairs), sign * mean_w)],
+            cand_pre,
+        )
+
+    def _modulator_inputs(self, proj: ir.Projection, params: dict, b: int) -> list:
+        """Neuromodulator spikes (e.g. dopaminergic CEP/ADE/PDE) and external rewards raise D in the targets."""
+        b2 = self.b2
+        rule = next(r for r in proj.plasticity if r.rule == "reward_stdp")
+        var = params["modulator_var"]
+        objs = []
+        for a in np.unique(self.block_of[rule.modulators]) if len(rule.modulators) else []:
+            mods = self.local[rule.modulators[self.block_of[rule.modulators] == a]]
+            s = b2.Synapses(
+                self.groups[a], self.groups[b], on_pre=f"{var}_post += 1", name=f"mod_{var}_{a}_{b}"
+            )
+            s.connect(
+                i=np.repeat(mods, len(self.groups[b])), j=np.tile(np.arange(len(self.groups[b])), len(mods))
+            )
+            objs.append(s)
+        if len(rule.reward_times):
+            gen = b2.SpikeGeneratorGroup(
+                1, np.zeros(len(rule.reward_times), int), rule.reward_times * b2.second
+            )
+            s = b2.Synapses(gen, self.groups[b], model="amount : 1", on_pre=f"{var}_post += amount")
+            s.connect()
+            # Each reward pulse has its own amount: one generator channel per pulse keeps it simple.
+            s.amount = float(np.mean(rule.reward_amounts))
+            objs += [gen, s]
+        return objs
+
+    def _weight_dt(self) -> float:
+        dts = [p.dt for p in self.net_ir.probes]
+        return max(min(dts) if dts else 1e-3, self.net_ir.dt)
+
+    def _make_probes(self) -> list:
+        b2 = self.b2
+        objs = []
+        for probe in self.net_ir.probes:
+            for k, group in enumerate(self.groups):
+                members = probe.indices[self.block_of[probe.indices] == k]
+                if not len(members):
+                    continue
+                mon = b2.StateMonitor(
+                    group,
+                    list(probe.variables),
+                    record=self.local[members],
+                    dt=max(probe.dt, self.net_ir.dt) * b2.second,
+                )
+                self.state_monitors.append((mon, probe, members))
+                objs.append(mon)
+        return objs
+
+    # --- structural plasticity ----------------------------------------------------------------------------------
+    def run_with_structural(self, net) -> None:
+        """Run in chunks of the rule's interval, pruning and regrowing synapses between chunks."""
+        b2 = self.b2
+        interval = min(params["interval"] for _, params, _ in self.structural)
+        elapsed = 0.0
+        self._count_synapses(0.0)
+        while elapsed < self.net_ir.duration - 1e-12:
+            chunk = min(interval, self.net_ir.duration - elapsed)
+            net.run(chunk * b2.second)
+            elapsed += chunk
+            for sobj, params, rng in self.structural:
+                _prune_and_regrow(sobj.obj, params, rng, b2)
+            self._count_synapses(elapsed)
+
+    def _count_synapses(self, t: float) -> None:
+        self.synapse_counts.append((t, int(sum(np.sum(s.obj.active[:]) for s, _, _ in self.structural))))
+
+    # --- read back ----------------------------------------------------------------------------------------------
+    def collect(self) -> Result:
+        names = list(self.net_ir.names)
+        spikes: dict[str, np.ndarray] = {n: np.zeros(0) for n in names}
+        for block, mon in zip(self.net_ir.blocks, self.spike_monitors):
+            trains = mon.spike_trains()
+            for j, n in enumerate(block.indices):
+                spikes[names[n]] = np.asarray(trains[j] / self.b2.second, dtype=float)
+        traces: dict[str, Trace] = {}
+        for var in sorted({v for p in self.net_ir.probes for v in p.variables}):
+            parts = [(mon, members) for mon, probe, members in self.state_monitors if var in probe.variables]
+            times = np.asarray(parts[0][0].t / self.b2.second)
+            n_t = min(len(np.asarray(m.t)) for m, _ in parts)
+            values = np.concatenate([np.asarray(getattr(m, var)[:, :n_t]).T for m, _ in parts], axis=1)
+            channels = [names[i] for _, members in parts for i in members]
+            traces[var] = Trace(times[:n_t], channels, values, PROBE_UNITS.get(var, ""))
+        if self.synapse_counts:
+            t, c = zip(*self.synapse_counts)
+            traces["synapse_count"] = Trace(np.array(t), ["active_synapses"], np.array(c)[:, None], "count")
+        weights: dict[str, Trace] = {}
+        for sobj, mon in self.weight_monitors:
+            proj = sobj.projection
+            syn = sobj.obj
+            i_pre, j_post = np.asarray(syn.i[:]), np.asarray(syn.j[:])
+            rec = np.asarray(mon.record)
+            pre_names = self._names_of(syn.source, i_pre[rec])
+            post_names = self._names_of(syn.target, j_post[rec])
+            channels = [f"{a}->{b}" for a, b in zip(pre_names, post_names)]
+            values = np.asarray(mon.w_signed[:]).T
+            new = Trace(
+                np.asarray(mon.t / self.b2.second), channels, values, "A" if "I_" in syn.name else "S"
+            )
+            if proj.name in weights:
+                old = weights[proj.name]
+                n_t = min(len(old.times), len(new.times))
+                new = Trace(
+                    old.times[:n_t],
+                    old.channels + new.channels,
+                    np.concatenate([old.values[:n_t], new.values[:n_t]], axis=1),
+                    old.unit,
+                )
+            weights[proj.name] = new
+        return Result(
+            neuron_names=names,
+            duration=self.net_ir.duration,
+            dt=self.net_ir.dt,
+            spike_times=spikes,
+            traces=traces,
+            weights=weights,
+            metadata={},
+        )
+
+    def _names_of(self, group, local: np.ndarray) -> list[str]:
+        k = self.groups.index(group)
+        block = self.net_ir.blocks[k]
+        return [self.net_ir.names[block.indices[j]] for j in local]
+
+
+def _prune_and_regrow(syn, params: dict[str, float], rng: np.random.Generator, b2) -> None:
+    """Prune active synapses below `w_floor`·w_max; reactivate random free slots, keeping ≤ `limit` active."""
+    w = np.asarray(syn.w_[:])
+    w_max = np.asarray(syn.w_max_[:])
+    active = np.asarray(syn.active[:]).astype(bool)
+    prune = active & (w < params["w_floor"] * w_max)
+    active[prune] = False
+    n_regrow = min(
+        int(round(params["regrow_fraction"] * prune.sum())), max(params["limit"] - int(active.sum()), 0)
+    )
+    free = np.flatnonzero(~active & ~prune)
+    grow = rng.choice(free, size=min(n_regrow, len(free)), replace=False) if n_regrow and len(free) else []
+    active[grow] = True
+    w[prune] = 0.0
+    w[grow] = params["w_new"] * float(np.mean(w_max))
+    syn.active_[:] = active.astype(float)
+    syn.w_[:] = w
+
+
+def _unit_of(b2, param: str):
+    """Brian2 unit of a neuron parameter, by the registry's dimension."""
+    from wormchip.models import NEURON_MODELS
+
+    dims = {
+        "time": b2.second,
+        "voltage": b2.volt,
+        "current": b2.amp,
+        "conductance": b2.siemens,
+        "capacitance": b2.farad,
+        "frequency": b2.Hz,
+        "dimensionless": 1,
+    }
+    for model in NEURON_MODELS.values():
+        if param in model.params:
+            return dims[model.params[param].dimension]
+    raise KeyError(param)

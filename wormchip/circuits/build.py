@@ -1,0 +1,528 @@
+"""Build a `CircuitSpec` into the backend-neutral IR (`wormchip.ir.Network`), checking it on the way.
+
+Every problem found (unknown model or parameter, wrong unit, unknown neuron, incompatible synapse, dt too
+coarse) is collected and raised together as one `SpecError` naming the field path and value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from wormchip import ir
+from wormchip.circuits.errors import Problem, SpecError, closest
+from wormchip.circuits.schema import CircuitSpec, Connection, Stimulus
+from wormchip.models import NEURON_MODELS, PLASTICITY_MODELS, SYNAPSE_MODELS, ModelInfo
+from wormchip.units import UnitError, parse_quantity
+
+#: Which quantity a connection's weight_scale is, by synapse model.
+WEIGHT_DIMENSION = {
+    "exp_current": "current",
+    "exp_conductance": "conductance",
+    "graded_sigmoid": "conductance",
+    "gap_junction": "conductance",
+}
+#: Mechanosensory neurons per touch site (Chalfie et al. 1985, J. Neurosci. 5:956; Wicks & Rankin 1995).
+TOUCH_SITES = {
+    "anterior": ["ALM", "AVM"],
+    "posterior": ["PLM"],
+    "both": ["ALM", "AVM", "PLM"],
+}
+DT_ERROR_RATIO = 2.0  # dt > τ_min / 2: forward integration is unusable
+DT_WARN_RATIO = 10.0  # dt > τ_min / 10: noticeably inaccurate
+
+
+class _Collector:
+    """Gathers problems so a user sees all of them at once."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def add(self, path, message, value=None, suggestion=None) -> None:
+        self.problems.append(Problem(path, message, value, suggestion))
+
+    def quantity(self, path, value, dimension) -> float:
+        try:
+            return parse_quantity(value, dimension)
+        except UnitError as err:
+            self.add(path, str(err), value)
+            return float("nan")
+
+
+def spec_hash(spec: CircuitSpec) -> str:
+    """Stable SHA-256 of the spec's canonical JSON (recorded in every Result)."""
+    return hashlib.sha256(json.dumps(spec.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _model_params(col: _Collector, path: list, model: ModelInfo, given: dict) -> dict[str, float]:
+    """Merge given parameters over a model's defaults, in SI, reporting unknown names and bad units."""
+    out = {}
+    for key, value in given.items():
+        if key not in model.params:
+            col.add(
+                [*path, key],
+                f"unknown parameter for model {model.name!r}",
+                suggestion=closest(key, model.params) or f"valid: {', '.join(model.params) or 'none'}",
+            )
+    for key, param in model.params.items():
+        out[key] = col.quantity([*path, key], given.get(key, param.default), param.dimension)
+    return out
+
+
+def _lookup_model(col: _Collector, path: list, name: str, registry: dict[str, ModelInfo], kind: str):
+    if name not in registry:
+        col.add(
+            path, f"unknown {kind} model", name, closest(name, registry) or f"valid: {', '.join(registry)}"
+        )
+        return None
+    return registry[name]
+
+
+def build(
+    spec: CircuitSpec, base_dir: str | Path | None = None, ablate: list[str] | None = None
+) -> ir.Network:
+    """Turn a validated spec into an IR `Network` (`ablate` adds neurons to remove, as the CLI's --ablate)."""
+    from wormchip import worm_connectome
+
+    col = _Collector()
+    base_dir = Path(base_dir) if base_dir else Path.cwd()
+    needs_connectome = any(p.neurons for p in spec.populations)
+    connectome = None
+    if needs_connectome:
+        try:
+            connectome = worm_connectome.load(spec.connectome.dataset)
+        except KeyError as err:
+            raise SpecError([Problem(["connectome", "dataset"], str(err), spec.connectome.dataset)]) from None
+
+    # Populations → names.
+    ablated: set[str] = set()
+    synthetic = {c for p in spec.populations for c in (p.cells or [])}
+    synthetic |= {f"{p.name}_{k}" for p in spec.populations for k in range(p.size or 0)}
+    for k, item in enumerate([*spec.ablations, *(ablate or [])]):
+        if item in synthetic:
+            ablated.add(item)
+        elif connectome is not None:
+            ablated |= set(_resolve(col, connectome, ["ablations", k], [item]))
+        else:
+            col.add(["ablations", k], "unknown neuron", item, closest(item, synthetic))
+    pop_names: dict[str, list[str]] = {}
+    names: list[str] = []
+    seen: dict[str, str] = {}
+    for i, pop in enumerate(spec.populations):
+        path = ["populations", i]
+        if pop.name in pop_names:
+            col.add([*path, "name"], "duplicate population name", pop.name)
+        if pop.neurons is not None:
+            members = _resolve(col, connectome, [*path, "neurons"], pop.neurons)
+        elif pop.cells is not None:
+            members = list(dict.fromkeys(pop.cells))
+        else:
+            members = [f"{pop.name}_{k}" for k in range(pop.size)]
+        members = [m for m in members if m not in ablated]
+        for m in members:
+            if m in seen:
+                col.add([*path, "neurons"], f"neuron {m} is already in population {seen[m]!r}", m)
+            seen[m] = pop.name
+        pop_names[pop.name] = members
+        names.extend(m for m in members if seen[m] == pop.name and m not in names)
+    index = {n: i for i, n in enumerate(names)}
+
+    # Neuron blocks: one per model, parameters per neuron.
+    model_members: dict[str, list[int]] = defaultdict(list)
+    model_params: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for i, pop in enumerate(spec.populations):
+        model = _lookup_model(col, ["populations", i, "model"], pop.model, NEURON_MODELS, "neuron")
+        if model is None:
+            continue
+        params = _model_params(col, ["populations", i, "params"], model, pop.params)
+        for name in pop_names.get(pop.name, []):
+            model_members[model.name].append(index[name])
+            for key, value in params.items():
+                model_params[model.name][key].append(value)
+    blocks = tuple(
+        ir.NeuronBlock(m, np.array(idx, dtype=np.int64), {k: np.array(v) for k, v in model_params[m].items()})
+        for m, idx in model_members.items()
+        if idx
+    )
+    model_of = {names[i]: b.model for b in blocks for i in b.indices}
+
+    rng = np.random.default_rng(spec.run.seed)
+    plastic = {p.name: (i, p) for i, p in enumerate(spec.plasticity)}
+    projections = tuple(
+        proj
+        for i, conn in enumerate(spec.connections)
+        if (proj := _projection(col, i, conn, pop_names, index, model_of, connectome, plastic, rng))
+        is not None
+    )
+    dt = col.quantity(["run", "dt"], spec.run.dt, "time")
+    duration = col.quantity(["run", "duration"], spec.run.duration, "time")
+    if dt > 0 and duration > 0 and duration < dt:
+        col.add(["run", "duration"], "duration is shorter than one time step", spec.run.duration)
+    for key, value in (("dt", dt), ("duration", duration)):
+        if not value > 0:
+            col.add(["run", key], "must be positive", getattr(spec.run, key))
+    current, spike_inputs = None, ()
+    if not col.problems:
+        current, spike_inputs = _stimuli(col, spec, index, connectome, dt, duration, base_dir, rng)
+    probes = tuple(_probe(col, k, p, spec, index, connectome) for k, p in enumerate(spec.probes))
+    if col.problems:
+        raise SpecError(col.problems)
+    network = ir.Network(
+        name=spec.name,
+        names=tuple(names),
+        blocks=blocks,
+        projections=projections,
+        current=current,
+        spike_inputs=spike_inputs,
+        probes=probes,
+        dt=dt,
+        duration=duration,
+        seed=spec.run.seed,
+        target=spec.run.target,
+        metadata={
+            "spec_hash": spec_hash(spec),
+            "circuit": spec.name,
+            "dataset": spec.connectome.dataset if connectome is not None else None,
+            "ablated": sorted(ablated),
+        },
+    )
+    check_dt(network)
+    return network
+
+
+def _resolve(col: _Collector, connectome, path: list, items: list[str]) -> list[str]:
+    """Neuron names, classes or types → neuron names of the connectome (in its canonical order)."""
+    if connectome is None:
+        col.add(path, "neuron names need a connectome population (synthetic populations use `size`)", items)
+        return []
+    out: list[str] = []
+    for k, item in enumerate(items):
+        try:
+            found = connectome.resolve([item])
+        except KeyError as err:
+            col.add([*path, k], str(err).strip("'\""), item)
+            continue
+        out.extend(n for n in found if n not in out)
+    return out
+
+
+def _members(col, path, groups: list[str], pop_names: dict[str, list[str]]) -> list[str]:
+    out: list[str] = []
+    for k, g in enumerate(groups):
+        if g not in pop_names:
+            col.add(
+                [*path, k],
+                "unknown population",
+                g,
+                closest(g, pop_names) or f"populations: {', '.join(pop_names)}",
+            )
+            continue
+        out.extend(pop_names[g])
+    return out
+
+
+def _projection(col, i, conn: Connection, pop_names, index, model_of, connectome, plastic, rng):
+    path = ["connections", i]
+    synapse = _lookup_model(col, [*path, "synapse"], conn.synapse, SYNAPSE_MODELS, "synapse")
+    src = _members(col, [*path, "source"], conn.source, pop_names)
+    dst = _members(col, [*path, "target"], conn.target, pop_names)
+    if synapse is None:
+        return None
+    params = _model_params(col, [*path, "params"], synapse, conn.params)
+    scale = col.quantity([*path, "weight_scale"], conn.weight_scale, WEIGHT_DIMENSION[synapse.name])
+    if conn.from_connectome == "gap" and synapse.name != "gap_junction":
+        col.add([*path, "synapse"], "from_connectome: gap needs synapse: gap_junction", synapse.name)
+    if synapse.name == "exp_conductance":
+        bad = sorted({model_of[n] for n in dst if not NEURON_MODELS[model_of[n]].conductance_based})
+        if bad:
+            col.add(
+                [*path, "synapse"],
+                f"exp_conductance needs conductance-based target neurons, but targets use {bad}",
+                synapse.name,
+                "use model: conductance_lif for the target population, or synapse: exp_current",
+            )
+    rules = []
+    for k, rule_name in enumerate(conn.plasticity):
+        if rule_name not in plastic:
+            col.add(
+                [*path, "plasticity", k],
+                "unknown plasticity instance",
+                rule_name,
+                closest(rule_name, plastic),
+            )
+            continue
+        j, p = plastic[rule_name]
+        info = _lookup_model(col, ["plasticity", j, "rule"], p.rule, PLASTICITY_MODELS, "plasticity")
+        if info is None:
+            continue
+        if synapse.name in ("graded_sigmoid", "gap_junction"):
+            col.add(
+                [*path, "plasticity", k], f"{p.rule} needs a spiking synapse, not {synapse.name}", rule_name
+            )
+        rule_params = _model_params(col, ["plasticity", j, "params"], info, p.params)
+        modulators = (
+            _resolve(col, connectome, ["plasticity", j, "modulators"], p.modulators) if p.modulators else []
+        )
+        rules.append(
+            ir.PlasticityRule(
+                p.name,
+                p.rule,
+                rule_params,
+                np.array([index[m] for m in modulators if m in index], dtype=np.int64),
+                np.array(
+                    [
+                        col.quantity(["plasticity", j, "reward", r, "time"], x.time, "time")
+                        for r, x in enumerate(p.reward)
+                    ]
+                ),
+                np.array([x.amount for x in p.reward]),
+            )
+        )
+    if col.problems:
+        return None
+    pre, post, weight = _wiring(col, path, conn, src, dst, index, connectome, rng)
+    return ir.Projection(conn.name, synapse.name, pre, post, weight * scale, params, tuple(rules))
+
+
+def _wiring(col, path, conn: Connection, src, dst, index, connectome, rng):
+    """(pre, post, signed weight multiplier) arrays for one connection."""
+    src_idx = np.array([index[n] for n in src], dtype=np.int64)
+    dst_idx = np.array([index[n] for n in dst], dtype=np.int64)
+    if conn.edges is not None:
+        pre, post, w = [], [], []
+        src_set, dst_set = set(src), set(dst)
+        for k, e in enumerate(conn.edges):
+            for end, name, allowed in (("pre", e.pre, src_set), ("post", e.post, dst_set)):
+                if name not in allowed:
+                    col.add(
+                        [*path, "edges", k, end],
+                        "neuron is not in this connection's populations",
+                        name,
+                        closest(name, allowed),
+                    )
+            if e.pre in src_set and e.post in dst_set:
+                pre.append(index[e.pre])
+                post.append(index[e.post])
+                w.append(e.weight)
+        return np.array(pre, dtype=np.int64), np.array(post, dtype=np.int64), np.array(w, dtype=float)
+    if conn.random is not None:
+        mask = rng.random((len(src_idx), len(dst_idx))) < conn.random.p
+        if not conn.random.allow_self:
+            mask &= src_idx[:, None] != dst_idx[None, :]
+        a, b = np.nonzero(mask)
+        sign = np.where(rng.random(len(a)) < conn.random.p_excitatory, 1.0, -1.0)
+        return src_idx[a], dst_idx[b], sign
+    # From the connectome: contact counts × transmitter sign.
+    cpos = {n: k for k, n in enumerate(connectome.neurons)}
+    s_c = np.array([cpos[n] for n in src], dtype=np.int64)
+    d_c = np.array([cpos[n] for n in dst], dtype=np.int64)
+    if conn.from_connectome == "chemical":
+        report = connectome.signs(policy=conn.sign_policy)
+        n = len(connectome.neurons)
+        signs = sp.csr_matrix((report.signs.astype(float), (report.pre, report.post)), shape=(n, n))
+        counts = connectome.chemical.tocsr()[s_c][:, d_c].tocoo()
+        sign_values = np.asarray(signs[s_c][:, d_c][counts.row, counts.col]).ravel()
+        keep = src_idx[counts.row] != dst_idx[counts.col]
+        return (
+            src_idx[counts.row][keep],
+            dst_idx[counts.col][keep],
+            (counts.data * sign_values)[keep].astype(float),
+        )
+    gap = connectome.gap.tocsr()[s_c][:, d_c].tocoo()
+    pairs: dict[tuple[int, int], float] = {}  # each junction once, whichever side lists it
+    for a, b, g in zip(src_idx[gap.row], dst_idx[gap.col], gap.data):
+        if a != b:
+            pairs.setdefault((min(a, b), max(a, b)), float(g))
+    keys = sorted(pairs)
+    return (
+        np.array([a for a, _ in keys], dtype=np.int64),
+        np.array([b for _, b in keys], dtype=np.int64),
+        np.array([pairs[k] for k in keys], dtype=float),
+    )
+
+
+def _targets(col, path, items, index, connectome) -> np.ndarray:
+    """Circuit neuron names (exact), or connectome names/classes/types, → neuron indices in the circuit."""
+    found: list[str] = []
+    for k, item in enumerate(items):
+        if item in index:
+            found.append(item)
+        elif connectome is not None:
+            found.extend(_resolve(col, connectome, [*path, k], [item]))
+        else:
+            col.add([*path, k], "unknown neuron", item, closest(item, index))
+    present = [n for n in dict.fromkeys(found) if n in index]
+    if found and not present:
+        col.add(path, "none of these neurons is in the circuit (ablated or not in any population)", items)
+    return np.array([index[n] for n in present], dtype=np.int64)
+
+
+def _stimuli(col, spec: CircuitSpec, index, connectome, dt, duration, base_dir, rng):
+    """Current waveforms (one column per targeted neuron) and external spike inputs."""
+    steps = int(round(duration / dt))
+    t = np.arange(steps) * dt
+    columns: dict[int, np.ndarray] = {}
+    spike_inputs = []
+
+    def add_current(target_idx: np.ndarray, wave: np.ndarray) -> None:
+        for i in target_idx:
+            columns[int(i)] = columns.get(int(i), np.zeros(steps)) + wave
+
+    for k, s in enumerate(spec.stimuli):
+        path = ["stimuli", k]
+        start = col.quantity([*path, "start"], s.start, "time")
+        length = col.quantity([*path, "duration"], s.duration, "time") if s.duration is not None else None
+        if s.kind in ("touch", "tap"):
+            site = s.site or ("both" if s.kind == "tap" else "anterior")
+            items = s.targets or TOUCH_SITES[site]
+            length = length if length is not None else 0.05
+        else:
+            items = s.targets
+        if s.kind == "gradient":
+            g = s.gradient or _default_gradient()
+            items = [*g.on_cells, *g.off_cells]
+        if not items:
+            col.add([*path, "targets"], f"{s.kind} stimulus needs targets")
+            continue
+        window = (t >= start) & (t < start + length if length is not None else np.ones(steps, bool))
+        if s.kind in ("step", "pulse", "touch", "tap"):
+            if s.kind == "pulse" and s.duration is None:
+                col.add([*path, "duration"], "a pulse needs a duration", suggestion="e.g. duration: '20 ms'")
+            amp = col.quantity([*path, "amplitude"], s.amplitude, "current")
+            add_current(_targets(col, [*path, "targets"], items, index, connectome), amp * window)
+        elif s.kind == "poisson":
+            spike_inputs.append(
+                _poisson(col, path, s, items, index, connectome, start, length, duration, rng)
+            )
+        elif s.kind == "timeseries":
+            wave = _timeseries(col, path, s, base_dir, t)
+            amp = col.quantity([*path, "amplitude"], s.amplitude, "current")
+            if wave is not None:
+                add_current(_targets(col, [*path, "targets"], items, index, connectome), amp * wave * window)
+        elif s.kind == "gradient":
+            g = s.gradient or _default_gradient()
+            freq = col.quantity([*path, "gradient", "frequency"], g.frequency, "frequency")
+            gain = col.quantity([*path, "gradient", "gain"], g.gain, "current")
+            tt = t - start
+            dcdt = g.slope * g.speed + g.sweep * 2 * np.pi * freq * np.cos(2 * np.pi * freq * tt)
+            on = _targets(col, [*path, "gradient", "on_cells"], g.on_cells, index, connectome)
+            off = _targets(col, [*path, "gradient", "off_cells"], g.off_cells, index, connectome)
+            add_current(on, gain * np.maximum(dcdt, 0) * window)
+            add_current(off, gain * np.maximum(-dcdt, 0) * window)
+    current = None
+    if columns:
+        target = np.array(sorted(columns), dtype=np.int64)
+        current = ir.CurrentInput(dt, target, np.stack([columns[i] for i in target], axis=1))
+    return current, tuple(s for s in spike_inputs if s is not None)
+
+
+def _default_gradient():
+    from wormchip.circuits.schema import GradientParams
+
+    return GradientParams()
+
+
+def _poisson(col, path, s: Stimulus, items, index, connectome, start, length, duration, rng):
+    if s.rate is None:
+        col.add([*path, "rate"], "a poisson stimulus needs a rate", suggestion="e.g. rate: '20 Hz'")
+        return None
+    synapse = SYNAPSE_MODELS.get(s.synapse)
+    if synapse is None or s.synapse not in ("exp_current", "exp_conductance"):
+        col.add(
+            [*path, "synapse"],
+            "poisson input needs a spiking synapse",
+            s.synapse,
+            "use exp_current or exp_conductance",
+        )
+        return None
+    rate = col.quantity([*path, "rate"], s.rate, "frequency")
+    weight = col.quantity(
+        [*path, "weight"],
+        s.weight or ("0.5 nA" if s.synapse == "exp_current" else "1 nS"),
+        WEIGHT_DIMENSION[s.synapse],
+    )
+    target = _targets(col, [*path, "targets"], items, index, connectome)
+    stop = min(duration, start + length) if length is not None else duration
+    trains = []
+    for _ in target:
+        n = rng.poisson(rate * max(stop - start, 0))
+        trains.append(np.sort(rng.uniform(start, stop, n)))
+    params = {key: parse_quantity(p.default, p.dimension) for key, p in synapse.params.items()}
+    return ir.SpikeInput(s.name, s.synapse, target, np.full(len(target), weight), tuple(trains), params)
+
+
+def _timeseries(col, path, s: Stimulus, base_dir: Path, t: np.ndarray):
+    if not s.file:
+        col.add([*path, "file"], "a timeseries stimulus needs a CSV file (columns: time in s, values)")
+        return None
+    file = (base_dir / s.file).resolve()
+    if not file.is_file():
+        col.add([*path, "file"], "file not found", str(file))
+        return None
+    import pandas as pd
+
+    try:
+        table = pd.read_csv(file)
+    except Exception as err:  # pandas raises many types for bad CSV
+        col.add([*path, "file"], f"cannot read CSV: {err}", str(file))
+        return None
+    column = s.column or table.columns[-1]
+    if "time" not in table.columns or column not in table.columns:
+        col.add([*path, "column"], f"CSV needs a 'time' column and {column!r}", list(table.columns))
+        return None
+    return np.interp(t, table["time"].to_numpy(float), table[column].to_numpy(float))
+
+
+def _probe(col, k, p, spec, index, connectome) -> ir.ProbeSpec:
+    path = ["probes", k]
+    dt = col.quantity([*path, "dt"], p.dt, "time")
+    if p.neurons == "all":
+        idx = np.arange(len(index), dtype=np.int64)
+    else:
+        idx = _targets(col, [*path, "neurons"], p.neurons, index, connectome)
+    known = {"v", "tau_eff", "I_syn", "g_e", "g_i", "I_gap", "w_adapt"}
+    for j, var in enumerate(p.variables):
+        if var not in known:
+            col.add(
+                [*path, "variables", j],
+                "unknown probe variable",
+                var,
+                closest(var, known) or f"valid: {known}",
+            )
+    return ir.ProbeSpec(tuple(p.variables), idx, dt)
+
+
+def check_dt(network: ir.Network) -> None:
+    """Error if dt > τ_min/2, warn if dt > τ_min/10, τ_min the fastest membrane or synaptic time constant."""
+    taus: list[tuple[str, float]] = []
+    for b in network.blocks:
+        taus.append((f"membrane τ of {b.model}", float(np.min(b.params["C_m"] / b.params["g_L"]))))
+    for p in network.projections:
+        if "tau" in p.params:
+            taus.append((f"synaptic τ of {p.name}", p.params["tau"]))
+    if not taus:
+        return
+    label, tau = min(taus, key=lambda x: x[1])
+    if network.dt > tau / DT_ERROR_RATIO:
+        raise SpecError(
+            [
+                Problem(
+                    ["run", "dt"],
+                    f"dt = {network.dt * 1e3:g} ms is too coarse for the {label} = "
+                    f"{tau * 1e3:g} ms (need dt ≤ τ/{DT_ERROR_RATIO:g})",
+                    suggestion=f"use dt ≤ {tau / 10 * 1e3:g} ms",
+                )
+            ]
+        )
+    if network.dt > tau / DT_WARN_RATIO:
+        warnings.warn(
+            f"dt = {network.dt * 1e3:g} ms is coarse for the {label} = {tau * 1e3:g} ms "
+            f"(τ/dt = {tau / network.dt:.1f} < {DT_WARN_RATIO:g}); results may be inaccurate",
+            stacklevel=2,
+        )

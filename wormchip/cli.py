@@ -1,0 +1,107 @@
+"""``wormchip`` command line. Each subcommand is registered by its own ``_add_<name>(subparsers)`` function.
+
+User errors (WormchipError, bad arguments) print one line ``wormchip: error: ...`` on stderr and exit 2;
+``--debug`` (anywhere on the command line) re-raises them to show the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+
+from wormchip.errors import WormchipError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class _UsageError(WormchipError):
+    """Argument parsing failed (argparse would otherwise print usage and call sys.exit)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise _UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _print_connectome_summary(summary: dict) -> None:
+    print(f"{summary['title']} [{summary['dataset']}]")
+    print(f"  {summary['citation']}")
+    print(f"  neurons: {summary['neurons']} ({summary['connected_neurons']} with at least one connection)")
+    print(f"  chemical: {summary['chemical_edges']} edges, {summary['chemical_contacts']} contacts")
+    print(f"  gap junctions: {summary['gap_edges']} pairs, {summary['gap_contacts']} contacts")
+    print(f"  weights: {summary['weights']}")
+    signs = summary["sign_counts"]
+    rules = ", ".join(f"{rule} {n}" for rule, n in summary["sign_rules"].items())
+    print(f"  signs: {signs['excitatory']} excitatory, {signs['inhibitory']} inhibitory (rules: {rules})")
+
+
+def _connectome(args: argparse.Namespace) -> int:
+    from wormchip.worm_connectome import load
+
+    summary = load(args.dataset).summary()
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        _print_connectome_summary(summary)
+    return 0
+
+
+def _datasets(args: argparse.Namespace) -> int:
+    from wormchip.worm_connectome import list_datasets
+
+    for info in list_datasets():
+        print(f"{info.key:<14} {info.title}")
+        print(f"{'':<14} {info.citation}")
+    return 0
+
+
+def _add_datasets(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("datasets", help="list the connectome datasets with citations")
+    parser.set_defaults(handler=_datasets)
+
+
+def _add_connectome(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("connectome", help="summarise one connectome dataset")
+    parser.add_argument("--dataset", default="cook2019", help="dataset key (see 'wormchip datasets')")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    parser.set_defaults(handler=_connectome)
+
+
+def _add_demo(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("demo", help="show what wormchip does (for now: the default connectome)")
+    parser.set_defaults(handler=_connectome, dataset="cook2019", json=False)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="wormchip", description="C. elegans-inspired spiking circuits.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    subparsers.required = True
+    for add in (_add_datasets, _add_connectome, _add_demo):
+        add(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (the console script passes it to sys.exit)."""
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv  # honoured anywhere on the line, also when parsing fails
+    try:
+        args = build_parser().parse_args([arg for arg in argv if arg != "--debug"])
+        handler: Handler = args.handler
+        return handler(args)
+    except WormchipError as error:
+        if debug:
+            raise
+        print(f"wormchip: error: {error}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # output piped into e.g. `head`: stop quietly (recipe from the Python docs)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
