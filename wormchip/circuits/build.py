@@ -63,7 +63,7 @@ def spec_hash(spec: CircuitSpec) -> str:
 def _model_params(col: _Collector, path: list, model: ModelInfo, given: dict) -> dict[str, float]:
     """Merge given parameters over a model's defaults, in SI, reporting unknown names and bad units."""
     out = {}
-    for key, value in given.items():
+    for key in given:
         if key not in model.params:
             col.add(
                 [*path, key],
