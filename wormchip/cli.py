@@ -10,7 +10,9 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 from collections.abc import Callable
+from pathlib import Path
 
 from wormchip.errors import WormchipError
 
@@ -70,6 +72,77 @@ def _add_connectome(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_connectome)
 
 
+def _circuits(args: argparse.Namespace) -> int:
+    from wormchip.circuits.loader import library_names, load_spec
+
+    for name in library_names():
+        spec = load_spec(name)
+        print(f"{name:<16} {textwrap.shorten(spec.metadata.description, 100)}")
+    return 0
+
+
+def _add_circuits(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("circuits", help="list the circuits shipped in the library")
+    parser.set_defaults(handler=_circuits)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from wormchip.simulate import simulate
+
+    ablate = [a.strip() for a in args.ablate.split(",") if a.strip()] if args.ablate else None
+    out = args.out or f"out/{Path(args.circuit).stem}"
+    with Progress(transient=True, disable=args.json or not sys.stderr.isatty()) as progress:
+        task = progress.add_task(f"simulating {args.circuit}", total=1.0)
+        run = simulate(
+            args.circuit,
+            duration=args.duration,
+            dt=args.dt,
+            seed=args.seed,
+            ablate=ablate,
+            out=out,
+            target=args.target,
+            report=lambda done: progress.update(task, completed=done),
+        )
+    result = run.result
+    summary = {
+        "circuit": result.metadata.get("circuit"),
+        "duration_s": result.duration,
+        "dt_s": result.dt,
+        "seed": result.metadata.get("seed"),
+        "target": result.metadata.get("target"),
+        "spike_counts": result.spike_counts(),
+        "rates_hz": result.rates_hz(),
+        "wall_s": result.metadata.get("wall_s"),
+        "files": {k: str(v) for k, v in run.files.items()},
+    }
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    active = {n: c for n, c in summary["spike_counts"].items() if c}
+    print(f"{summary['circuit']}: {result.duration:g} s simulated in {summary['wall_s']:.2f} s ({summary['target']})")
+    print(f"  {sum(active.values())} spikes from {len(active)} of {len(result.neuron_names)} neurons")
+    for name, count in sorted(active.items(), key=lambda x: -x[1])[:12]:
+        print(f"  {name:<8} {count:>6} spikes  {summary['rates_hz'][name]:8.2f} Hz")
+    for kind, path in run.files.items():
+        print(f"  {kind}: {path}")
+    return 0
+
+
+def _add_simulate(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("simulate", help="run a circuit in Brian2 (library name or YAML file)")
+    parser.add_argument("circuit", help="library circuit name (see 'wormchip circuits') or a YAML spec file")
+    parser.add_argument("--duration", help="simulated time with unit, e.g. '2 s' (default: the spec's)")
+    parser.add_argument("--dt", help="time step with unit, e.g. '0.1 ms' (default: the spec's)")
+    parser.add_argument("--seed", type=int, help="random seed (default: the spec's)")
+    parser.add_argument("--ablate", help="comma-separated neurons or classes to remove, e.g. AVD,PVC")
+    parser.add_argument("--out", help="output folder for result.h5 and raster.png (default: out/<circuit>)")
+    parser.add_argument("--target", choices=["numpy", "cython", "cpp_standalone"], help="Brian2 code target")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(handler=_simulate)
+
+
 def _add_demo(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("demo", help="show what wormchip does (for now: the default connectome)")
     parser.set_defaults(handler=_connectome, dataset="cook2019", json=False)
@@ -80,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
-    for add in (_add_datasets, _add_connectome, _add_demo):
+    for add in (_add_datasets, _add_connectome, _add_circuits, _add_simulate, _add_demo):
         add(subparsers)
     return parser
 

@@ -1,0 +1,71 @@
+"""The simulate pipeline shared by the CLI and notebooks: spec → IR → Brian2 → Result (+ files)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from wormchip.circuits.build import build
+from wormchip.circuits.loader import load_spec
+from wormchip.circuits.schema import CircuitSpec
+from wormchip.result import Result
+
+
+@dataclass
+class SimulationOutput:
+    """A run's result and the files written for it (empty when no output folder was given)."""
+
+    result: Result
+    files: dict[str, Path]
+
+
+def prepare(
+    circuit: str | Path | CircuitSpec,
+    duration: str | None = None,
+    dt: str | None = None,
+    seed: int | None = None,
+) -> tuple[CircuitSpec, Path | None]:
+    """Load a spec (library name, YAML path or object) and apply run-setting overrides (strings with units)."""
+    spec = circuit if isinstance(circuit, CircuitSpec) else load_spec(circuit)
+    spec = spec.model_copy(deep=True)
+    if duration is not None:
+        spec.run.duration = duration
+    if dt is not None:
+        spec.run.dt = dt
+    if seed is not None:
+        spec.run.seed = seed
+    base = Path(circuit).parent if isinstance(circuit, str | Path) and Path(circuit).is_file() else None
+    return spec, base
+
+
+def simulate(
+    circuit: str | Path | CircuitSpec,
+    duration: str | None = None,
+    dt: str | None = None,
+    seed: int | None = None,
+    ablate: list[str] | None = None,
+    out: str | Path | None = None,
+    target: str | None = None,
+    report: Callable[[float], None] | None = None,
+) -> SimulationOutput:
+    """Run a circuit in Brian2; with `out`, write `result.h5` and `raster.png` there."""
+    from wormchip.backends.brian2_backend import run_brian2
+
+    spec, base = prepare(circuit, duration, dt, seed)
+    network = build(spec, base_dir=base, ablate=ablate)
+    result = run_brian2(network, target=target, report=report)
+    files: dict[str, Path] = {}
+    if out is not None:
+        import matplotlib.pyplot as plt
+
+        from wormchip import plots
+
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        files["result"] = result.save(out / "result.h5")
+        fig = plots.raster(result)
+        files["raster"] = out / "raster.png"
+        fig.savefig(files["raster"], dpi=120)
+        plt.close(fig)
+    return SimulationOutput(result, files)
