@@ -33,8 +33,8 @@ def hand_written(network, target: str) -> tuple[float, int]:
     n = network.size
     cur = network.current
     stim = b2.TimedArray(np.c_[cur.values, np.zeros(len(cur.values))] * b2.amp, dt=cur.dt * b2.second)
-    col = np.full(n, len(cur.target))
-    col[cur.target] = np.arange(len(cur.target))
+    stim_col = np.full(n, len(cur.target))
+    stim_col[cur.target] = np.arange(len(cur.target))
     eqs = f"""
     dv/dt = (g_L*(E_L - v) + I_chem + I_in + Igap + I_bias + stim(t, col))/C_m : volt (unless refractory)
     dI_chem/dt = -I_chem/({chem.params["tau"]!r}*second) : amp
@@ -49,12 +49,27 @@ def hand_written(network, target: str) -> tuple[float, int]:
     t_ref : second (constant)
     I_bias : amp (constant)
     """
-    g = b2.NeuronGroup(n, eqs, threshold="v > v_th", reset="v = v_reset", refractory="t_ref", method="euler")
-    for key, unit in (("C_m", b2.farad), ("g_L", b2.siemens), ("E_L", b2.volt), ("v_th", b2.volt),
-                      ("v_reset", b2.volt), ("t_ref", b2.second), ("I_bias", b2.amp)):
+    g = b2.NeuronGroup(
+        n,
+        eqs,
+        threshold="v > v_th",
+        reset="v = v_reset",
+        refractory="t_ref",
+        method="euler",
+        namespace={"stim": stim},
+    )
+    for key, unit in (
+        ("C_m", b2.farad),
+        ("g_L", b2.siemens),
+        ("E_L", b2.volt),
+        ("v_th", b2.volt),
+        ("v_reset", b2.volt),
+        ("t_ref", b2.second),
+        ("I_bias", b2.amp),
+    ):
         setattr(g, key, p[key] * unit)
     g.v = p["E_L"] * b2.volt
-    g.col = col
+    g.col = stim_col
     s = b2.Synapses(g, g, "w : amp", on_pre="I_chem_post += w")
     s.connect(i=chem.pre, j=chem.post)
     s.w = chem.weight * b2.amp
@@ -82,13 +97,15 @@ def main() -> None:
     spec, _ = prepare("whole_worm", duration=f"{args.duration} s", dt="0.1 ms")
     spec.probes = []  # the hand-written script records spikes only
     network = build(spec)
-    for attempt in range(2):  # first run of each compiles; the second is timed
+    for _attempt in range(2):  # first run of each compiles; the second is timed
         ours = run_brian2(network, target=args.target)
         ours_wall = ours.metadata["wall_s"] - ours.metadata["build_s"]
         hand_wall, hand_spikes = hand_written(network, args.target)
     ours_spikes = sum(ours.spike_counts().values())
-    print(f"whole_worm: {network.size} neurons, {sum(p.size for p in network.projections)} synapses, "
-          f"{args.duration:g} s at dt 0.1 ms, target {args.target}")
+    print(
+        f"whole_worm: {network.size} neurons, {sum(p.size for p in network.projections)} synapses, "
+        f"{args.duration:g} s at dt 0.1 ms, target {args.target}"
+    )
     print(f"  wormchip     run {ours_wall:7.2f} s  spikes {ours_spikes}")
     print(f"  hand-written run {hand_wall:7.2f} s  spikes {hand_spikes}")
     print(f"  ratio wormchip/hand-written: {ours_wall / hand_wall:.3f}  (goal <= 1.10)")
