@@ -140,7 +140,8 @@ PLASTICITY_MODELS: dict[str, ModelInfo] = {
             "stp",
             "plasticity",
             "Short-term depression/facilitation (Tsodyks–Markram): efficacy u·x scales each spike.",
-            "dx/dt = (1 − x)/τ_d;  du/dt = (U − u)/τ_f;  on pre: u += U(1 − u), r = u x, x −= r, deliver w·r",
+            "dx/dt = (1 − x)/τ_d;  du/dt = (U − u)/τ_f;  on pre: r = u x, deliver w·r, x −= r, u += U(1 − u);  "
+            "periodic spikes (τ_f → 0): r* = U (1 − e^(−T/τ_d)) / (1 − (1 − U) e^(−T/τ_d))",
             "Tsodyks & Markram 1997, PNAS 94:719; Tsodyks, Pawelzik & Markram 1998, Neural Comput. 10:821",
             {
                 "U": Param("dimensionless", 0.5, "utilisation increment"),

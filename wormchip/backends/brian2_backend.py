@@ -36,6 +36,9 @@ SYNAPSE_KIND = {
 }
 NUMPY_WORK_LIMIT = 2e6  # steps × (neurons + synapses) below which numpy beats cython's compile time
 WEIGHT_RECORD_LIMIT = 20_000  # plastic synapses recorded individually up to this many
+#: Neuron integration: exponential Euler is exact for the linear membrane, adaptation and trace equations
+#: with inputs held over a step (forward Euler's τ error would be dt/2τ).
+NEURON_METHOD = "exponential_euler"
 PROBE_UNITS = {"v": "V", "tau_eff": "s", "I_syn": "A", "g_e": "S", "g_i": "S", "I_gap": "A", "w_adapt": "A"}
 
 
@@ -82,14 +85,14 @@ def run_brian2(
         builder = _Builder(network, b2)
         net = builder.build()
         build_s = time.perf_counter() - t0
-        if report is not None and target != "cpp_standalone":
+        if structural:
+            builder.run_with_structural(net, report)
+        elif report is not None and target != "cpp_standalone":
             net.run(
                 network.duration * b2.second,
                 report=lambda elapsed, complete, *_: report(complete),
                 report_period=0.5 * b2.second,
             )
-        elif structural:
-            builder.run_with_structural(net)
         else:
             net.run(network.duration * b2.second)
         if target == "cpp_standalone":
@@ -141,6 +144,7 @@ class _Builder:
         self.weight_monitors: list[tuple[_SynapseObject, object]] = []
         self.structural: list[tuple[_SynapseObject, dict[str, float], np.random.Generator]] = []
         self.synapse_counts: list[tuple[float, int]] = []
+        self.modulated: set[tuple[str, int]] = set()
 
     # --- construction -------------------------------------------------------------------------------------------
     def build(self):
@@ -161,7 +165,7 @@ class _Builder:
                 threshold="v > v_th",
                 reset=e.reset(),
                 refractory="t_ref",
-                method="euler",
+                method=NEURON_METHOD,
                 namespace=namespace,
                 name=f"block{k}_{block.model}",
             )
@@ -196,10 +200,14 @@ class _Builder:
                     np.r_[proj.post, proj.pre],
                     np.r_[weight, weight],
                 )
+            structural = any(r.rule == "structural" for r in proj.plasticity)
             for a in range(len(self.net_ir.blocks)):
                 for b in range(len(self.net_ir.blocks)):
                     sel = (self.block_of[pre] == a) & (self.block_of[post] == b)
-                    if not sel.any() and not any(r.rule == "structural" for r in proj.plasticity):
+                    # Structural plasticity may grow synapses between any of the projection's pre and post
+                    # neurons, so a block pair with candidates but no initial synapse still gets an object.
+                    grow = structural and (self.block_of[pre] == a).any() and (self.block_of[post] == b).any()
+                    if not sel.any() and not grow:
                         continue
                     key = f"p{p_idx}_{a}"
                     eqs[b].channels.append(Channel(key, SYNAPSE_KIND[proj.synapse], proj.params.get("tau")))
@@ -235,14 +243,12 @@ class _Builder:
         unit = getattr(b2, unit_name)
         text = synapse_equations(kind, key, rules, unit_name)
         target = self.groups[b]
-        if a is None:  # external spike input: one generator channel per target neuron
-            times = source.spike_times
-            idx = np.concatenate([np.full(len(times[i]), j) for j, i in enumerate(pre)]) if len(pre) else []
-            tt = np.concatenate([times[i] for i in pre]) if len(pre) else []
-            pre_group = b2.SpikeGeneratorGroup(
-                len(pre), np.asarray(idx, int), np.asarray(tt) * b2.second, name=f"input_{key}"
-            )
-            pre_local = np.arange(len(pre))
+        if a is None:  # external spike input: generator channels per target neuron
+            idx, tt, n_layers = _generator_spikes([source.spike_times[i] for i in pre], self.net_ir.dt)
+            pre_group = b2.SpikeGeneratorGroup(len(pre) * n_layers, idx, tt * b2.second, name=f"input_{key}")
+            pre_local = np.arange(len(pre) * n_layers)
+            post = np.tile(post, n_layers)
+            weight = np.tile(weight, n_layers)
             extra = [pre_group]
         else:
             pre_group = self.groups[a]
@@ -262,7 +268,7 @@ class _Builder:
         candidates = np.zeros(0, dtype=np.int64)
         if structural is not None:
             pre_local, post_local, weight, candidates = self._with_candidates(
-                a, b, pre_local, post_local, weight
+                source, a, b, pre_local, post_local, weight
             )
         if len(pre_local):
             syn.connect(i=np.asarray(pre_local, int), j=np.asarray(post_local, int))
@@ -271,7 +277,7 @@ class _Builder:
             active[len(pre_local) - len(candidates) :] = 0 if len(candidates) else 1
             syn.w = np.abs(weight) * unit
             syn.sgn = np.where(weight < 0, -1.0, 1.0)
-            syn.active = active
+            syn.alive = active
             scale = max(rules.get(r, {}).get("w_max_scale", 0.0) for r in rules) if rules else 0.0
             syn.w_max = np.abs(weight) * max(scale, 1.0) * unit
             if "stp" in rules:
@@ -299,28 +305,35 @@ class _Builder:
         if "reward_stdp" in rules:
             objs += self._modulator_inputs(source, rules["reward_stdp"], b)
         if structural is not None:
-            limit = int(structural["max_synapses"]) or len(pre_local) - len(candidates)
+            n_initial = len(pre_local) - len(candidates)
+            limit = int(structural["max_synapses"]) or n_initial
+            w_mean = float(np.mean(np.abs(source.weight))) if len(source.weight) else 0.0
+            w_ref = np.abs(weight)  # candidates carry the mean initial magnitude
             rng = np.random.default_rng(self.net_ir.seed + len(self.structural))
-            self.structural.append((sobj, {**structural, "limit": limit}, rng))
+            self.structural.append(
+                (sobj, {**structural, "limit": limit, "w_ref": w_ref, "w_mean": w_mean}, rng)
+            )
         return objs
 
-    def _with_candidates(self, a, b, pre_local, post_local, weight):
-        """Add inactive candidate slots (all other pre→post pairs of the two groups) for regrowth."""
-        n_pre, n_post = len(self.net_ir.blocks[a].indices), len(self.net_ir.blocks[b].indices)
+    def _with_candidates(self, proj: ir.Projection, a, b, pre_local, post_local, weight):
+        """Add inactive candidate slots for regrowth: every other pair of the projection's pre neurons in
+        group `a` and post neurons in group `b` (no self-synapses), with the projection's mean |w| and sign."""
+        pool_pre = np.unique(proj.pre[self.block_of[proj.pre] == a])
+        pool_post = np.unique(proj.post[self.block_of[proj.post] == b])
         existing = set(zip(pre_local.tolist(), post_local.tolist()))
         pairs = [
-            (i, j)
-            for i in range(n_pre)
-            for j in range(n_post)
-            if (i, j) not in existing and not (a == b and i == j)
+            (int(self.local[i]), int(self.local[j]))
+            for i in pool_pre
+            for j in pool_post
+            if i != j and (int(self.local[i]), int(self.local[j])) not in existing
         ]
         cand_pre = np.array([i for i, _ in pairs], dtype=np.int64)
         cand_post = np.array([j for _, j in pairs], dtype=np.int64)
-        mean_w = float(np.mean(np.abs(weight))) if len(weight) else 0.0
-        sign = 1.0 if (len(weight) == 0 or np.mean(weight) >= 0) else -1.0
+        mean_w = float(np.mean(np.abs(proj.weight))) if len(proj.weight) else 0.0
+        sign = 1.0 if (len(proj.weight) == 0 or np.mean(proj.weight) >= 0) else -1.0
         return (
-            np.r_[pre_local, cand_pre],
-            np.r_[post_local, cand_post],
+            np.r_[pre_local, cand_pre].astype(np.int64),
+            np.r_[post_local, cand_post].astype(np.int64),
             np.r_[weight, np.full(len(pairs), sign * mean_w)],
             cand_pre,
         )
@@ -330,6 +343,9 @@ class _Builder:
         b2 = self.b2
         rule = next(r for r in proj.plasticity if r.rule == "reward_stdp")
         var = params["modulator_var"]
+        if (var, b) in self.modulated:  # one set of inputs per (signal, target group), however many plans
+            return []
+        self.modulated.add((var, b))
         objs = []
         for a in np.unique(self.block_of[rule.modulators]) if len(rule.modulators) else []:
             mods = self.local[rule.modulators[self.block_of[rule.modulators] == a]]
@@ -341,13 +357,20 @@ class _Builder:
             )
             objs.append(s)
         if len(rule.reward_times):
+            # One generator channel per pulse, so each pulse delivers its own amount.
+            n_pulses, n_post = len(rule.reward_times), len(self.groups[b])
             gen = b2.SpikeGeneratorGroup(
-                1, np.zeros(len(rule.reward_times), int), rule.reward_times * b2.second
+                n_pulses, np.arange(n_pulses), rule.reward_times * b2.second, name=f"reward_{var}_{b}"
             )
-            s = b2.Synapses(gen, self.groups[b], model="amount : 1", on_pre=f"{var}_post += amount")
-            s.connect()
-            # Each reward pulse has its own amount: one generator channel per pulse keeps it simple.
-            s.amount = float(np.mean(rule.reward_amounts))
+            s = b2.Synapses(
+                gen,
+                self.groups[b],
+                model="amount : 1 (constant)",
+                on_pre=f"{var}_post += amount",
+                name=f"rewardsyn_{var}_{b}",
+            )
+            s.connect(i=np.repeat(np.arange(n_pulses), n_post), j=np.tile(np.arange(n_post), n_pulses))
+            s.amount = np.repeat(np.asarray(rule.reward_amounts, dtype=float), n_post)
             objs += [gen, s]
         return objs
 
@@ -374,22 +397,27 @@ class _Builder:
         return objs
 
     # --- structural plasticity ----------------------------------------------------------------------------------
-    def run_with_structural(self, net) -> None:
+    def run_with_structural(self, net, report: Callable[[float], None] | None = None) -> None:
         """Run in chunks of the rule's interval, pruning and regrowing synapses between chunks."""
         b2 = self.b2
         interval = min(params["interval"] for _, params, _ in self.structural)
+        for sobj, params, _ in self.structural:
+            _enforce_limit(sobj.obj, params["limit"])
         elapsed = 0.0
         self._count_synapses(0.0)
-        while elapsed < self.net_ir.duration - 1e-12:
-            chunk = min(interval, self.net_ir.duration - elapsed)
+        duration = self.net_ir.duration
+        while elapsed < duration - 1e-12:
+            chunk = min(interval, duration - elapsed)
             net.run(chunk * b2.second)
             elapsed += chunk
             for sobj, params, rng in self.structural:
-                _prune_and_regrow(sobj.obj, params, rng, b2)
+                _prune_and_regrow(sobj.obj, params, rng)
             self._count_synapses(elapsed)
+            if report is not None:
+                report(min(elapsed / duration, 1.0))
 
     def _count_synapses(self, t: float) -> None:
-        self.synapse_counts.append((t, int(sum(np.sum(s.obj.active[:]) for s, _, _ in self.structural))))
+        self.synapse_counts.append((t, int(sum(np.sum(s.obj.alive[:]) for s, _, _ in self.structural))))
 
     # --- read back ----------------------------------------------------------------------------------------------
     def collect(self) -> Result:
@@ -420,9 +448,8 @@ class _Builder:
             post_names = self._names_of(syn.target, j_post[rec])
             channels = [f"{a}->{b}" for a, b in zip(pre_names, post_names)]
             values = np.asarray(mon.w_signed[:]).T
-            new = Trace(
-                np.asarray(mon.t / self.b2.second), channels, values, "A" if "I_" in syn.name else "S"
-            )
+            unit = "A" if SYNAPSE_KIND[proj.synapse] == CURRENT else "S"
+            new = Trace(np.asarray(mon.t / self.b2.second), channels, values, unit)
             if proj.name in weights:
                 old = weights[proj.name]
                 n_t = min(len(old.times), len(new.times))
@@ -449,12 +476,44 @@ class _Builder:
         return [self.net_ir.names[block.indices[j]] for j in local]
 
 
-def _prune_and_regrow(syn, params: dict[str, float], rng: np.random.Generator, b2) -> None:
-    """Prune active synapses below `w_floor`·w_max; reactivate random free slots, keeping ≤ `limit` active."""
+def _generator_spikes(trains: list[np.ndarray], dt: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """Indices and times for a SpikeGeneratorGroup, which allows one spike per channel and time step:
+    a source's k-th spike within one step goes to channel `k·n_sources + source` (layer k)."""
+    n = len(trains)
+    if not n or not sum(len(t) for t in trains):
+        return np.zeros(0, dtype=np.int64), np.zeros(0), 1
+    src = np.concatenate([np.full(len(t), j, dtype=np.int64) for j, t in enumerate(trains)])
+    times = np.concatenate([np.asarray(t, dtype=float) for t in trains])
+    steps = np.floor(times / dt + 1e-3).astype(np.int64)  # Brian2's binning of generator times
+    order = np.lexsort((steps, src))
+    src, steps, times = src[order], steps[order], times[order]
+    layer = np.zeros(len(src), dtype=np.int64)
+    same = (src[1:] == src[:-1]) & (steps[1:] == steps[:-1])
+    for k in np.flatnonzero(same):  # runs of spikes in one step: 0, 1, 2, ...
+        layer[k + 1] = layer[k] + 1
+    return layer * n + src, times, int(layer.max()) + 1
+
+
+def _enforce_limit(syn, limit: int) -> None:
+    """Deactivate the weakest active synapses beyond `limit` (a spec may cap below the initial count)."""
     w = np.asarray(syn.w_[:])
-    w_max = np.asarray(syn.w_max_[:])
-    active = np.asarray(syn.active[:]).astype(bool)
-    prune = active & (w < params["w_floor"] * w_max)
+    active = np.asarray(syn.alive[:]).astype(bool)
+    excess = int(active.sum()) - limit
+    if excess > 0:
+        on = np.flatnonzero(active)
+        drop = on[np.argsort(w[on], kind="stable")[:excess]]
+        active[drop] = False
+        w[drop] = 0.0
+        syn.alive_[:] = active.astype(float)
+        syn.w_[:] = w
+
+
+def _prune_and_regrow(syn, params: dict, rng: np.random.Generator) -> None:
+    """Prune active synapses below `w_floor`·|w0|; reactivate random free slots with `w_new`·mean|w0|,
+    keeping ≤ `limit` active (`w_ref`: each slot's initial magnitude, `w_mean`: mean initial magnitude)."""
+    w = np.asarray(syn.w_[:])
+    active = np.asarray(syn.alive[:]).astype(bool)
+    prune = active & (w < params["w_floor"] * params["w_ref"])
     active[prune] = False
     n_regrow = min(
         int(round(params["regrow_fraction"] * prune.sum())), max(params["limit"] - int(active.sum()), 0)
@@ -462,9 +521,9 @@ def _prune_and_regrow(syn, params: dict[str, float], rng: np.random.Generator, b
     free = np.flatnonzero(~active & ~prune)
     grow = rng.choice(free, size=min(n_regrow, len(free)), replace=False) if n_regrow and len(free) else []
     active[grow] = True
-    w[prune] = 0.0
-    w[grow] = params["w_new"] * float(np.mean(w_max))
-    syn.active_[:] = active.astype(float)
+    w[~active] = 0.0
+    w[grow] = params["w_new"] * params["w_mean"]
+    syn.alive_[:] = active.astype(float)
     syn.w_[:] = w
 
 

@@ -109,14 +109,15 @@ def synapse_equations(kind: str, key: str, rules: dict[str, dict[str, float]], u
     """Equations for a synapse object of `kind` writing channel `key`, with plasticity `rules` (name → params).
 
     Weights are stored as a magnitude `w` ≥ 0 with a sign `sgn` (±1), so STDP's clipping to [0, w_max] keeps
-    Dale-like signs; `w_signed` is what is recorded. `active` (0/1) supports structural plasticity.
+    Dale-like signs; `w_signed` is what is recorded. `alive` (0/1) supports structural plasticity
+    (not `active`, which is every Brian2 object's on/off flag).
     """
     model = [
         f"w : {unit}",
         f"w_max : {unit} (constant)",
         "sgn : 1 (constant)",
-        "active : 1",
-        f"w_signed = sgn*w*active : {unit}",
+        "alive : 1",
+        f"w_signed = sgn*w*alive : {unit}",
     ]
     on_pre: list[str] = []
     on_post: list[str] = []
@@ -126,14 +127,14 @@ def synapse_equations(kind: str, key: str, rules: dict[str, dict[str, float]], u
             "mu : volt (constant)",
             "steep : 1 (constant)",
             "sig = 1/(1 + exp(-steep*(v_pre - mu)/mV)) : 1",
-            f"gg_{key}_post = w*active*sig : siemens (summed)",
-            f"ggE_{key}_post = w*active*sig*E_syn : amp (summed)",
+            f"gg_{key}_post = w*alive*sig : siemens (summed)",
+            f"ggE_{key}_post = w*alive*sig*E_syn : amp (summed)",
         ]
         return SynapseEquations("\n".join(model), "", None)
     if kind == GAP:
         model += [
-            f"gj_{key}_post = w*active : siemens (summed)",
-            f"gjv_{key}_post = w*active*v_pre : amp (summed)",
+            f"gj_{key}_post = w*alive : siemens (summed)",
+            f"gjv_{key}_post = w*alive*v_pre : amp (summed)",
         ]
         return SynapseEquations("\n".join(model), "", None)
     efficacy = "1"
@@ -146,10 +147,10 @@ def synapse_equations(kind: str, key: str, rules: dict[str, dict[str, float]], u
         efficacy = "r_stp"
         on_pre.append("r_stp = u_stp*x_stp")
     if kind == CURRENT:
-        on_pre.append(f"I_{key}_post += sgn*w*active*{efficacy}")
+        on_pre.append(f"I_{key}_post += sgn*w*alive*{efficacy}")
     else:
-        on_pre.append(f"ge_{key}_post += w*active*{efficacy}*int(sgn > 0)")
-        on_pre.append(f"gi_{key}_post += w*active*{efficacy}*int(sgn < 0)")
+        on_pre.append(f"ge_{key}_post += w*alive*{efficacy}*int(sgn > 0)")
+        on_pre.append(f"gi_{key}_post += w*alive*{efficacy}*int(sgn < 0)")
     if "stp" in rules:
         on_pre += ["x_stp -= r_stp", f"u_stp += {rules['stp']['U']!r}*(1 - u_stp)"]
     dw_terms: list[str] = []  # continuous weight dynamics of all rules, summed into one ODE
@@ -163,24 +164,24 @@ def synapse_equations(kind: str, key: str, rules: dict[str, dict[str, float]], u
             target = "w" if name == "stdp" else "c_elig"
             if name == "reward_stdp":
                 model.append(f"dc_elig/dt = -c_elig/({p['tau_c']!r}*second) : 1 (clock-driven)")
-                dw_terms.append(f"{p['eta']!r}*Hz*c_elig*{p['modulator_var']}_post*w_max*active")
+                dw_terms.append(f"{p['eta']!r}*Hz*c_elig*{p['modulator_var']}_post*w_max*alive")
             on_pre += [f"apre += {p['A_plus']!r}", _pairing(target, "apost", name)]
             on_post = [f"apost += {p['A_minus']!r}", _pairing(target, "apre", name)]
     if "homeostatic_scaling" in rules:
         p = rules["homeostatic_scaling"]
         dw_terms.append(
-            f"{p['eta']!r}*Hz*w*active*({p['target_rate']!r}*Hz - {p['rate_var']}_post)/({p['target_rate']!r}*Hz)"
+            f"{p['eta']!r}*Hz*w*alive*({p['target_rate']!r}*Hz - {p['rate_var']}_post)/({p['target_rate']!r}*Hz)"
         )
     if "structural" in rules:
         p = rules["structural"]
-        dw_terms.append(f"-{p['decay']!r}*Hz*w*active")
-    if dw_terms:
-        model.append(f"dw/dt = {' + '.join(dw_terms)} : {unit} (clock-driven)")
+        dw_terms.append(f"-{p['decay']!r}*Hz*w*alive")
+    if dw_terms:  # w becomes a state variable (declaring it twice is an error in Brian2)
+        model[0] = f"dw/dt = {' + '.join(dw_terms)} : {unit} (clock-driven)"
     return SynapseEquations("\n".join(model), "\n".join(on_pre), "\n".join(on_post) or None)
 
 
 def _pairing(target: str, trace: str, rule: str) -> str:
     """Weight (STDP) or eligibility (reward STDP) update from the other side's trace."""
     if rule == "stdp":
-        return f"w = clip(w + {trace}*w_max*active, 0*w_max, w_max)"
+        return f"w = clip(w + {trace}*w_max*alive, 0*w_max, w_max)"
     return f"{target} += {trace}"
