@@ -1,0 +1,200 @@
+"""The NumPy emulator is bit-exact with Lava 0.10's fixed-point LIF + Dense: u, v and spikes at every step."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from wormchip.backends.emulator import run_emulator
+from wormchip.errors import BackendUnavailable
+from wormchip.mappers.fixed_point import FixedPointNetwork, SignMode, WeightBlock, lava_dense_weights
+from wormchip.result import Result
+
+try:
+    from wormchip.backends.lava_support import require_lava
+
+    require_lava()
+    LAVA_MISSING = ""
+except BackendUnavailable as err:
+    LAVA_MISSING = str(err)
+
+needs_lava = pytest.mark.skipif(bool(LAVA_MISSING), reason=f"Lava unavailable: {LAVA_MISSING}")
+
+
+def _block(
+    rng: np.random.Generator, shape: tuple[int, int], density: float, lo: int, hi: int, **kw
+) -> WeightBlock:
+    mask = rng.random(shape) < density
+    return WeightBlock(sp.csr_matrix(np.where(mask, rng.integers(lo, hi + 1, shape), 0)), **kw)
+
+
+def random_net(seed: int, case: str) -> FixedPointNetwork:
+    """Random recurrent networks covering the sign modes, weight exponents and weight bits."""
+    rng = np.random.default_rng(seed)
+    n, n_in, steps = {
+        "mixed": (40, 6, 150),
+        "split": (60, 8, 150),
+        "coarse": (30, 4, 150),
+        "bias": (25, 0, 150),
+    }[case]
+    if case == "mixed":
+        rec = (_block(rng, (n, n), 0.2, -256, 255, weight_exp=-2),)
+        inp = (_block(rng, (n, n_in), 0.5, 0, 255, weight_exp=3),)
+    elif case == "split":  # excitatory and inhibitory blocks, as a compiler would emit per sign
+        rec = (
+            _block(rng, (n, n), 0.1, 0, 255, weight_exp=0),
+            _block(rng, (n, n), 0.1, -256, 0, weight_exp=3, num_weight_bits=6),
+        )
+        inp = (_block(rng, (n, n_in), 0.4, -256, 255, weight_exp=0),)
+    elif case == "coarse":
+        rec = (_block(rng, (n, n), 0.3, -256, 255, weight_exp=3, num_weight_bits=5),)
+        inp = (
+            _block(rng, (n, n_in), 0.5, 0, 255, weight_exp=1),
+            _block(rng, (n, n_in), 0.5, -256, 0, weight_exp=-2),
+        )
+    else:
+        rec = (_block(rng, (n, n), 0.3, -256, 255, weight_exp=0, num_weight_bits=7),)
+        inp = ()
+    du = rng.integers(0, 4096, n)
+    dv = rng.integers(0, 4096, n)
+    du[:2], dv[:2] = (0, 4095), (0, 4095)  # the decay extremes: du = 0 still leaks, dv = 0 does not
+    return FixedPointNetwork(
+        neuron_names=[f"{case}{i}" for i in range(n)],
+        du=du,
+        dv=dv,
+        vth=rng.integers(1, 400 if case == "bias" else 3000, n),
+        bias_mant=rng.integers(-20, 200, n) if case == "bias" else rng.integers(-300, 600, n),
+        bias_exp=rng.integers(0, 8, n) if case == "bias" else rng.integers(0, 4, n),
+        weights=rec,
+        input_spikes=rng.random((steps - 20, n_in)) < 0.3,  # shorter than the run: the tail is silent
+        input_weights=inp,
+        dt=5e-4,
+    )
+
+
+def raster(result: Result) -> np.ndarray:
+    steps = int(round(result.duration / result.dt))
+    out = np.zeros((steps, len(result.neuron_names)), dtype=bool)
+    for i, steps_of in enumerate(result.spike_steps()[name] for name in result.neuron_names):
+        out[steps_of, i] = True
+    return out
+
+
+def assert_identical(emu: Result, lava: Result) -> None:
+    np.testing.assert_array_equal(raster(emu), raster(lava))
+    for key in ("u", "v"):
+        np.testing.assert_array_equal(emu.traces[key].values, lava.traces[key].values, err_msg=key)
+        np.testing.assert_array_equal(emu.traces[key].times, lava.traces[key].times)
+
+
+@pytest.mark.parametrize(("seed", "case"), [(0, "mixed"), (1, "split"), (2, "coarse"), (3, "bias")])
+@pytest.mark.lava
+@needs_lava
+def test_bit_exact_random_networks(seed: int, case: str) -> None:
+    from wormchip.backends.lava_runner import run_lava
+
+    net = random_net(seed, case)
+    steps = 150
+    emu = run_emulator(net, steps)
+    lava = run_lava(net, steps, timeout_s=120)
+    assert_identical(emu, lava)
+    spikes = raster(emu)
+    assert 0.01 < spikes.mean() < 0.9, "activity should be neither silent nor saturated"
+    assert spikes.any(axis=0).sum() >= net.n_neurons // 4
+
+
+def edge_net() -> FixedPointNetwork:
+    """Four neurons driven to Lava's arithmetic limits.
+
+    0: u overflows 2²³ and wraps; 1: v saturates at −(2²³ − 1); 2: v saturates at +(2²³ − 1) and spikes
+    (the largest effective threshold, 131071 << 6, is below the clip); 3: `a_in << 6` overflows int32.
+    """
+    n_in = 1100
+    w = np.zeros((4, n_in), dtype=np.int64)
+    w[0, :8] = 254
+    w[1, 8:10] = -254
+    w[2, 10:12] = 254
+    w[3, :] = 254
+    spikes = np.zeros((40, n_in), dtype=bool)
+    spikes[:20] = True
+    return FixedPointNetwork(
+        neuron_names=["wrap_u", "clip_v_neg", "clip_v_pos", "wrap_int32"],
+        du=[0, 4095, 4095, 0],
+        dv=[0, 0, 0, 100],
+        vth=[131071, 131071, 131071, 131071],
+        bias_mant=0,
+        bias_exp=0,
+        input_spikes=spikes,
+        input_weights=(WeightBlock(w, weight_exp=7),),
+    )
+
+
+def test_edge_cases_hit_the_limits() -> None:
+    res = run_emulator(edge_net(), 60)
+    u, v = res.traces["u"].values.astype(np.int64), res.traces["v"].values.astype(np.int64)
+    assert (u[:20, 0] < 0).any(), "u of wrap_u should wrap negative under positive drive"
+    assert v[:, 1].min() == -(2**23 - 1)
+    assert res.spike_counts()["clip_v_pos"] > 0
+    assert u[:, 3].min() < -(2**23), "int32 wrap of a_in << 6 takes u outside 24 bits (as Lava does)"
+
+
+@pytest.mark.lava
+@needs_lava
+def test_edge_cases_bit_exact() -> None:
+    from wormchip.backends.lava_runner import run_lava
+
+    net = edge_net()
+    assert_identical(run_emulator(net, 60), run_lava(net, 60, timeout_s=120))
+
+
+@pytest.mark.lava
+@needs_lava
+def test_weight_preprocessing_matches_lava() -> None:
+    from lava.utils.weightutils import clip_weights, determine_sign_mode, truncate_weights
+
+    rng = np.random.default_rng(7)
+    for lo, hi in ((-256, 255), (0, 255), (-256, 0)):
+        for bits in (8, 6, 3):
+            w = np.where(rng.random((20, 30)) < 0.3, rng.integers(lo, hi + 1, (20, 30)), 0)
+            mode = determine_sign_mode(w)
+            expected = truncate_weights(clip_weights(w, mode, num_bits=8), mode, bits)
+            np.testing.assert_array_equal(lava_dense_weights(sp.csr_matrix(w), bits).toarray(), expected)
+            assert WeightBlock(w, num_weight_bits=bits).sign_mode.value == mode.value
+
+
+def test_default_mixed_weights_become_even() -> None:
+    block = WeightBlock(np.array([[3, -3, 255, -256]]))
+    assert block.sign_mode is SignMode.MIXED
+    assert block.effective_weights().toarray().tolist() == [[2, -4, 254, -256]]
+    assert WeightBlock(np.array([[-3, -255, -256]])).effective_weights().toarray().tolist() == [
+        [-3, -255, -255]
+    ]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("du", 4096, r"du\[0\] = 4096 is outside \[0, 4095\]"),
+        ("vth", -1, r"vth\[0\] = -1 is outside"),
+        ("bias_mant", 5000, r"bias_mant\[0\] = 5000"),
+        ("bias_exp", 8, r"bias_exp\[0\] = 8"),
+        ("dv", 1.5, r"dv must be integers"),
+    ],
+)
+def test_validation_names_field_and_value(field: str, value: float, message: str) -> None:
+    params = dict(neuron_names=["a", "b"], du=0, dv=0, vth=10, bias_mant=0, bias_exp=0)
+    params[field] = value
+    with pytest.raises(ValueError, match=message):
+        FixedPointNetwork(**params)
+
+
+def test_block_validation() -> None:
+    with pytest.raises(ValueError, match=r"weights.data\[0\] = 300 is outside \[-256, 255\]"):
+        WeightBlock(np.array([[300]]))
+    with pytest.raises(ValueError, match=r"weight_exp = 9"):
+        WeightBlock(np.array([[1]]), weight_exp=9)
+    with pytest.raises(ValueError, match=r"weights\[0\] has shape \(1, 1\), expected \(2, 2\)"):
+        FixedPointNetwork(["a", "b"], 0, 0, 1, 0, 0, weights=(WeightBlock(np.array([[1]])),))
+    with pytest.raises(ValueError, match="'a' appears more than once"):
+        FixedPointNetwork(["a", "a"], 0, 0, 1, 0, 0)

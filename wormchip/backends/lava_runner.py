@@ -1,0 +1,453 @@
+"""Run a `FixedPointNetwork` on Lava 0.10's bit-accurate CPU simulation, hygienically.
+
+The graph is one LIF process for all neurons, one Dense per `WeightBlock`, a `RingBuffer` source (+ Dense per
+input block) for external spikes and one recorder process for spikes and u, v; it runs under
+`Loihi2SimCfg(select_tag="fixed_pt")` with the bit-accurate models named explicitly. Lava's cost is per
+process per step, so fewer processes are faster.
+
+Lava runs every process in its own OS process and fails badly: a child's exception surfaces only as
+"1 Exception(s) occurred", a failing run with a Monitor can hang for minutes, and a killed run leaves processes
+and /dev/shm segments behind. So the whole run happens in a forked worker in its own process group, with:
+- the children's real tracebacks (`runtime._messaging_infrastructure.actors[i].exception`) in `LavaRunError`;
+- `runtime.stop()` always called in `finally` (bounded, so a stuck stop cannot hang the worker);
+- a wall-clock timeout, after which the whole process group is killed;
+- every shared-memory segment the worker's descendants create logged, and any left over unlinked.
+"""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing as mp
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from contextlib import suppress
+from multiprocessing.connection import Connection
+from typing import Any
+
+import numpy as np
+
+from wormchip.backends.emulator import RECORDABLE, result_from_raster
+from wormchip.backends.lava_support import require_lava
+from wormchip.errors import WormchipError
+from wormchip.mappers.fixed_point import FixedPointNetwork, WeightBlock
+from wormchip.result import Result
+
+# Worker stages, in order, with the text the parent quotes if the run times out during one.
+STAGES = {
+    "build": "building the Lava graph",
+    "compile": "compiling and starting Lava's processes",
+    "run": "running {steps} steps",
+    "read": "reading results",
+    "stop": "stopping the Lava runtime",
+}
+STOP_TIMEOUT_S = 10.0  # longest wait for Lava's runtime.stop() (it can hang after a failure)
+EXIT_GRACE_S = 10.0  # longest wait for the worker to exit after it reported
+SHM_DIR = "/dev/shm"
+
+
+class LavaRunError(WormchipError, RuntimeError):
+    """A Lava run failed or timed out; the message carries the Lava child processes' real tracebacks."""
+
+    def __init__(self, message: str, worker_pid: int | None = None) -> None:
+        super().__init__(message)
+        self.worker_pid = worker_pid
+
+
+def run_lava(
+    net: FixedPointNetwork,
+    steps: int,
+    timeout_s: float = 600.0,
+    record: tuple[str, ...] | list[str] = RECORDABLE,
+) -> Result:
+    """Simulate `net` for `steps` steps in Lava (fixed point); same conventions as `run_emulator`.
+
+    Raises `LavaRunError` if Lava fails (with the child traceback) or takes longer than `timeout_s` seconds.
+    """
+    require_lava()
+    record = tuple(record)
+    unknown = set(record) - set(RECORDABLE)
+    if unknown:
+        raise ValueError(f"cannot record {sorted(unknown)}; choose from {list(RECORDABLE)}")
+    if steps < 1:
+        raise ValueError(f"steps = {steps} must be ≥ 1 for Lava")
+    _preload_lava()
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="wormchip-lava-") as folder:
+        out, worker_pid = run_isolated(_simulate, (net, steps, record, folder), timeout_s=timeout_s)
+    return result_from_raster(
+        net,
+        out["spikes"],
+        {key: out[key] for key in record},
+        {
+            "backend": "lava",
+            "steps": steps,
+            "wall_time_s": time.perf_counter() - t0,
+            "run_time_s": out["stage_s"]["run"],
+            "lava_stage_s": out["stage_s"],
+            "lava_worker_pid": worker_pid,
+        },
+    )
+
+
+def _preload_lava() -> None:
+    """Import Lava here once, so every forked worker inherits it instead of importing it again (~0.3 s)."""
+    import lava.magma.core.run_conditions  # noqa: F401
+    import lava.magma.core.run_configs  # noqa: F401
+    import lava.proc.dense.models  # noqa: F401
+    import lava.proc.io.source  # noqa: F401
+    import lava.proc.lif.models  # noqa: F401
+
+    _recorder_classes()
+
+
+@functools.cache
+def _recorder_classes() -> tuple[type, type]:
+    """The recorder Lava process and its model (defined lazily: Lava imports only on Python 3.10).
+
+    Lava's own readers are slow to read back: `Var.get()` sends an array one element per message (~20 µs
+    each, 6 s for 302 neurons × 1,000 steps), for a sink RingBuffer and Monitor alike. The recorder instead
+    writes each step's spikes (InPort) and u, v (RefPorts, sampled after the spiking phase like Monitor) into
+    .npy memory maps that the worker reads directly; one process replaces a sink and two Monitors.
+    """
+    from lava.magma.core.decorator import implements, requires, tag
+    from lava.magma.core.model.py.model import PyLoihiProcessModel
+    from lava.magma.core.model.py.ports import PyInPort, PyRefPort
+    from lava.magma.core.model.py.type import LavaPyType
+    from lava.magma.core.process.ports.ports import InPort, RefPort
+    from lava.magma.core.process.process import AbstractProcess
+    from lava.magma.core.resources import CPU
+    from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+
+    class Recorder(AbstractProcess):
+        """Writes spikes (and the LIF Vars in `record`) of step t to row t − 1 of `<folder>/<key>.npy`."""
+
+        def __init__(self, *, shape: tuple[int, ...], folder: str, record: tuple[str, ...]) -> None:
+            super().__init__(shape=shape, folder=folder, record=record)
+            self.s_in = InPort(shape=shape)
+            self.u_ref = RefPort(
+                shape=shape
+            )  # Lava requires every port its model declares; read only if recorded
+            self.v_ref = RefPort(shape=shape)
+
+    @implements(proc=Recorder, protocol=LoihiProtocol)
+    @requires(CPU)
+    @tag("fixed_pt")
+    class PyRecorderModel(PyLoihiProcessModel):
+        s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32)
+        u_ref: PyRefPort = LavaPyType(PyRefPort.VEC_DENSE, np.int32)
+        v_ref: PyRefPort = LavaPyType(PyRefPort.VEC_DENSE, np.int32)
+
+        def __init__(self, proc_params: dict) -> None:
+            super().__init__(proc_params)
+            self.record = proc_params["record"]
+            folder = proc_params["folder"]
+            self.out = {
+                key: np.load(os.path.join(folder, f"{key}.npy"), mmap_mode="r+")
+                for key in ("spikes", *self.record)
+            }
+
+        def run_spk(self) -> None:
+            self.out["spikes"][self.time_step - 1] = self.s_in.recv()
+
+        def post_guard(self) -> bool:
+            return bool(self.record)
+
+        def run_post_mgmt(self) -> None:
+            for key in self.record:
+                self.out[key][self.time_step - 1] = getattr(self, f"{key}_ref").read()
+
+    return Recorder, PyRecorderModel
+
+
+class LavaGraph:
+    """The Lava processes of one run and the ProcessModel chosen for each (the bit-accurate ones)."""
+
+    def __init__(self, net: FixedPointNetwork, steps: int, record: tuple[str, ...], folder: str) -> None:
+        from lava.proc.dense.models import PyDenseModelBitAcc
+        from lava.proc.dense.process import Dense
+        from lava.proc.io.source import PySendModelFixed
+        from lava.proc.io.source import RingBuffer as Source
+        from lava.proc.lif.models import PyLifModelBitAcc
+        from lava.proc.lif.process import LIF
+
+        n = net.n_neurons
+        # du, dv and vth are per-neuron arrays: Lava's fixed-point LIF model uses them elementwise.
+        self.lif = LIF(
+            shape=(n,),
+            du=net.du,
+            dv=net.dv,
+            vth=net.vth,
+            bias_mant=net.bias_mant,
+            bias_exp=net.bias_exp,
+            name="wormchip_lif",
+        )
+        # Explicit models also spare the compiler its search, which imports every module beside a Process.
+        self.models: dict = {self.lif: PyLifModelBitAcc}
+
+        def dense(block: WeightBlock, name: str) -> Dense:
+            proc = Dense(
+                weights=block.weights.toarray(),
+                weight_exp=block.weight_exp,
+                num_weight_bits=block.num_weight_bits,
+                name=name,
+            )
+            proc.a_out.connect(self.lif.a_in)
+            self.models[proc] = PyDenseModelBitAcc
+            return proc
+
+        for i, block in enumerate(net.weights):
+            self.lif.s_out.connect(dense(block, f"wormchip_dense_{i}").s_in)
+        if net.input_weights:
+            source = Source(data=net.input_at(steps).T.astype(np.int32))
+            self.models[source] = PySendModelFixed
+            for i, block in enumerate(net.input_weights):
+                source.s_out.connect(dense(block, f"wormchip_input_dense_{i}").s_in)
+
+        recorder_cls, recorder_model = _recorder_classes()
+        self.folder = folder
+        self.record = record
+        np.lib.format.open_memmap(
+            os.path.join(folder, "spikes.npy"), mode="w+", dtype=np.int32, shape=(steps, n)
+        )
+        for key in record:
+            np.lib.format.open_memmap(
+                os.path.join(folder, f"{key}.npy"), mode="w+", dtype=np.int32, shape=(steps, n)
+            )
+        recorder = recorder_cls(shape=(n,), folder=folder, record=record)
+        self.lif.s_out.connect(recorder.s_in)
+        recorder.u_ref.connect_var(self.lif.u)
+        recorder.v_ref.connect_var(self.lif.v)
+        self.models[recorder] = recorder_model
+
+    def read(self) -> dict[str, np.ndarray]:
+        """Spike raster (steps × n, bool) and recorded traces (steps × n, int32), as the recorder wrote them."""
+        out = {"spikes": np.load(os.path.join(self.folder, "spikes.npy")) != 0}
+        for key in self.record:
+            out[key] = np.load(os.path.join(self.folder, f"{key}.npy"))
+        return out
+
+
+def _simulate(
+    report: Callable[[str], None], net: FixedPointNetwork, steps: int, record: tuple[str, ...], folder: str
+) -> dict:
+    """Worker body: build the graph, run it, read it back; always stop the runtime."""
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+
+    stage_s: dict[str, float] = {}
+    current: list = ["", time.perf_counter()]  # stage name, start time
+
+    def stage(name: str) -> None:
+        """Time the previous stage and tell the parent which one starts now."""
+        now = time.perf_counter()
+        if current[0]:
+            stage_s[current[0]] = now - current[1]
+        current[:] = [name, now]
+        report(STAGES[name].format(steps=steps))
+
+    stage("build")
+    graph = LavaGraph(net, steps, record, folder)
+    failed = True
+    try:
+        stage("compile")
+        graph.lif.create_runtime(
+            run_cfg=Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=graph.models)
+        )
+        stage("run")
+        graph.lif.run(condition=RunSteps(num_steps=steps))
+        stage("read")
+        out = graph.read()
+        failed = False
+    except Exception as err:
+        raise LavaRunError(_describe_failure(graph.lif, err)) from err
+    finally:
+        stage("stop")
+        stop_error = _stop_runtime(graph.lif, failed)
+    if stop_error:
+        raise LavaRunError(f"Lava runtime failed to stop: {stop_error}")
+    stage_s["stop"] = time.perf_counter() - current[1]
+    out["stage_s"] = stage_s
+    return out
+
+
+def _describe_failure(proc: Any, err: BaseException) -> str:
+    """Lava's own error plus the tracebacks its child processes recorded (which Lava only logs at INFO)."""
+    parts = [f"Lava run failed: {type(err).__name__}: {err}"]
+    trace = getattr(err, "trace", None)  # set by Lava on errors while building a child process
+    if trace:
+        parts.append(f"--- traceback in a Lava child process ---\n{trace}")
+    runtime = proc.runtime
+    actors = getattr(getattr(runtime, "_messaging_infrastructure", None), "actors", None) or []
+    for actor in actors:
+        exc = actor.exception  # (exception, formatted traceback) or None; non-blocking
+        if exc:
+            parts.append(f"--- traceback in Lava child process {actor.name} ---\n{exc[1]}")
+    if len(parts) == 1:
+        parts.append("".join(traceback.format_exception(type(err), err, err.__traceback__)))
+    return "\n".join(parts)
+
+
+def _stop_runtime(proc: Any, failed: bool) -> str | None:
+    """Stop Lava's runtime in a thread, giving up after STOP_TIMEOUT_S (the parent then kills leftovers).
+
+    After a failed run Lava has already joined its model processes, and `runtime.stop()` would wait forever
+    for their replies; then only the tail of `stop()` is run: shut down the shared-memory and watchdog managers.
+    Returns the text of the error stopping raised, if any.
+    """
+    runtime = proc.runtime
+    if runtime is None:
+        return None
+    errors: list[str] = []
+
+    def stop() -> None:
+        try:
+            if failed:
+                runtime._messaging_infrastructure.stop()
+                runtime._watchdog_manager.stop()
+            else:
+                runtime.stop()
+        except Exception as err:
+            errors.append(f"{type(err).__name__}: {err}")
+
+    thread = threading.Thread(target=stop, name="wormchip-lava-stop", daemon=True)
+    thread.start()
+    thread.join(STOP_TIMEOUT_S)
+    return errors[0] if errors else None
+
+
+def run_isolated(fn: Callable[..., Any], args: tuple, timeout_s: float) -> tuple[Any, int]:
+    """Run `fn(report, *args)` in a forked worker in a new process group; return (its value, worker pid).
+
+    `report(text)` tells the parent which stage the worker is in (quoted on timeout). On an exception the
+    worker's message (for `LavaRunError`, the Lava children's tracebacks) is re-raised here as `LavaRunError`.
+    Whatever happens, the worker's process group is gone and its shared-memory segments are unlinked on return.
+    """
+    ctx = mp.get_context("fork")  # Lava itself requires fork; the worker inherits the imported modules
+    recv, send = ctx.Pipe(duplex=False)
+    fd, shm_log = tempfile.mkstemp(prefix="wormchip-lava-shm-", suffix=".txt")
+    os.close(fd)
+    worker = ctx.Process(target=_worker_main, args=(send, shm_log, fn, args), name="wormchip-lava-worker")
+    worker.start()
+    send.close()
+    pid = worker.pid
+    stage = "starting"
+    outcome: tuple[str, Any] | None = None
+    deadline = time.monotonic() + timeout_s
+    try:
+        while outcome is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not recv.poll(remaining):
+                break
+            try:
+                kind, payload = recv.recv()
+            except EOFError:
+                outcome = ("error", f"the Lava worker died while {stage} (exit code {worker.exitcode})")
+                break
+            if kind == "stage":
+                stage = payload
+            else:
+                outcome = (kind, payload)
+    finally:
+        recv.close()
+        _reap(worker, grace_s=EXIT_GRACE_S if outcome else 0.0)
+        _unlink_logged_segments(shm_log)
+    if outcome is None:
+        raise LavaRunError(
+            f"Lava run timed out after {timeout_s:g} s while {stage}; its processes were killed",
+            worker_pid=pid,
+        )
+    kind, payload = outcome
+    if kind == "ok":
+        return payload, pid
+    raise LavaRunError(payload, worker_pid=pid)
+
+
+def _worker_main(conn: Connection, shm_log: str, fn: Callable[..., Any], args: tuple) -> None:
+    """Forked worker: own process group, shared-memory logging, run `fn`, report, exit without cleanup hooks."""
+    os.setsid()
+    _log_shared_memory(shm_log)
+    try:
+        value = fn(lambda text: conn.send(("stage", text)), *args)
+        conn.send(("ok", value))
+    except BaseException as err:
+        conn.send(("error", str(err) if isinstance(err, LavaRunError) else traceback.format_exc()))
+        # Exit while `err` is alive: freeing the Lava processes its traceback holds would call their
+        # __del__ -> runtime.stop(), which blocks after a failure.
+        _exit_worker(conn)
+    _exit_worker(conn)
+
+
+def _exit_worker(conn: Connection) -> None:
+    """Leave without multiprocessing's exit handler, which would join Lava children a stuck stop() left."""
+    conn.close()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def _log_shared_memory(path: str) -> None:
+    """Append the name of every segment this process and its forked descendants create to `path`."""
+    from multiprocessing import shared_memory
+
+    original = shared_memory.SharedMemory.__init__
+
+    def init(
+        self: shared_memory.SharedMemory, name: str | None = None, create: bool = False, size: int = 0
+    ) -> None:
+        original(self, name, create, size)
+        if create:
+            with open(path, "a") as f:
+                f.write(self.name + "\n")
+
+    shared_memory.SharedMemory.__init__ = init
+
+
+def _unlink_logged_segments(path: str) -> None:
+    """Remove the segments named in `path` that still exist, then the log itself."""
+    with suppress(FileNotFoundError), open(path) as f:
+        for name in f.read().split():
+            with suppress(FileNotFoundError):
+                os.unlink(os.path.join(SHM_DIR, name.lstrip("/")))
+    with suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def process_group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes in process group `pgid`, from /proc (no psutil needed)."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry))
+    return members
+
+
+def _reap(worker: mp.Process, grace_s: float) -> None:
+    """Wait up to `grace_s` for the worker and its group to finish, then kill the group; wait until it is gone."""
+    pgid = worker.pid
+    worker.join(grace_s)
+    deadline = time.monotonic() + grace_s
+    while not worker.is_alive() and process_group_members(pgid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if worker.is_alive() or process_group_members(pgid):
+        with suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+        with suppress(ProcessLookupError):
+            os.kill(pgid, signal.SIGKILL)  # in case it had not yet called setsid()
+    worker.join()
+    deadline = time.monotonic() + 5.0
+    while process_group_members(pgid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    worker.close()

@@ -1,0 +1,250 @@
+"""The hardware-level network after quantization: integer Loihi LIF parameters and integer weight blocks.
+
+`FixedPointNetwork` is what the quantizer produces and what later compiler passes (core partitioning, Lava
+lowering) consume. Every field is range-checked against Loihi's register widths (Davies et al. 2018, IEEE Micro;
+lava-nc 0.10 `lava/proc/lif/models.py`, `lava/proc/dense/models.py`), so an out-of-range value fails here,
+loudly, instead of being silently clipped or wrapped on the chip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+import scipy.sparse as sp
+
+DECAY_MAX = 4095  # du, dv: 12-bit unsigned fraction of 4096
+VTH_MAX = 2**17 - 1  # threshold mantissa: 17-bit unsigned; effective threshold vth << 6
+BIAS_MANT_MIN, BIAS_MANT_MAX = -(2**12), 2**12 - 1  # 13-bit signed
+BIAS_EXP_MIN, BIAS_EXP_MAX = 0, 7  # 3-bit unsigned
+WEIGHT_MIN, WEIGHT_MAX = -256, 255  # raw 8-bit-plus-sign weight range Lava's Dense accepts before clipping
+WEIGHT_EXP_MIN, WEIGHT_EXP_MAX = -7, 7
+NUM_WEIGHT_BITS_MIN, NUM_WEIGHT_BITS_MAX = 1, 8
+
+
+class SignMode(Enum):
+    """Synapse sign mode, as Lava derives it from a whole Dense weight matrix (`determine_sign_mode`)."""
+
+    MIXED = 1
+    EXCITATORY = 2
+    INHIBITORY = 3
+
+
+def _check_range(name: str, values: np.ndarray, lo: int, hi: int) -> None:
+    """Raise ValueError naming the field and the first offending value if any value lies outside [lo, hi]."""
+    bad = np.flatnonzero((values < lo) | (values > hi))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(
+            f"{name}[{i}] = {values.flat[i]} is outside [{lo}, {hi}] ({bad.size} value(s) out of range)"
+        )
+
+
+def _as_int_array(name: str, values: np.ndarray | list | int, n: int) -> np.ndarray:
+    """Broadcast a scalar or length-n sequence of integers to an int64 array, rejecting non-integers."""
+    arr = np.asarray(values)
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+            raise ValueError(f"{name} must be integers, got non-integer values such as {arr.flat[0]!r}")
+    elif arr.dtype.kind not in "iub":
+        raise ValueError(f"{name} must be integers, got dtype {arr.dtype}")
+    if arr.ndim == 0:
+        arr = np.full(n, arr)
+    if arr.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},) (one value per neuron), got {arr.shape}")
+    out = arr.astype(np.int64)
+    out.flags.writeable = False
+    return out
+
+
+def sign_mode_of(weights: sp.spmatrix | np.ndarray) -> SignMode:
+    """Lava's sign mode of a weight matrix: excitatory if all ≥ 0, inhibitory if all ≤ 0, else mixed.
+
+    Entries absent from a sparse matrix count as zeros, exactly as in the dense matrix Lava receives.
+    """
+    if sp.issparse(weights):
+        values = weights.tocoo().data
+        if weights.nnz < weights.shape[0] * weights.shape[1]:
+            values = np.append(values, 0)
+    else:
+        values = np.asarray(weights)
+    if values.size == 0:
+        return SignMode.EXCITATORY
+    lo, hi = int(values.min()), int(values.max())
+    if lo >= 0:
+        return SignMode.EXCITATORY
+    if hi <= 0:
+        return SignMode.INHIBITORY
+    return SignMode.MIXED
+
+
+def lava_dense_weights(weights: sp.spmatrix | np.ndarray, num_weight_bits: int = 8) -> sp.csr_matrix:
+    """The weights Lava's fixed-point Dense actually uses, as int64 CSR (post × pre).
+
+    Mirrors `PyDenseModelBitAcc.run_spk` on its first step (lava-nc 0.10, `lava/utils/weightutils.py`):
+    sign mode from the matrix; clip to [-256, 255] (mixed), [0, 255] (excitatory) or [-255, 0] (inhibitory);
+    then drop `t = 8 - num_weight_bits + is_mixed` low bits, `(w >> t) << t`, on the magnitude for inhibitory
+    blocks. So default 8-bit mixed weights become even (rounded towards −∞).
+    """
+    mode = sign_mode_of(weights)
+    w = sp.csr_matrix(weights, dtype=np.int64, copy=True)
+    data = w.data
+    if mode is SignMode.INHIBITORY:
+        data = -data
+    mixed = int(mode is SignMode.MIXED)
+    data = np.clip(data, -256 * mixed, 255)
+    t = 8 - num_weight_bits + mixed
+    data = (data >> t) << t
+    if mode is SignMode.INHIBITORY:
+        data = -data
+    w.data = data
+    w.eliminate_zeros()
+    return w
+
+
+@dataclass(frozen=True, eq=False)
+class WeightBlock:
+    """One integer weight matrix (post × pre) with a shared exponent; maps to one Lava Dense (one core, later).
+
+    The synaptic input a block delivers is `(W @ s) << weight_exp` (or `>> -weight_exp`), applied after summing
+    (Lava's Dense; nengo-loihi instead scales each weight, which differs).
+    """
+
+    weights: sp.csr_matrix
+    weight_exp: int = 0
+    num_weight_bits: int = 8
+
+    def __post_init__(self) -> None:
+        w = self.weights
+        if not sp.issparse(w):
+            w = np.asarray(w)
+            if w.ndim != 2:
+                raise ValueError(f"weights must be a 2-D matrix (post × pre), got shape {w.shape}")
+        w = sp.csr_matrix(w)
+        if w.dtype.kind == "f" and np.any(w.data != np.round(w.data)):
+            raise ValueError("weights must be integers, got non-integer values")
+        if w.dtype.kind not in "iubf":
+            raise ValueError(f"weights must be integers, got dtype {w.dtype}")
+        w = w.astype(np.int64)
+        w.sum_duplicates()
+        _check_range("weights.data", w.data, WEIGHT_MIN, WEIGHT_MAX)
+        if int(self.weight_exp) != self.weight_exp or not WEIGHT_EXP_MIN <= self.weight_exp <= WEIGHT_EXP_MAX:
+            raise ValueError(
+                f"weight_exp = {self.weight_exp!r} is outside [{WEIGHT_EXP_MIN}, {WEIGHT_EXP_MAX}]"
+            )
+        if (
+            int(self.num_weight_bits) != self.num_weight_bits
+            or not NUM_WEIGHT_BITS_MIN <= self.num_weight_bits <= NUM_WEIGHT_BITS_MAX
+        ):
+            raise ValueError(
+                f"num_weight_bits = {self.num_weight_bits!r} is outside "
+                f"[{NUM_WEIGHT_BITS_MIN}, {NUM_WEIGHT_BITS_MAX}]"
+            )
+        object.__setattr__(self, "weights", w)
+        object.__setattr__(self, "weight_exp", int(self.weight_exp))
+        object.__setattr__(self, "num_weight_bits", int(self.num_weight_bits))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(post, pre)."""
+        return self.weights.shape
+
+    @property
+    def sign_mode(self) -> SignMode:
+        """Sign mode Lava will derive for this block."""
+        return sign_mode_of(self.weights)
+
+    def effective_weights(self) -> sp.csr_matrix:
+        """Weights after Lava's clipping and truncation (see `lava_dense_weights`)."""
+        return lava_dense_weights(self.weights, self.num_weight_bits)
+
+
+@dataclass(frozen=True, eq=False)
+class FixedPointNetwork:
+    """A quantized LIF network in Loihi's integer units, ready for the emulator or Lava.
+
+    Neuron i: current decay `du[i]`, voltage decay `dv[i]` (fractions of 4096), threshold mantissa `vth[i]`
+    (effective threshold `vth << 6`), bias `bias_mant[i] << bias_exp[i]`. Recurrent synapses are the sum of
+    `weights` blocks (each n × n). External input is a boolean raster `input_spikes[step, k]` fed through
+    `input_weights` blocks (each n × n_inputs); steps past the end of the raster carry no input. A spike
+    (neuron or input) at step t reaches the current u at step t + 1. `dt` is the step length in seconds.
+    """
+
+    neuron_names: tuple[str, ...]
+    du: np.ndarray
+    dv: np.ndarray
+    vth: np.ndarray
+    bias_mant: np.ndarray
+    bias_exp: np.ndarray
+    weights: tuple[WeightBlock, ...] = ()
+    input_spikes: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))
+    input_weights: tuple[WeightBlock, ...] = ()
+    dt: float = 1e-3
+
+    def __post_init__(self) -> None:
+        names = tuple(str(n) for n in self.neuron_names)
+        if len(set(names)) != len(names):
+            dup = next(n for n in names if names.count(n) > 1)
+            raise ValueError(f"neuron_names must be unique; {dup!r} appears more than once")
+        n = len(names)
+        object.__setattr__(self, "neuron_names", names)
+        for name, lo, hi in (
+            ("du", 0, DECAY_MAX),
+            ("dv", 0, DECAY_MAX),
+            ("vth", 0, VTH_MAX),
+            ("bias_mant", BIAS_MANT_MIN, BIAS_MANT_MAX),
+            ("bias_exp", BIAS_EXP_MIN, BIAS_EXP_MAX),
+        ):
+            arr = _as_int_array(name, getattr(self, name), n)
+            _check_range(name, arr, lo, hi)
+            object.__setattr__(self, name, arr)
+
+        spikes = np.asarray(self.input_spikes)
+        if spikes.ndim != 2:
+            raise ValueError(f"input_spikes must be 2-D (steps × n_inputs), got shape {spikes.shape}")
+        if spikes.dtype != bool:
+            if not np.all((spikes == 0) | (spikes == 1)):
+                raise ValueError("input_spikes must be boolean (or 0/1)")
+            spikes = spikes.astype(bool)
+        spikes = spikes.copy()
+        spikes.flags.writeable = False
+        object.__setattr__(self, "input_spikes", spikes)
+
+        for attr, cols in (("weights", n), ("input_weights", spikes.shape[1])):
+            blocks = tuple(self._as_blocks(attr))
+            for i, block in enumerate(blocks):
+                if block.shape != (n, cols):
+                    raise ValueError(f"{attr}[{i}] has shape {block.shape}, expected ({n}, {cols})")
+            object.__setattr__(self, attr, blocks)
+        if not (np.isfinite(self.dt) and self.dt > 0):
+            raise ValueError(f"dt = {self.dt!r} must be a positive number of seconds")
+        object.__setattr__(self, "dt", float(self.dt))
+
+    def _as_blocks(self, attr: str) -> list[WeightBlock]:
+        value = getattr(self, attr)
+        blocks = [value] if isinstance(value, WeightBlock) else list(value)
+        for i, block in enumerate(blocks):
+            if not isinstance(block, WeightBlock):
+                raise ValueError(f"{attr}[{i}] must be a WeightBlock, got {type(block).__name__}")
+        return blocks
+
+    @property
+    def n_neurons(self) -> int:
+        return len(self.neuron_names)
+
+    @property
+    def n_inputs(self) -> int:
+        return self.input_spikes.shape[1]
+
+    @property
+    def n_synapses(self) -> int:
+        """Stored recurrent and input synapses (nonzero raw weights), over all blocks."""
+        return sum(b.weights.nnz for b in (*self.weights, *self.input_weights))
+
+    def input_at(self, steps: int) -> np.ndarray:
+        """The input raster cut or zero-padded to exactly `steps` rows (what both backends play)."""
+        out = np.zeros((steps, self.n_inputs), dtype=bool)
+        m = min(steps, self.input_spikes.shape[0])
+        out[:m] = self.input_spikes[:m]
+        return out
