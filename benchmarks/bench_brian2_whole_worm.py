@@ -15,7 +15,7 @@ import time
 import brian2 as b2
 import numpy as np
 
-from wormchip.backends.brian2_backend import run_brian2
+from wormchip.backends.brian2_backend import NEURON_METHOD, run_brian2
 from wormchip.circuits.build import build
 from wormchip.simulate import prepare
 
@@ -55,7 +55,7 @@ def hand_written(network, target: str) -> tuple[float, int]:
         threshold="v > v_th",
         reset="v = v_reset",
         refractory="t_ref",
-        method="euler",
+        method=NEURON_METHOD,  # the same integration method as wormchip
         namespace={"stim": stim},
     )
     for key, unit in (

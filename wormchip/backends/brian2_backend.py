@@ -290,6 +290,9 @@ class _Builder:
                 syn.E_syn = np.where(weight >= 0, e_e[post_local], e_i[post_local]) * b2.volt
                 syn.mu = source.params["mu"] * b2.volt
                 syn.steep = source.params["sigma"]
+            if kind == GAP:  # static total gap conductance per cell: one summed variable per step, not two
+                total = np.bincount(post_local, weights=np.abs(weight), minlength=len(target))
+                setattr(target, f"gj_{key}", total * b2.siemens)
             if "delay" in source.params and kind in (CURRENT, CONDUCTANCE):
                 syn.delay = source.params["delay"] * b2.second
         objs = [*extra, syn]

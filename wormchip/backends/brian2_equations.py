@@ -74,7 +74,7 @@ class NeuronEquations:
             elif c.kind == GRADED:
                 lines += [f"gg_{c.key} : siemens", f"ggE_{c.key} : amp"]
             elif c.kind == GAP:
-                lines += [f"gj_{c.key} : siemens", f"gjv_{c.key} : amp"]
+                lines += [f"gj_{c.key} : siemens (constant)", f"gjv_{c.key} : amp"]
         for var, tau in self.rate_traces.items():
             lines.append(f"d{var}/dt = -{var}/({tau!r}*second) : Hz")
         for var, tau in self.modulators.items():
@@ -133,7 +133,6 @@ def synapse_equations(kind: str, key: str, rules: dict[str, dict[str, float]], u
         return SynapseEquations("\n".join(model), "", None)
     if kind == GAP:
         model += [
-            f"gj_{key}_post = w*alive : siemens (summed)",
             f"gjv_{key}_post = w*alive*v_pre : amp (summed)",
         ]
         return SynapseEquations("\n".join(model), "", None)
