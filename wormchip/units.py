@@ -6,6 +6,7 @@ units. Parsing is a regular expression over a fixed table (never `eval`), so a s
 
 from __future__ import annotations
 
+import math
 import re
 
 #: SI base unit symbol → dimension name used in the model registry.
@@ -18,13 +19,15 @@ UNIT_DIMENSIONS: dict[str, str] = {
     "Hz": "frequency",
     "ohm": "resistance",
     "Ohm": "resistance",
+    "Ω": "resistance",
 }
 PREFIXES: dict[str, float] = {
     "": 1.0,
     "p": 1e-12,
     "n": 1e-9,
     "u": 1e-6,
-    "µ": 1e-6,
+    "µ": 1e-6,  # micro sign U+00B5
+    "μ": 1e-6,  # Greek mu U+03BC
     "m": 1e-3,
     "k": 1e3,
     "M": 1e6,
@@ -41,7 +44,7 @@ EXAMPLES: dict[str, str] = {
     "resistance": "100 Mohm",
     "dimensionless": "0.5",
 }
-_QUANTITY = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-zµ]*)\s*$")
+_QUANTITY = re.compile(r"^\s*([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)\s*([A-Za-zµμΩ]*)\s*$")
 
 
 class UnitError(ValueError):
@@ -64,40 +67,35 @@ def parse_quantity(value: str | int | float, dimension: str) -> float:
     """Return `value` in SI units, checking it has `dimension` (a key of EXAMPLES).
 
     Plain numbers are accepted only for dimensionless parameters, so "tau_m: 20" (seconds? ms?) is an error.
+    Infinite or NaN values are errors.
     """
+    if dimension not in EXAMPLES:
+        raise UnitError(f"unknown dimension {dimension!r} (known: {', '.join(EXAMPLES)})")
+    example = EXAMPLES[dimension]
     if isinstance(value, bool):
-        raise UnitError(f"expected a {dimension} quantity, e.g. '{EXAMPLES[dimension]}', got {value!r}")
+        raise UnitError(f"expected a {dimension} quantity, e.g. '{example}', got {value!r}")
     if isinstance(value, int | float):
-        if dimension == "dimensionless":
-            return float(value)
-        raise UnitError(f"missing unit: expected a {dimension}, e.g. '{EXAMPLES[dimension]}', got {value!r}")
-    if not isinstance(value, str):
-        raise UnitError(
-            f"expected a {dimension} quantity string, e.g. '{EXAMPLES[dimension]}', got {value!r}"
-        )
-    match = _QUANTITY.match(value)
-    if not match:
-        raise UnitError(f"cannot parse {value!r} as a quantity; expected e.g. '{EXAMPLES[dimension]}'")
-    number, symbol = float(match.group(1)), match.group(2)
-    if not symbol:
-        if dimension == "dimensionless":
-            return number
-        raise UnitError(f"missing unit in {value!r}: expected a {dimension}, e.g. '{EXAMPLES[dimension]}'")
-    scale, found = _split_unit(symbol)
-    if dimension == "dimensionless" or found != dimension:
-        raise UnitError(f"{value!r} is a {found}; expected a {dimension}, e.g. '{EXAMPLES[dimension]}'")
-    return number * scale
-
-
-def format_quantity(value_si: float, dimension: str) -> str:
-    """Inverse of `parse_quantity` for round-tripping specs: SI float → a readable string."""
-    if dimension == "dimensionless":
-        return repr(float(value_si))
-    base = next(b for b, d in UNIT_DIMENSIONS.items() if d == dimension)
-    if value_si == 0:
-        return f"0 {base}"
-    for prefix in ("G", "M", "k", "", "m", "u", "n", "p"):
-        scale = PREFIXES[prefix]
-        if abs(value_si) >= scale * 0.999999:
-            return f"{value_si / scale:.12g} {prefix}{base}"
-    return f"{value_si / 1e-12:.12g} p{base}"
+        if dimension != "dimensionless":
+            raise UnitError(f"missing unit: expected a {dimension}, e.g. '{example}', got {value!r}")
+        try:
+            number = float(value)
+        except OverflowError:  # an int too large for a float
+            number = math.inf
+    elif isinstance(value, str):
+        match = _QUANTITY.match(value)
+        if not match:
+            raise UnitError(f"cannot parse {value!r} as a quantity; expected e.g. '{example}'")
+        number, symbol = float(match.group(1)), match.group(2)
+        if not symbol:
+            if dimension != "dimensionless":
+                raise UnitError(f"missing unit in {value!r}: expected a {dimension}, e.g. '{example}'")
+        else:
+            scale, found = _split_unit(symbol)
+            if dimension == "dimensionless" or found != dimension:
+                raise UnitError(f"{value!r} is a {found}; expected a {dimension}, e.g. '{example}'")
+            number *= scale
+    else:
+        raise UnitError(f"expected a {dimension} quantity string, e.g. '{example}', got {value!r}")
+    if not math.isfinite(number):
+        raise UnitError(f"{value!r} is not a finite number; expected e.g. '{example}'")
+    return number

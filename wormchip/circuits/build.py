@@ -1,13 +1,16 @@
 """Build a `CircuitSpec` into the backend-neutral IR (`wormchip.ir.Network`), checking it on the way.
 
 Every problem found (unknown model or parameter, wrong unit, unknown neuron, incompatible synapse, dt too
-coarse) is collected and raised together as one `SpecError` naming the field path and value.
+coarse) is collected and raised together as one `SpecError` naming the field path and value, and, for specs
+read from YAML, the file and line. Sizes are checked before anything large is allocated (MAX_* below), so a
+malformed spec fails fast instead of exhausting memory.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import warnings
 from collections import defaultdict
 from pathlib import Path
@@ -16,7 +19,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from wormchip import ir
-from wormchip.circuits.errors import Problem, SpecError, closest
+from wormchip.circuits.errors import NO_VALUE, Problem, SpecError, closest, line_of
+from wormchip.circuits.loader import origin_of
 from wormchip.circuits.schema import CircuitSpec, Connection, Stimulus
 from wormchip.models import NEURON_MODELS, PLASTICITY_MODELS, SYNAPSE_MODELS, ModelInfo
 from wormchip.units import UnitError, parse_quantity
@@ -36,6 +40,14 @@ TOUCH_SITES = {
 }
 DT_ERROR_RATIO = 2.0  # dt > τ_min / 2: forward integration is unusable
 DT_WARN_RATIO = 10.0  # dt > τ_min / 10: noticeably inaccurate
+MAX_NEURONS = 10_000_000  # neurons in one circuit
+MAX_RANDOM_PAIRS = 10**9  # candidate pre→post pairs drawn for one random connection
+MAX_SYNAPSES = 10**8  # expected synapses of one connection
+MAX_CURRENT_SAMPLES = 5 * 10**7  # time steps × neurons of injected current (400 MB as float64)
+MAX_INPUT_SPIKES = 10**8  # expected spikes of one Poisson input
+#: Parameter dimensions that cannot be negative; parameters that must be strictly positive.
+NON_NEGATIVE = {"time", "capacitance", "conductance", "frequency", "resistance"}
+STRICTLY_POSITIVE = {"C_m"}
 
 
 class _Collector:
@@ -44,15 +56,24 @@ class _Collector:
     def __init__(self) -> None:
         self.problems: list[Problem] = []
 
-    def add(self, path, message, value=None, suggestion=None) -> None:
+    def add(self, path: list, message: str, value: object = NO_VALUE, suggestion: str | None = None) -> None:
         self.problems.append(Problem(path, message, value, suggestion))
 
-    def quantity(self, path, value, dimension) -> float:
+    def quantity(self, path: list, value: object, dimension: str) -> float:
+        """`value` in SI, or NaN after recording the problem."""
         try:
-            return parse_quantity(value, dimension)
+            return parse_quantity(value, dimension)  # type: ignore[arg-type]
         except UnitError as err:
             self.add(path, str(err), value)
             return float("nan")
+
+    def positive(self, path: list, value: object, dimension: str, strict: bool = True) -> float:
+        """A quantity that must be > 0 (or ≥ 0 with strict=False); NaN after recording a problem."""
+        number = self.quantity(path, value, dimension)
+        if not math.isnan(number) and (number <= 0 if strict else number < 0):
+            self.add(path, "must be positive" if strict else "must not be negative", value)
+            return float("nan")
+        return number
 
 
 def spec_hash(spec: CircuitSpec) -> str:
@@ -65,13 +86,18 @@ def _model_params(col: _Collector, path: list, model: ModelInfo, given: dict) ->
     out = {}
     for key in given:
         if key not in model.params:
-            col.add(
-                [*path, key],
-                f"unknown parameter for model {model.name!r}",
-                suggestion=closest(key, model.params) or f"valid: {', '.join(model.params) or 'none'}",
-            )
+            hint = closest(key, model.params) or f"valid: {', '.join(model.params) or 'none'}"
+            if key.startswith("tau") and "C_m" in model.params and "g_L" in model.params:
+                hint = f"the membrane time constant is C_m/g_L: set those ({hint})"
+            col.add([*path, key], f"unknown parameter for model {model.name!r}", given[key], hint)
     for key, param in model.params.items():
-        out[key] = col.quantity([*path, key], given.get(key, param.default), param.dimension)
+        value = given.get(key, param.default)
+        if key in STRICTLY_POSITIVE or key.startswith("tau"):
+            out[key] = col.positive([*path, key], value, param.dimension)
+        elif param.dimension in NON_NEGATIVE:
+            out[key] = col.positive([*path, key], value, param.dimension, strict=False)
+        else:
+            out[key] = col.quantity([*path, key], value, param.dimension)
     return out
 
 
@@ -87,10 +113,30 @@ def _lookup_model(col: _Collector, path: list, name: str, registry: dict[str, Mo
 def build(
     spec: CircuitSpec, base_dir: str | Path | None = None, ablate: list[str] | None = None
 ) -> ir.Network:
-    """Turn a validated spec into an IR `Network` (`ablate` adds neurons to remove, as the CLI's --ablate)."""
+    """Turn a validated spec into an IR `Network` (`ablate` adds neurons to remove, as the CLI's --ablate).
+
+    Raises `SpecError` (with file and line numbers for specs loaded from YAML) for every problem found; warns
+    when dt is coarse for the fastest time constant.
+    """
+    try:
+        return _build(spec, base_dir, ablate)
+    except SpecError as err:
+        origin = origin_of(spec)
+        if origin is None:
+            raise
+        for problem in err.problems:
+            if problem.line is None and origin.node is not None and problem.path:
+                problem.line = line_of(origin.node, problem.path)
+        raise SpecError(err.problems, err.source or origin.source) from None
+
+
+def _build(spec: CircuitSpec, base_dir: str | Path | None, ablate: list[str] | None) -> ir.Network:
     from wormchip import worm_connectome
 
     col = _Collector()
+    total = sum(p.size or 0 for p in spec.populations)
+    if total > MAX_NEURONS:
+        raise SpecError([Problem(["populations"], f"{total} neurons exceed the limit of {MAX_NEURONS}")])
     base_dir = Path(base_dir) if base_dir else Path.cwd()
     needs_connectome = any(p.neurons for p in spec.populations)
     connectome = None
@@ -113,6 +159,7 @@ def build(
             col.add(["ablations", k], "unknown neuron", item, closest(item, synthetic))
     pop_names: dict[str, list[str]] = {}
     names: list[str] = []
+    named: set[str] = set()
     seen: dict[str, str] = {}
     for i, pop in enumerate(spec.populations):
         path = ["populations", i]
@@ -130,8 +177,13 @@ def build(
                 col.add([*path, "neurons"], f"neuron {m} is already in population {seen[m]!r}", m)
             seen[m] = pop.name
         pop_names[pop.name] = members
-        names.extend(m for m in members if seen[m] == pop.name and m not in names)
+        for m in members:
+            if seen[m] == pop.name and m not in named:
+                named.add(m)
+                names.append(m)
     index = {n: i for i, n in enumerate(names)}
+    if not names and not col.problems:
+        col.add(["populations"], "the circuit has no neurons (all ablated?)")
 
     # Neuron blocks: one per model, parameters per neuron.
     model_members: dict[str, list[int]] = defaultdict(list)
@@ -160,13 +212,10 @@ def build(
         if (proj := _projection(col, i, conn, pop_names, index, model_of, connectome, plastic, rng))
         is not None
     )
-    dt = col.quantity(["run", "dt"], spec.run.dt, "time")
-    duration = col.quantity(["run", "duration"], spec.run.duration, "time")
+    dt = col.positive(["run", "dt"], spec.run.dt, "time")
+    duration = col.positive(["run", "duration"], spec.run.duration, "time")
     if dt > 0 and duration > 0 and duration < dt:
         col.add(["run", "duration"], "duration is shorter than one time step", spec.run.duration)
-    for key, value in (("dt", dt), ("duration", duration)):
-        if not value > 0:
-            col.add(["run", key], "must be positive", getattr(spec.run, key))
     current, spike_inputs = None, ()
     if not col.problems:
         current, spike_inputs = _stimuli(col, spec, index, connectome, dt, duration, base_dir, rng)
@@ -206,7 +255,8 @@ def _resolve(col: _Collector, connectome, path: list, items: list[str]) -> list[
         try:
             found = connectome.resolve([item])
         except KeyError as err:
-            col.add([*path, k], str(err).strip("'\""), item)
+            message, _, hint = str(err).strip("'\"").partition("; ")
+            col.add([*path, k], message.replace(f" {item!r}", ""), item, hint or None)
             continue
         out.extend(n for n in found if n not in out)
     return out
@@ -238,8 +288,28 @@ def _projection(col, i, conn: Connection, pop_names, index, model_of, connectome
     scale = col.quantity([*path, "weight_scale"], conn.weight_scale, WEIGHT_DIMENSION[synapse.name])
     if conn.from_connectome == "gap" and synapse.name != "gap_junction":
         col.add([*path, "synapse"], "from_connectome: gap needs synapse: gap_junction", synapse.name)
+    if conn.from_connectome is not None:
+        outside = [
+            n for n in dict.fromkeys([*src, *dst]) if connectome is None or n not in connectome.neurons
+        ]
+        if outside:
+            col.add(
+                [*path, "from_connectome"],
+                "connectome wiring needs connectome populations (`neurons:`), but some members are synthetic",
+                outside[:5],
+                "use `edges` or `random` for synthetic cells",
+            )
+    if conn.random is not None:
+        pairs = len(src) * len(dst)
+        if pairs > MAX_RANDOM_PAIRS or pairs * conn.random.p > MAX_SYNAPSES:
+            col.add(
+                [*path, "random"],
+                f"{len(src)}×{len(dst)} pairs at p = {conn.random.p:g} is too large "
+                f"(limits: {MAX_RANDOM_PAIRS:.0e} pairs, {MAX_SYNAPSES:.0e} expected synapses)",
+            )
     if synapse.name == "exp_conductance":
-        bad = sorted({model_of[n] for n in dst if not NEURON_MODELS[model_of[n]].conductance_based})
+        models = {model_of[n] for n in dst if n in model_of}
+        bad = sorted(m for m in models if not NEURON_MODELS[m].conductance_based)
         if bad:
             col.add(
                 [*path, "synapse"],
@@ -312,12 +382,21 @@ def _wiring(col, path, conn: Connection, src, dst, index, connectome, rng):
                 w.append(e.weight)
         return np.array(pre, dtype=np.int64), np.array(post, dtype=np.int64), np.array(w, dtype=float)
     if conn.random is not None:
-        mask = rng.random((len(src_idx), len(dst_idx))) < conn.random.p
-        if not conn.random.allow_self:
-            mask &= src_idx[:, None] != dst_idx[None, :]
-        a, b = np.nonzero(mask)
-        sign = np.where(rng.random(len(a)) < conn.random.p_excitatory, 1.0, -1.0)
-        return src_idx[a], dst_idx[b], sign
+        # Row blocks bound memory; the random stream (and so the result) is the same as one big draw.
+        rows = max(1, 10**7 // max(len(dst_idx), 1))
+        pre_parts, post_parts = [], []
+        for lo in range(0, len(src_idx), rows):
+            block = src_idx[lo : lo + rows]
+            mask = rng.random((len(block), len(dst_idx))) < conn.random.p
+            if not conn.random.allow_self:
+                mask &= block[:, None] != dst_idx[None, :]
+            a, b = np.nonzero(mask)
+            pre_parts.append(block[a])
+            post_parts.append(dst_idx[b])
+        pre = np.concatenate(pre_parts) if pre_parts else np.zeros(0, dtype=np.int64)
+        post = np.concatenate(post_parts) if post_parts else np.zeros(0, dtype=np.int64)
+        sign = np.where(rng.random(len(pre)) < conn.random.p_excitatory, 1.0, -1.0)
+        return pre, post, sign
     # From the connectome: contact counts × transmitter sign.
     cpos = {n: k for k, n in enumerate(connectome.neurons)}
     s_c = np.array([cpos[n] for n in src], dtype=np.int64)
@@ -366,18 +445,38 @@ def _targets(col, path, items, index, connectome) -> np.ndarray:
 def _stimuli(col, spec: CircuitSpec, index, connectome, dt, duration, base_dir, rng):
     """Current waveforms (one column per targeted neuron) and external spike inputs."""
     steps = int(round(duration / dt))
-    t = np.arange(steps) * dt
+    if spec.stimuli and steps > MAX_CURRENT_SAMPLES:
+        col.add(
+            ["run", "duration"],
+            f"{steps} time steps of stimulus exceed the limit of {MAX_CURRENT_SAMPLES}",
+            spec.run.duration,
+            "use a shorter duration or a larger dt",
+        )
+        return None, ()
+    t = np.arange(steps) * dt if spec.stimuli else np.zeros(0)
     columns: dict[int, np.ndarray] = {}
     spike_inputs = []
 
     def add_current(target_idx: np.ndarray, wave: np.ndarray) -> None:
+        if (len(columns) + len(target_idx)) * steps > MAX_CURRENT_SAMPLES:
+            col.add(
+                ["stimuli"],
+                f"injected current for {len(columns) + len(target_idx)} neurons × {steps} steps exceeds "
+                f"the limit of {MAX_CURRENT_SAMPLES} samples",
+                suggestion="use fewer targets, a shorter duration or a larger dt",
+            )
+            return
         for i in target_idx:
             columns[int(i)] = columns.get(int(i), np.zeros(steps)) + wave
 
     for k, s in enumerate(spec.stimuli):
         path = ["stimuli", k]
-        start = col.quantity([*path, "start"], s.start, "time")
-        length = col.quantity([*path, "duration"], s.duration, "time") if s.duration is not None else None
+        start = col.positive([*path, "start"], s.start, "time", strict=False)
+        length = (
+            col.positive([*path, "duration"], s.duration, "time", strict=False)
+            if s.duration is not None
+            else None
+        )
         if s.kind in ("touch", "tap"):
             site = s.site or ("both" if s.kind == "tap" else "anterior")
             items = s.targets or TOUCH_SITES[site]
@@ -441,14 +540,18 @@ def _poisson(col, path, s: Stimulus, items, index, connectome, start, length, du
             "use exp_current or exp_conductance",
         )
         return None
-    rate = col.quantity([*path, "rate"], s.rate, "frequency")
+    rate = col.positive([*path, "rate"], s.rate, "frequency", strict=False)
+    default_weight = "0.5 nA" if s.synapse == "exp_current" else "1 nS"
     weight = col.quantity(
-        [*path, "weight"],
-        s.weight or ("0.5 nA" if s.synapse == "exp_current" else "1 nS"),
-        WEIGHT_DIMENSION[s.synapse],
+        [*path, "weight"], default_weight if s.weight is None else s.weight, WEIGHT_DIMENSION[s.synapse]
     )
     target = _targets(col, [*path, "targets"], items, index, connectome)
     stop = min(duration, start + length) if length is not None else duration
+    if math.isnan(rate) or math.isnan(start) or math.isnan(stop):
+        return None
+    if rate * max(stop - start, 0) * len(target) > MAX_INPUT_SPIKES:
+        col.add([*path, "rate"], f"more than {MAX_INPUT_SPIKES:.0e} input spikes expected", s.rate)
+        return None
     trains = []
     for _ in target:
         n = rng.poisson(rate * max(stop - start, 0))
@@ -461,7 +564,11 @@ def _timeseries(col, path, s: Stimulus, base_dir: Path, t: np.ndarray):
     if not s.file:
         col.add([*path, "file"], "a timeseries stimulus needs a CSV file (columns: time in s, values)")
         return None
-    file = (base_dir / s.file).resolve()
+    try:
+        file = (base_dir / s.file).resolve()
+    except (OSError, ValueError, RuntimeError) as err:
+        col.add([*path, "file"], f"invalid file name: {err}", s.file)
+        return None
     if not file.is_file():
         col.add([*path, "file"], "file not found", str(file))
         return None
@@ -472,16 +579,23 @@ def _timeseries(col, path, s: Stimulus, base_dir: Path, t: np.ndarray):
     except Exception as err:  # pandas raises many types for bad CSV
         col.add([*path, "file"], f"cannot read CSV: {err}", str(file))
         return None
-    column = s.column or table.columns[-1]
+    column = s.column or (table.columns[-1] if len(table.columns) else "")
     if "time" not in table.columns or column not in table.columns:
         col.add([*path, "column"], f"CSV needs a 'time' column and {column!r}", list(table.columns))
         return None
-    return np.interp(t, table["time"].to_numpy(float), table[column].to_numpy(float))
+    try:
+        times, values = table["time"].to_numpy(float), table[column].to_numpy(float)
+        if not len(times) or not np.all(np.isfinite(times)) or not np.all(np.isfinite(values)):
+            raise ValueError("empty, or not all finite numbers")
+    except (ValueError, TypeError) as err:
+        col.add([*path, "file"], f"CSV columns 'time' and {column!r} must be numbers: {err}", str(file))
+        return None
+    return np.interp(t, times, values)
 
 
 def _probe(col, k, p, spec, index, connectome) -> ir.ProbeSpec:
     path = ["probes", k]
-    dt = col.quantity([*path, "dt"], p.dt, "time")
+    dt = col.positive([*path, "dt"], p.dt, "time")
     if p.neurons == "all":
         idx = np.arange(len(index), dtype=np.int64)
     else:
@@ -502,7 +616,8 @@ def check_dt(network: ir.Network) -> None:
     """Error if dt > τ_min/2, warn if dt > τ_min/10, τ_min the fastest membrane or synaptic time constant."""
     taus: list[tuple[str, float]] = []
     for b in network.blocks:
-        taus.append((f"membrane τ of {b.model}", float(np.min(b.params["C_m"] / b.params["g_L"]))))
+        with np.errstate(divide="ignore"):  # g_L = 0: no leak, τ = ∞
+            taus.append((f"membrane τ of {b.model}", float(np.min(b.params["C_m"] / b.params["g_L"]))))
     for p in network.projections:
         if "tau" in p.params:
             taus.append((f"synaptic τ of {p.name}", p.params["tau"]))

@@ -3,9 +3,28 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+import reprlib
+from collections.abc import Iterable, Sequence
+
+import yaml
 
 from wormchip.errors import WormchipError
+
+
+class _NoValue:
+    """Marks a problem without an offending value (distinct from a value of None, i.e. YAML `null`)."""
+
+    def __repr__(self) -> str:
+        return "NO_VALUE"
+
+
+NO_VALUE = _NoValue()
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = 60
+_REPR.maxother = 60
+_REPR.maxlist = _REPR.maxdict = _REPR.maxtuple = _REPR.maxset = 6
+_REPR.maxlevel = 3
 
 
 class SpecError(WormchipError, ValueError):
@@ -23,6 +42,9 @@ class SpecError(WormchipError, ValueError):
             return head + lines[0]
         return head + f"{len(lines)} problems:\n  " + "\n  ".join(lines)
 
+    def __reduce__(self) -> tuple:
+        return (type(self), (self.problems, self.source))
+
 
 class Problem:
     """One issue in a spec: where (field path, YAML line) and what (message, offending value, suggestion)."""
@@ -31,7 +53,7 @@ class Problem:
         self,
         path: Iterable[str | int],
         message: str,
-        value: object = None,
+        value: object = NO_VALUE,
         suggestion: str | None = None,
         line: int | None = None,
     ) -> None:
@@ -50,13 +72,40 @@ class Problem:
         return out or "<spec>"
 
     def render(self) -> str:
+        """One line: `line N: field.path: message (got value); suggestion`."""
         where = f"line {self.line}: " if self.line else ""
-        value = f" (got {self.value!r})" if self.value is not None else ""
+        value = f" (got {_REPR.repr(self.value)})" if self.value is not NO_VALUE else ""
         hint = f"; {self.suggestion}" if self.suggestion else ""
         return f"{where}{self.field}: {self.message}{value}{hint}"
 
+    def __repr__(self) -> str:
+        return f"Problem({self.render()!r})"
 
-def closest(name: str, options: Iterable[str], n: int = 3) -> str | None:
+
+def closest(name: str, options: Iterable[str], n: int = 3, cutoff: float = 0.5) -> str | None:
     """'did you mean …' text for the closest valid names, or None."""
-    matches = difflib.get_close_matches(str(name), list(options), n=n, cutoff=0.5)
+    matches = difflib.get_close_matches(str(name), [str(o) for o in options], n=n, cutoff=cutoff)
     return f"did you mean {' or '.join(repr(m) for m in matches)}?" if matches else None
+
+
+def line_of(node: yaml.Node | None, path: Sequence[str | int]) -> int | None:
+    """1-based line of the deepest YAML node reached by `path` (the key's line for a mapping entry)."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in path:
+        if isinstance(node, yaml.MappingNode):
+            entry = next(((k, v) for k, v in node.value if _key_matches(k, part)), None)
+            if entry is None:
+                return line
+            key, node = entry
+            line = key.start_mark.line + 1
+            continue
+        if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+            continue
+        break
+    return line
+
+
+def _key_matches(key: yaml.Node, part: str | int) -> bool:
+    return isinstance(key, yaml.ScalarNode) and key.value == str(part)

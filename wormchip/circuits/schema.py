@@ -2,17 +2,33 @@
 
 Quantities stay strings exactly as written ("20 ms"), so YAML ↔ Python round-trips are exact; they are parsed
 to SI floats (with dimension checks) when the spec is built into the IR. Field-level checks that need no
-connectome live here; checks against the connectome and the model registry run in `validate.py`.
+connectome live here; checks against the connectome and the model registry run in `build.py`. Numbers must
+be finite and types are strict (no bool → number, no number → string), so a spec means what it says.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
 
-Quantity = str | float | int
-NameList = list[str]
+#: A finite float (YAML `.inf`/`.nan` are errors: they cannot be simulated nor round-tripped through JSON).
+FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Probability = Annotated[float, Field(strict=True, ge=0, le=1)]
+#: A quantity as written: a string with a unit ("20 ms"), or a plain number for dimensionless parameters.
+Quantity = StrictStr | StrictInt | Annotated[StrictFloat, Field(allow_inf_nan=False)]
+NameList = list[StrictStr]
+MAX_SEED = 2**32 - 1
+MAX_POPULATION = 10_000_000
 
 
 class _Strict(BaseModel):
@@ -42,7 +58,7 @@ class Population(_Strict):
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     neurons: NameList | None = None
     cells: NameList | None = None
-    size: Annotated[int, Field(ge=1, le=10_000_000)] | None = None
+    size: Annotated[int, Field(strict=True, ge=1, le=MAX_POPULATION)] | None = None
     model: str = "lif"
     params: dict[str, Quantity] = Field(default_factory=dict)
 
@@ -64,7 +80,7 @@ class Edge(_Strict):
 
     pre: str
     post: str
-    weight: float = 1.0
+    weight: FiniteFloat = 1.0
 
 
 class Connection(_Strict):
@@ -93,9 +109,9 @@ class Connection(_Strict):
 class RandomWiring(_Strict):
     """Random synapses: each pre→post pair exists with probability p; sign +1 with probability p_excitatory."""
 
-    p: Annotated[float, Field(ge=0, le=1)]
-    p_excitatory: Annotated[float, Field(ge=0, le=1)] = 0.5
-    allow_self: bool = False
+    p: Probability
+    p_excitatory: Probability = 0.5
+    allow_self: Annotated[bool, Field(strict=True)] = False
 
 
 class Plasticity(_Strict):
@@ -112,7 +128,7 @@ class RewardPulse(_Strict):
     """An external reward delivered at `time` (adds `amount` to the neuromodulator signal D)."""
 
     time: Quantity
-    amount: float = 1.0
+    amount: FiniteFloat = 1.0
 
 
 class Stimulus(_Strict):
@@ -140,9 +156,9 @@ class GradientParams(_Strict):
     OFF cells (e.g. ASER) gain·max(−dC/dt, 0) (Suzuki et al. 2008, Nature 454:114).
     """
 
-    slope: float = 1.0  # concentration units per mm
-    speed: float = 0.1  # mm/s up the gradient
-    sweep: float = 0.05  # concentration amplitude of the head sweep
+    slope: FiniteFloat = 1.0  # concentration units per mm
+    speed: FiniteFloat = 0.1  # mm/s up the gradient
+    sweep: FiniteFloat = 0.05  # concentration amplitude of the head sweep
     frequency: Quantity = "0.5 Hz"
     gain: Quantity = "1 nA"  # current per (concentration unit / s)
     on_cells: NameList = Field(default_factory=lambda: ["ASEL"])
@@ -162,7 +178,7 @@ class RunSettings(_Strict):
 
     dt: Quantity = "0.1 ms"
     duration: Quantity = "1 s"
-    seed: int = 0
+    seed: Annotated[int, Field(strict=True, ge=0, le=MAX_SEED)] = 0
     target: Literal["numpy", "cython", "cpp_standalone", "auto"] = "auto"
 
 
@@ -179,6 +195,16 @@ class CircuitSpec(_Strict):
     probes: list[Probe] = Field(default_factory=list)
     ablations: NameList = Field(default_factory=list)
     run: RunSettings = Field(default_factory=RunSettings)
+    #: Where the spec was read from (set by the loader; used for file and line numbers in build errors).
+    _origin: object = PrivateAttr(default=None)
+
+    def __eq__(self, other: object) -> bool:
+        """Specs are equal when their fields are; where they were read from does not matter."""
+        if not isinstance(other, BaseModel):
+            return NotImplemented
+        return type(self) is type(other) and self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like every non-frozen pydantic model
 
     def to_dict(self) -> dict:
         """Plain data, omitting defaults, as written to YAML."""
