@@ -121,7 +121,9 @@ def _simulate(args: argparse.Namespace) -> int:
         print(json.dumps(summary))
         return 0
     active = {n: c for n, c in summary["spike_counts"].items() if c}
-    print(f"{summary['circuit']}: {result.duration:g} s simulated in {summary['wall_s']:.2f} s ({summary['target']})")
+    print(
+        f"{summary['circuit']}: {result.duration:g} s simulated in {summary['wall_s']:.2f} s ({summary['target']})"
+    )
     print(f"  {sum(active.values())} spikes from {len(active)} of {len(result.neuron_names)} neurons")
     for name, count in sorted(active.items(), key=lambda x: -x[1])[:12]:
         print(f"  {name:<8} {count:>6} spikes  {summary['rates_hz'][name]:8.2f} Hz")

@@ -26,7 +26,9 @@ def raster(result: Result, neurons: list[str] | None = None, title: str | None =
     ax.set_xlim(0, result.duration * 1e3)
     ax.set_xlabel("time (ms)")
     ax.set_ylabel("neuron")
-    ax.set_title(title or f"{result.metadata.get('circuit', '')} raster ({result.metadata.get('backend', '')})")
+    ax.set_title(
+        title or f"{result.metadata.get('circuit', '')} raster ({result.metadata.get('backend', '')})"
+    )
     fig.tight_layout()
     return fig
 
@@ -34,7 +36,9 @@ def raster(result: Result, neurons: list[str] | None = None, title: str | None =
 def traces(result: Result, variable: str = "v", neurons: list[str] | None = None) -> Figure:
     """Sampled state variable over time, one line per neuron, in readable units (mV, ms, nA, nS)."""
     if variable not in result.traces:
-        raise KeyError(f"no trace {variable!r} in this result (recorded: {', '.join(result.traces) or 'none'})")
+        raise KeyError(
+            f"no trace {variable!r} in this result (recorded: {', '.join(result.traces) or 'none'})"
+        )
     trace = result.traces[variable]
     scale, unit = _SCALE.get(trace.unit, (1.0, trace.unit))
     fig, ax = plt.subplots(figsize=(8, 3.5))
@@ -57,7 +61,9 @@ def tau_eff(result: Result, neurons: list[str] | None = None) -> Figure:
 def weights(result: Result, connection: str, max_lines: int = 40) -> Figure:
     """Signed weights of a plastic connection over time (at most `max_lines` synapses drawn)."""
     if connection not in result.weights:
-        raise KeyError(f"no plastic connection {connection!r} (recorded: {', '.join(result.weights) or 'none'})")
+        raise KeyError(
+            f"no plastic connection {connection!r} (recorded: {', '.join(result.weights) or 'none'})"
+        )
     trace = result.weights[connection]
     scale, unit = _SCALE.get(trace.unit, (1.0, trace.unit))
     fig, ax = plt.subplots(figsize=(8, 3.5))

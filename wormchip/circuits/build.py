@@ -51,10 +51,11 @@ STRICTLY_POSITIVE = {"C_m"}
 
 
 class _Collector:
-    """Gathers problems so a user sees all of them at once."""
+    """Gathers problems so a user sees all of them at once; also knows which neurons are ablated."""
 
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        self.ablated: set[str] = set()
 
     def add(self, path: list, message: str, value: object = NO_VALUE, suggestion: str | None = None) -> None:
         self.problems.append(Problem(path, message, value, suggestion))
@@ -147,7 +148,7 @@ def _build(spec: CircuitSpec, base_dir: str | Path | None, ablate: list[str] | N
             raise SpecError([Problem(["connectome", "dataset"], str(err), spec.connectome.dataset)]) from None
 
     # Populations → names.
-    ablated: set[str] = set()
+    ablated = col.ablated  # edges, stimuli and probes naming these neurons are dropped, not errors
     synthetic = {c for p in spec.populations for c in (p.cells or [])}
     synthetic |= {f"{p.name}_{k}" for p in spec.populations for k in range(p.size or 0)}
     for k, item in enumerate([*spec.ablations, *(ablate or [])]):
@@ -368,6 +369,8 @@ def _wiring(col, path, conn: Connection, src, dst, index, connectome, rng):
         pre, post, w = [], [], []
         src_set, dst_set = set(src), set(dst)
         for k, e in enumerate(conn.edges):
+            if e.pre in col.ablated or e.post in col.ablated:
+                continue
             for end, name, allowed in (("pre", e.pre, src_set), ("post", e.post, dst_set)):
                 if name not in allowed:
                     col.add(
@@ -402,7 +405,7 @@ def _wiring(col, path, conn: Connection, src, dst, index, connectome, rng):
     s_c = np.array([cpos[n] for n in src], dtype=np.int64)
     d_c = np.array([cpos[n] for n in dst], dtype=np.int64)
     if conn.from_connectome == "chemical":
-        report = connectome.signs(policy=conn.sign_policy)
+        report = connectome.signs(policy=conn.sign_policy, glutamate_default=conn.glutamate)
         n = len(connectome.neurons)
         signs = sp.csr_matrix((report.signs.astype(float), (report.pre, report.post)), shape=(n, n))
         counts = connectome.chemical.tocsr()[s_c][:, d_c].tocoo()
@@ -430,14 +433,14 @@ def _targets(col, path, items, index, connectome) -> np.ndarray:
     """Circuit neuron names (exact), or connectome names/classes/types, → neuron indices in the circuit."""
     found: list[str] = []
     for k, item in enumerate(items):
-        if item in index:
+        if item in index or item in col.ablated:
             found.append(item)
         elif connectome is not None:
             found.extend(_resolve(col, connectome, [*path, k], [item]))
         else:
             col.add([*path, k], "unknown neuron", item, closest(item, index))
     present = [n for n in dict.fromkeys(found) if n in index]
-    if found and not present:
+    if found and not present and not set(found) <= col.ablated:
         col.add(path, "none of these neurons is in the circuit (ablated or not in any population)", items)
     return np.array([index[n] for n in present], dtype=np.int64)
 

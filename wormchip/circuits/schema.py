@@ -96,6 +96,8 @@ class Connection(_Strict):
     params: dict[str, Quantity] = Field(default_factory=dict)
     weight_scale: Quantity = "1 nA"
     sign_policy: Literal["transmitter", "all_excitatory"] = "transmitter"
+    # Sign of glutamatergic edges under the transmitter policy (no per-edge receptor table is shipped).
+    glutamate: Literal["excitatory", "inhibitory"] = "inhibitory"
     plasticity: NameList = Field(default_factory=list)
 
     @model_validator(mode="after")
