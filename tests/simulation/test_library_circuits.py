@@ -111,3 +111,17 @@ def test_ncp_library_file_is_the_generator_output():
     assert to_yaml(ncp_spec()).startswith("name: ncp") and HEADER.startswith("#")
     edges = ncp_spec().connections[0].edges
     assert 250 <= len(edges) <= 260  # the NCP paper's 32→12→6→1 policy has 253 synapses
+
+
+def test_touch_response_from_the_connectome():
+    """Cook wiring, Chalfie's sign model: anterior touch → AVD → AVA with AVB silent; posterior touch drives
+    PVC above AVA. (Known miss, documented in the YAML: AVA still out-fires AVB under posterior touch.)"""
+    counts = {}
+    for site in ("anterior", "posterior"):
+        spec = load_spec("touch_response")
+        spec.stimuli[0].site = site
+        window = _window_counts(run_brian2(build(spec), target="numpy"), 0.1, 0.35)
+        counts[site] = {c: window[f"{c}L"] + window[f"{c}R"] for c in ("AVA", "AVB", "AVD", "PVC")}
+    front, back = counts["anterior"], counts["posterior"]
+    assert front["AVD"] > 20 and front["AVA"] > 10 and front["AVB"] == 0 and front["PVC"] == 0, counts
+    assert back["PVC"] > back["AVA"] > 0 and back["AVD"] < front["AVD"], counts
