@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from wormchip.result import Result
+from wormchip.result import Result, Trace
 
 _SCALE = {"V": (1e3, "mV"), "s": (1e3, "ms"), "A": (1e9, "nA"), "S": (1e9, "nS")}
 
@@ -33,6 +33,15 @@ def raster(result: Result, neurons: list[str] | None = None, title: str | None =
     return fig
 
 
+def _time_axes(trace: Trace, quantity: str) -> tuple[Figure, plt.Axes, float]:
+    """A figure for a trace over time: axes labelled in ms and the trace's readable unit; returns its scale."""
+    scale, unit = _SCALE.get(trace.unit, (1.0, trace.unit))
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    ax.set_xlabel("time (ms)")
+    ax.set_ylabel(f"{quantity} ({unit})" if unit else quantity)
+    return fig, ax, scale
+
+
 def traces(result: Result, variable: str = "v", neurons: list[str] | None = None) -> Figure:
     """Sampled state variable over time, one line per neuron, in readable units (mV, ms, nA, nS)."""
     if variable not in result.traces:
@@ -40,12 +49,9 @@ def traces(result: Result, variable: str = "v", neurons: list[str] | None = None
             f"no trace {variable!r} in this result (recorded: {', '.join(result.traces) or 'none'})"
         )
     trace = result.traces[variable]
-    scale, unit = _SCALE.get(trace.unit, (1.0, trace.unit))
-    fig, ax = plt.subplots(figsize=(8, 3.5))
+    fig, ax, scale = _time_axes(trace, variable)
     for name in neurons or trace.channels:
         ax.plot(trace.times * 1e3, trace.channel(name) * scale, label=name, lw=1)
-    ax.set_xlabel("time (ms)")
-    ax.set_ylabel(f"{variable} ({unit})" if unit else variable)
     ax.legend(fontsize=7, ncol=4)
     fig.tight_layout()
     return fig
@@ -55,6 +61,7 @@ def tau_eff(result: Result, neurons: list[str] | None = None) -> Figure:
     """Effective membrane time constant C/(g_L + Σg) over time: the 'liquid' time constant."""
     fig = traces(result, "tau_eff", neurons)
     fig.axes[0].set_title("effective membrane time constant τ_eff = C_m / (g_L + Σ g_syn)")
+    fig.tight_layout()  # again, so the title fits
     return fig
 
 
@@ -65,11 +72,8 @@ def weights(result: Result, connection: str, max_lines: int = 40) -> Figure:
             f"no plastic connection {connection!r} (recorded: {', '.join(result.weights) or 'none'})"
         )
     trace = result.weights[connection]
-    scale, unit = _SCALE.get(trace.unit, (1.0, trace.unit))
-    fig, ax = plt.subplots(figsize=(8, 3.5))
+    fig, ax, scale = _time_axes(trace, "weight")
     ax.plot(trace.times * 1e3, trace.values[:, :max_lines] * scale, lw=0.8)
-    ax.set_xlabel("time (ms)")
-    ax.set_ylabel(f"weight ({unit})")
     ax.set_title(f"{connection}: {min(max_lines, len(trace.channels))} of {len(trace.channels)} synapses")
     fig.tight_layout()
     return fig

@@ -138,7 +138,6 @@ class _Builder:
             self.block_of[block.indices] = k
             self.local[block.indices] = np.arange(len(block.indices))
         self.groups: list = []
-        self.synapses: list[_SynapseObject] = []
         self.spike_monitors: list = []
         self.state_monitors: list[tuple[object, ir.ProbeSpec, np.ndarray]] = []
         self.weight_monitors: list[tuple[_SynapseObject, object]] = []
@@ -297,7 +296,6 @@ class _Builder:
                 syn.delay = source.params["delay"] * b2.second
         objs = [*extra, syn]
         sobj = _SynapseObject(source if a is not None else None, syn)
-        self.synapses.append(sobj)
         if any(r in rules for r in ("stdp", "reward_stdp", "homeostatic_scaling", "structural")):
             objs.append(syn.run_regularly("w = clip(w, 0*w_max, w_max)", dt=self.net_ir.dt * 10 * b2.second))
         if rules and a is not None:
@@ -532,8 +530,6 @@ def _prune_and_regrow(syn, params: dict, rng: np.random.Generator) -> None:
 
 def _unit_of(b2, param: str):
     """Brian2 unit of a neuron parameter, by the registry's dimension."""
-    from wormchip.models import NEURON_MODELS
-
     dims = {
         "time": b2.second,
         "voltage": b2.volt,

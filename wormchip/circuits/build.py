@@ -21,7 +21,7 @@ import scipy.sparse as sp
 from wormchip import ir
 from wormchip.circuits.errors import NO_VALUE, Problem, SpecError, closest, line_of
 from wormchip.circuits.loader import origin_of
-from wormchip.circuits.schema import CircuitSpec, Connection, Stimulus
+from wormchip.circuits.schema import CircuitSpec, Connection, GradientParams, Stimulus
 from wormchip.models import NEURON_MODELS, PLASTICITY_MODELS, SYNAPSE_MODELS, ModelInfo
 from wormchip.units import UnitError, parse_quantity
 
@@ -487,8 +487,8 @@ def _stimuli(col, spec: CircuitSpec, index, connectome, dt, duration, base_dir, 
         else:
             items = s.targets
         if s.kind == "gradient":
-            g = s.gradient or _default_gradient()
-            items = [*g.on_cells, *g.off_cells]
+            gradient = s.gradient or GradientParams()
+            items = [*gradient.on_cells, *gradient.off_cells]
         if not items:
             col.add([*path, "targets"], f"{s.kind} stimulus needs targets")
             continue
@@ -508,7 +508,7 @@ def _stimuli(col, spec: CircuitSpec, index, connectome, dt, duration, base_dir, 
             if wave is not None:
                 add_current(_targets(col, [*path, "targets"], items, index, connectome), amp * wave * window)
         elif s.kind == "gradient":
-            g = s.gradient or _default_gradient()
+            g = gradient
             freq = col.quantity([*path, "gradient", "frequency"], g.frequency, "frequency")
             gain = col.quantity([*path, "gradient", "gain"], g.gain, "current")
             tt = t - start
@@ -522,12 +522,6 @@ def _stimuli(col, spec: CircuitSpec, index, connectome, dt, duration, base_dir, 
         target = np.array(sorted(columns), dtype=np.int64)
         current = ir.CurrentInput(dt, target, np.stack([columns[i] for i in target], axis=1))
     return current, tuple(s for s in spike_inputs if s is not None)
-
-
-def _default_gradient():
-    from wormchip.circuits.schema import GradientParams
-
-    return GradientParams()
 
 
 def _poisson(col, path, s: Stimulus, items, index, connectome, start, length, duration, rng):
