@@ -67,3 +67,9 @@ def test_result_roundtrip(tmp_path):
     np.testing.assert_array_equal(loaded.spike_times["A"], [0.1, 0.25])
     np.testing.assert_array_equal(loaded.traces["v"].channel("B"), [1.0, 3.0, 5.0])
     assert loaded.weights["syn"].unit == "S" and loaded.spike_steps()["A"].tolist() == [1000, 2500]
+
+
+def test_unknown_ablation_from_the_command_line_names_the_option_not_a_file_line(capsys):
+    assert main(["simulate", "tap_withdrawal", "--ablate", "AVX"]) == 2
+    err = capsys.readouterr().err
+    assert "--ablate[0]" in err and "line" not in err and "'AVM'" in err

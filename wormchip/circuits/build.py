@@ -151,13 +151,15 @@ def _build(spec: CircuitSpec, base_dir: str | Path | None, ablate: list[str] | N
     ablated = col.ablated  # edges, stimuli and probes naming these neurons are dropped, not errors
     synthetic = {c for p in spec.populations for c in (p.cells or [])}
     synthetic |= {f"{p.name}_{k}" for p in spec.populations for k in range(p.size or 0)}
-    for k, item in enumerate([*spec.ablations, *(ablate or [])]):
+    requested = [(["ablations", k], item) for k, item in enumerate(spec.ablations)]
+    requested += [(["--ablate", k], item) for k, item in enumerate(ablate or [])]  # not in the file: no line
+    for path, item in requested:
         if item in synthetic:
             ablated.add(item)
         elif connectome is not None:
-            ablated |= set(_resolve(col, connectome, ["ablations", k], [item]))
+            ablated |= set(_resolve(col, connectome, path, [item]))
         else:
-            col.add(["ablations", k], "unknown neuron", item, closest(item, synthetic))
+            col.add(path, "unknown neuron", item, closest(item, synthetic))
     pop_names: dict[str, list[str]] = {}
     names: list[str] = []
     named: set[str] = set()

@@ -89,13 +89,16 @@ def closest(name: str, options: Iterable[str], n: int = 3, cutoff: float = 0.5) 
 
 
 def line_of(node: yaml.Node | None, path: Sequence[str | int]) -> int | None:
-    """1-based line of the deepest YAML node reached by `path` (the key's line for a mapping entry)."""
+    """1-based line of the deepest YAML node reached by `path` (the key's line for a mapping entry).
+
+    None when even the first part is not in the file (e.g. a value given on the command line).
+    """
     line = node.start_mark.line + 1 if node is not None else None
-    for part in path:
+    for depth, part in enumerate(path):
         if isinstance(node, yaml.MappingNode):
             entry = next(((k, v) for k, v in node.value if _key_matches(k, part)), None)
             if entry is None:
-                return line
+                return line if depth else None
             key, node = entry
             line = key.start_mark.line + 1
             continue
