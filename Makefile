@@ -27,6 +27,8 @@ $(STAMP): $(PY) pyproject.toml constraints.txt
 	# cect (OpenWorm, MIT) without its ~1 GB of plotting deps: only used by the snapshot-equality test.
 	$(PY) -m pip install -q -c constraints.txt --no-deps cect==0.3.5
 	$(PY) -m pip install -q -c constraints.txt openpyxl xlrd
+	# wormneuroatlas (GPLv3) only for its data file funatlas.h5 (Randi et al. 2023), read with h5py; its code is never imported.
+	$(PY) -m pip install -q -c constraints.txt --no-deps wormneuroatlas==0.0.7.3
 	touch $(STAMP)
 
 install: $(STAMP)
