@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from wormchip.circuits.build import build
@@ -240,3 +241,62 @@ def test_huge_networks_fail_fast() -> None:
     assert problem.field == "populations" and "exceed the limit" in problem.message
     problem = _one(_error(SPEC.replace("size: 3", "size: 100000").replace("source: [cmd]", "source: [syn]")))
     assert problem.field == "connections[0].random" and "too large" in problem.message
+
+
+SIGNED = """\
+name: signed
+populations:
+  - name: cmd
+    neurons: [AVA, AVB, PVC]
+    model: lif
+connections:
+  - name: chem
+    source: [cmd]
+    target: [cmd]
+    from_connectome: chemical
+    sign_overrides:
+      - {pre: [AVA], post: [AVB], sign: inhibitory}
+run:
+  dt: "0.1 ms"
+  duration: "50 ms"
+"""
+
+
+def test_sign_overrides_flip_exactly_the_named_edges() -> None:
+    base = build(
+        parse_spec(
+            SIGNED.replace("    sign_overrides:\n      - {pre: [AVA], post: [AVB], sign: inhibitory}\n", ""),
+            "s.yaml",
+        )
+    )
+    flipped = build(parse_spec(SIGNED, "s.yaml"))
+    names = np.array(base.names)
+    b, f = base.projections[0], flipped.projections[0]
+    ava_to_avb = np.char.startswith(names[b.pre].astype(str), "AVA") & np.char.startswith(
+        names[b.post].astype(str), "AVB"
+    )
+    assert ava_to_avb.sum() == 3 and np.all(b.weight[ava_to_avb] > 0)  # AVA is cholinergic: + by transmitter
+    np.testing.assert_array_equal(f.weight[ava_to_avb], -b.weight[ava_to_avb])
+    np.testing.assert_array_equal(f.weight[~ava_to_avb], b.weight[~ava_to_avb])
+
+
+@pytest.mark.parametrize(
+    "override, message, value",
+    [
+        ("{pre: [AVX], post: [AVB], sign: inhibitory}", "unknown neuron", "AVX"),
+        ("{pre: [AVBR], post: [PVCL], sign: inhibitory}", "no chemical synapse", "['AVBR'] -> ['PVCL']"),
+    ],
+)
+def test_sign_override_errors_name_the_entry(override: str, message: str, value: str) -> None:
+    text = SIGNED.replace("{pre: [AVA], post: [AVB], sign: inhibitory}", override)
+    problem = _one(_error(text, "s.yaml"))
+    assert message in problem.message and str(problem.value) == value, problem
+    assert list(problem.path[:3]) == ["connections", 0, "sign_overrides"] and problem.line == 12
+
+
+def test_sign_overrides_on_gap_junctions_are_rejected() -> None:
+    text = SIGNED.replace(
+        "from_connectome: chemical", "from_connectome: gap\n    synapse: gap_junction\n    weight_scale: 1 nS"
+    )
+    problem = _one(_error(text, "s.yaml"))
+    assert "only to from_connectome: chemical" in problem.message and problem.value == "gap", problem

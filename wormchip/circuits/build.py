@@ -289,6 +289,13 @@ def _projection(col, i, conn: Connection, pop_names, index, model_of, connectome
         return None
     params = _model_params(col, [*path, "params"], synapse, conn.params)
     scale = col.quantity([*path, "weight_scale"], conn.weight_scale, WEIGHT_DIMENSION[synapse.name])
+    if conn.sign_overrides and conn.from_connectome != "chemical":
+        col.add(
+            [*path, "sign_overrides"],
+            "sign_overrides apply only to from_connectome: chemical",
+            conn.from_connectome or ("edges" if conn.edges is not None else "random"),
+            "give explicit edges negative weights instead",
+        )
     if conn.from_connectome == "gap" and synapse.name != "gap_junction":
         col.add([*path, "synapse"], "from_connectome: gap needs synapse: gap_junction", synapse.name)
     if conn.from_connectome is not None:
@@ -407,7 +414,10 @@ def _wiring(col, path, conn: Connection, src, dst, index, connectome, rng):
     s_c = np.array([cpos[n] for n in src], dtype=np.int64)
     d_c = np.array([cpos[n] for n in dst], dtype=np.int64)
     if conn.from_connectome == "chemical":
-        report = connectome.signs(policy=conn.sign_policy, glutamate_default=conn.glutamate)
+        overrides = _sign_overrides(col, path, conn, connectome)
+        report = connectome.signs(
+            policy=conn.sign_policy, glutamate_default=conn.glutamate, overrides=overrides
+        )
         n = len(connectome.neurons)
         signs = sp.csr_matrix((report.signs.astype(float), (report.pre, report.post)), shape=(n, n))
         counts = connectome.chemical.tocsr()[s_c][:, d_c].tocoo()
@@ -429,6 +439,23 @@ def _wiring(col, path, conn: Connection, src, dst, index, connectome, rng):
         np.array([b for _, b in keys], dtype=np.int64),
         np.array([pairs[k] for k in keys], dtype=float),
     )
+
+
+def _sign_overrides(col, path, conn: Connection, connectome) -> dict[tuple[str, str], int]:
+    """`sign_overrides` → {(pre, post): ±1} for the chemical edges they name; an entry matching no edge is a
+    problem (most likely a typo or a pair without a synapse)."""
+    out: dict[tuple[str, str], int] = {}
+    chem = connectome.chemical.tocsr()
+    pos = {n: k for k, n in enumerate(connectome.neurons)}
+    for k, o in enumerate(conn.sign_overrides):
+        at = [*path, "sign_overrides", k]
+        pre = _resolve(col, connectome, [*at, "pre"], o.pre)
+        post = _resolve(col, connectome, [*at, "post"], o.post)
+        pairs = [(a, b) for a in pre for b in post if chem[pos[a], pos[b]]]
+        if pre and post and not pairs:
+            col.add(at, "no chemical synapse in the connectome from pre to post", f"{o.pre} -> {o.post}")
+        out.update(dict.fromkeys(pairs, 1 if o.sign == "excitatory" else -1))
+    return out
 
 
 def _targets(col, path, items, index, connectome) -> np.ndarray:

@@ -83,6 +83,15 @@ class Edge(_Strict):
     weight: FiniteFloat = 1.0
 
 
+class SignOverride(_Strict):
+    """Force the sign of chemical connectome edges pre → post (neuron or class names), e.g. from a model paper."""
+
+    pre: NameList
+    post: NameList
+    sign: Literal["excitatory", "inhibitory"]
+    source: str = ""
+
+
 class Connection(_Strict):
     """Synapses between populations: drawn from the connectome, generated randomly, or listed explicitly."""
 
@@ -98,6 +107,8 @@ class Connection(_Strict):
     sign_policy: Literal["transmitter", "all_excitatory"] = "transmitter"
     # Sign of glutamatergic edges under the transmitter policy (no per-edge receptor table is shipped).
     glutamate: Literal["excitatory", "inhibitory"] = "inhibitory"
+    # Per-edge signs that win over the policy (chemical connectome edges only).
+    sign_overrides: list[SignOverride] = Field(default_factory=list)
     plasticity: NameList = Field(default_factory=list)
 
     @model_validator(mode="after")
