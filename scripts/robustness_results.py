@@ -27,9 +27,13 @@ def main() -> None:
     fig = plot_robustness(report)
     fig.savefig("docs/figures/robustness.png", dpi=110)
     summary = report.summary()
+    paired = report.paired_difference().set_index(["kind", "level"])
     print(f"{args.seeds} seeds, {wall:.0f} s")
-    print("| perturbation | level | liquid accuracy | liquid margin | current accuracy | current margin |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| perturbation | level | liquid accuracy | liquid margin | current accuracy | current margin "
+        "| paired margin difference (liquid − current) |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for (kind, level), rows in summary.groupby(["kind", "level"], sort=False):
         by = {r["model"]: r for _, r in rows.iterrows()}
         cells = [
@@ -37,7 +41,9 @@ def main() -> None:
             f"{by[m]['margin_mean']:.2f} ± {by[m]['margin_sem']:.2f}"
             for m in ("liquid", "current")
         ]
-        print(f"| {kind} | {level:g} | {cells[0]} | {cells[1]} |")
+        d = paired.loc[(kind, level)]
+        diff = f"{d['margin_diff_mean']:+.3f} ± {d['margin_diff_sem']:.3f}"
+        print(f"| {kind} | {level:g} | {cells[0]} | {cells[1]} | {diff} |")
 
 
 if __name__ == "__main__":

@@ -91,3 +91,20 @@ def test_clean_circuit_decides_correctly_in_both_forms():
     summary = report.summary()
     assert set(summary["model"]) == {"liquid", "current"}
     assert np.all(summary["accuracy_mean"] == 1.0) and np.all(summary["margin_mean"] > 0.9), summary
+
+
+def test_paired_difference_is_the_mean_of_per_seed_differences():
+    import pandas as pd
+
+    from wormchip.analysis.robustness import RobustnessReport
+
+    trials = pd.DataFrame(
+        [
+            {"model": m, "kind": "noise", "level": 0.1, "seed": s, "accuracy": 1.0, "margin": v}
+            for s, (a, b) in enumerate([(0.9, 0.7), (0.8, 0.8), (0.5, 0.2)])
+            for m, v in (("liquid", a), ("current", b))
+        ]
+    )
+    diff = RobustnessReport(trials, 3, "x").paired_difference().iloc[0]
+    assert diff["margin_diff_mean"] == pytest.approx((0.2 + 0.0 + 0.3) / 3)
+    assert diff["margin_diff_sem"] == pytest.approx(np.std([0.2, 0.0, 0.3], ddof=1) / np.sqrt(3))

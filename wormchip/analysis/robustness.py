@@ -63,11 +63,19 @@ class RobustnessReport:
         out.columns = [f"{a}_{b}" for a, b in out.columns]
         return out.reset_index()
 
+    def paired_difference(self) -> pd.DataFrame:
+        """Liquid minus current-based margin per seed (both saw the same perturbation draws): mean ± SEM."""
+        wide = self.trials.pivot_table(index=["kind", "level", "seed"], columns="model", values="margin")
+        diff = (wide["liquid"] - wide["current"]).rename("margin_diff").reset_index()
+        out = diff.groupby(["kind", "level"])["margin_diff"].agg(["mean", "sem"]).reset_index()
+        return out.rename(columns={"mean": "margin_diff_mean", "sem": "margin_diff_sem"})
+
     def to_dict(self) -> dict:
         return {
             "circuit": self.circuit,
             "seeds": self.seeds,
             "summary": self.summary().to_dict(orient="records"),
+            "paired_difference": self.paired_difference().to_dict(orient="records"),
             **self.metadata,
         }
 
