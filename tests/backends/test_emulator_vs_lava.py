@@ -8,7 +8,13 @@ import scipy.sparse as sp
 
 from wormchip.backends.emulator import run_emulator
 from wormchip.errors import BackendUnavailable
-from wormchip.mappers.fixed_point import FixedPointNetwork, SignMode, WeightBlock, lava_dense_weights
+from wormchip.mappers.fixed_point import (
+    BiasChange,
+    FixedPointNetwork,
+    SignMode,
+    WeightBlock,
+    lava_dense_weights,
+)
 from wormchip.result import Result
 
 try:
@@ -198,3 +204,102 @@ def test_block_validation() -> None:
         FixedPointNetwork(["a", "b"], 0, 0, 1, 0, 0, weights=(WeightBlock(np.array([[1]])),))
     with pytest.raises(ValueError, match="'a' appears more than once"):
         FixedPointNetwork(["a", "a"], 0, 0, 1, 0, 0)
+
+
+def scheduled_net(seed: int = 4) -> FixedPointNetwork:
+    """A split-sign network whose bias changes three times (a current step, a pulse, its end)."""
+    base = random_net(seed, "split")
+    rng = np.random.default_rng(seed)
+    n = base.n_neurons
+    changes = tuple(
+        BiasChange(step, rng.integers(-400, 900, n), rng.integers(0, 4, n)) for step in (17, 60, 61, 130)
+    )
+    return FixedPointNetwork(
+        neuron_names=base.neuron_names,
+        du=base.du,
+        dv=base.dv,
+        vth=base.vth,
+        bias_mant=base.bias_mant,
+        bias_exp=base.bias_exp,
+        weights=base.weights,
+        input_spikes=base.input_spikes,
+        input_weights=base.input_weights,
+        dt=base.dt,
+        bias_schedule=changes,
+    )
+
+
+def test_bias_schedule_changes_the_bias_at_its_steps() -> None:
+    """With no synapses and u = 0, v follows decay(v) + bias exactly; the bias switches at the given steps."""
+    net = FixedPointNetwork(
+        ["a"], du=0, dv=0, vth=131071, bias_mant=10, bias_exp=0,
+        bias_schedule=(BiasChange(3, [-5], [1]), BiasChange(5, [7], [0])),
+    )  # fmt: skip
+    v = run_emulator(net, 7).traces["v"].values[:, 0]
+    assert v.tolist() == [10, 20, 30, 20, 10, 17, 24]
+
+
+@pytest.mark.lava
+@needs_lava
+def test_bias_schedule_bit_exact() -> None:
+    from wormchip.backends.lava_runner import run_lava
+
+    net = scheduled_net()
+    emu = run_emulator(net, 150)
+    assert_identical(emu, run_lava(net, 150, timeout_s=120))
+    static = run_emulator(random_net(4, "split"), 150)
+    assert not np.array_equal(raster(emu), raster(static)), "the schedule should change the activity"
+
+
+def gap_net(seed: int = 5) -> FixedPointNetwork:
+    """Random recurrent network with gap junctions: off-diagonal g_ij ≥ 0 and diagonal −Σg in two blocks."""
+    base = random_net(seed, "split")
+    rng = np.random.default_rng(seed)
+    n = base.n_neurons
+    upper = np.triu(rng.random((n, n)) < 0.08, 1)
+    g = np.where(upper | upper.T, 0, 0)
+    g[upper] = rng.integers(1, 256, upper.sum())
+    g = g + np.triu(g, 1).T  # symmetric
+    diag = np.clip(-g.sum(axis=1) // 4, -256, 0)
+    return FixedPointNetwork(
+        neuron_names=base.neuron_names,
+        du=base.du,
+        dv=base.dv,
+        vth=base.vth,
+        bias_mant=base.bias_mant,
+        bias_exp=base.bias_exp,
+        weights=base.weights,
+        input_spikes=base.input_spikes,
+        input_weights=base.input_weights,
+        dt=base.dt,
+        gap_weights=(WeightBlock(g, weight_exp=-3), WeightBlock(np.diag(diag), weight_exp=-1)),
+        gap_shift=6,
+    )
+
+
+def test_gap_junctions_pull_voltages_together() -> None:
+    """Two silent neurons, one biased: the gap current (g·(v_j − v_i) >> shifts) raises the other one."""
+    g = np.array([[-128, 128], [128, -128]])
+    net = FixedPointNetwork(
+        ["a", "b"], du=0, dv=[100, 100], vth=131071, bias_mant=[1000, 0], bias_exp=6,
+        gap_weights=(WeightBlock(g, weight_exp=-7),), gap_shift=3,
+    )  # fmt: skip
+    v = run_emulator(net, 40).traces["v"].values.astype(np.int64)
+    assert v[0, 1] == 0, "the gap current arrives one step after the voltage"
+    for k in range(1, 40):  # step k's gap input comes from step k − 1's voltages
+        msg = v[k - 1] >> 3
+        gap = (128 * msg[0] - 128 * msg[1]) >> 7
+        assert v[k, 1] == (v[k - 1, 1] * (4096 - 100) >> 12) + gap
+    assert 0 < v[-1, 1] < v[-1, 0]
+
+
+@pytest.mark.lava
+@needs_lava
+def test_gap_junctions_bit_exact() -> None:
+    from wormchip.backends.lava_runner import run_lava
+
+    net = gap_net()
+    emu = run_emulator(net, 150)
+    assert_identical(emu, run_lava(net, 150, timeout_s=120))
+    no_gap = run_emulator(random_net(5, "split"), 150)
+    assert not np.array_equal(emu.traces["v"].values, no_gap.traces["v"].values)

@@ -6,6 +6,10 @@ Dense sums in int64 and shifts by `weight_exp` after summing; its output travels
 not saturated to 16 bit); inputs from several Dense add in int32; `a_in << 6` and `u` updates are int32; u wraps
 once at 24 bit; v clips to ±(2²³ − 1). One step is one sparse mat-vec plus ~30 in-place array operations,
 tens of times faster than Lava's one-OS-process-per-Process simulation (docs/lava.md has measurements).
+
+Two extensions run here exactly as in `lava_runner`: a piecewise-constant bias schedule, and gap junctions
+(`GapLIF`: graded voltage messages `v >> gap_shift` through graded Dense blocks, whose int32 output adds to
+v at the next step; the graded Dense computes `W.dot(msg)` in int32, so its sum wraps in int32).
 """
 
 from __future__ import annotations
@@ -74,9 +78,24 @@ def run_emulator(
     left, right = np.maximum(exps, 0), np.maximum(-exps, 0)
     shift_left, shift_right = bool(left.any()), bool(right.any())
 
+    # Gap junctions: graded Dense blocks stacked the same way; their sums wrap in int32 (int32 dot).
+    n_gap = len(net.gap_weights)
+    gap_stacked = None
+    if n_gap:
+        gap_stacked = sp.vstack([b.effective_weights() for b in net.gap_weights], format="csr").astype(
+            np.int64
+        )
+        gap_exps = [b.weight_exp for b in net.gap_weights]
+    gap_acc = np.zeros(n_gap * n, dtype=np.int64)
+    gap_acc32 = np.zeros(n_gap * n, dtype=np.int32)
+    gap_msg = np.zeros(n, dtype=np.int32)
+    gap_in = np.zeros(n, dtype=np.int32)  # gap input at step k: computed from v at step k − 1
+
     u_factor = 4096 - (net.du + 1)  # Lava's ds_offset: du = 0 still leaks 1/4096
     v_factor = 4096 - net.dv
-    bias = net.bias_mant << net.bias_exp
+    bias, changes = net.bias_at(steps)
+    changes.append((steps, bias))  # sentinel: never reached
+    next_change, change_idx = changes[0][0], 0
     vth = (net.vth << 6).astype(np.int32)
     u = np.zeros(n, dtype=np.int32)  # Lava keeps u, v in int32 arrays
     v = np.zeros(n, dtype=np.int32)
@@ -93,6 +112,10 @@ def run_emulator(
     v_rec = np.empty((steps, n), dtype=np.int32) if "v" in record else None
 
     for k in range(steps):
+        if k == next_change:
+            bias = changes[change_idx][1]
+            change_idx += 1
+            next_change = changes[change_idx][0]
         # u = decay(u) + (a_in << 6), in int32; then one 24-bit wrap: u > 2²³ → u − 2²⁴, u ≤ −2²³ → u + 2²⁴.
         np.left_shift(a_in, 6, out=act)
         np.add(_decay(u, u_factor, prod, tmp), act, out=prod)
@@ -105,6 +128,8 @@ def run_emulator(
         _decay(v, v_factor, prod, tmp)
         np.add(prod, u, out=prod)
         np.add(prod, bias, out=prod)
+        if n_gap:
+            np.add(prod, gap_in, out=prod)
         np.copyto(v, prod, casting="unsafe")
         np.maximum(v, -V_LIMIT, out=v)
         np.minimum(v, V_LIMIT, out=v)
@@ -125,6 +150,22 @@ def run_emulator(
         np.copyto(a_in, input_drive[k])
         for b in range(n_blocks):  # int64 + int32 computed in int64, stored wrapped: int32 arithmetic
             np.add(a_in, acc[b * n : (b + 1) * n], out=a_in, casting="unsafe")
+        if n_gap:
+            # GapLIF sends v >> gap_shift; each graded Dense: int32 W.dot(msg), shifted in int32, summed in int32.
+            np.right_shift(v, net.gap_shift, out=gap_msg)
+            gap_acc.fill(0)
+            _sparsetools.csr_matvec(
+                n_gap * n, n, gap_stacked.indptr, gap_stacked.indices, gap_stacked.data, gap_msg, gap_acc
+            )
+            np.copyto(gap_acc32, gap_acc, casting="unsafe")
+            gap_in.fill(0)
+            for b, e in enumerate(gap_exps):
+                part = gap_acc32[b * n : (b + 1) * n]
+                if e > 0:
+                    np.left_shift(part, e, out=part)
+                elif e < 0:
+                    np.right_shift(part, -e, out=part)
+                np.add(gap_in, part, out=gap_in)
 
     traces = {key: vals for key, vals in (("u", u_rec), ("v", v_rec)) if vals is not None}
     return result_from_raster(

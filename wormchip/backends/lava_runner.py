@@ -12,6 +12,11 @@ and /dev/shm segments behind. So the whole run happens in a forked worker in its
 - `runtime.stop()` always called in `finally` (bounded, so a stuck stop cannot hang the worker);
 - a wall-clock timeout, after which the whole process group is killed;
 - every shared-memory segment the worker's descendants create logged, and any left over unlinked.
+
+A bias schedule runs as segments: `RunSteps` up to the next change, set the LIF's `bias_mant`/`bias_exp` Vars,
+continue. Gap junctions use `GapLIF`, a LIF whose fixed-point model also sends `v >> gap_shift` every step as a
+graded message (Loihi 2 graded spikes) through graded Dense processes (`num_message_bits=24`) back into its
+`gap_in` port, which adds to v like a bias at the next step.
 """
 
 from __future__ import annotations
@@ -104,6 +109,70 @@ def _preload_lava() -> None:
     import lava.proc.lif.models  # noqa: F401
 
     _recorder_classes()
+    _gap_lif_classes()
+
+
+@functools.cache
+def _gap_lif_classes() -> tuple[type, type]:
+    """`GapLIF` (a LIF with a graded voltage output and a gap-current input) and its fixed-point model.
+
+    The model is `PyLifModelBitAcc` plus two ports: `gap_in` (int32, the summed graded Dense outputs computed
+    from the voltages of the previous step) is added to the effective bias before the voltage update, and
+    after the spike reset `v >> gap_shift` is sent on `v_out`. Everything else is Lava's bit-accurate LIF.
+    """
+    from lava.magma.core.decorator import implements, requires, tag
+    from lava.magma.core.model.py.ports import PyInPort, PyOutPort
+    from lava.magma.core.model.py.type import LavaPyType
+    from lava.magma.core.process.ports.ports import InPort, OutPort
+    from lava.magma.core.resources import CPU
+    from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+    from lava.proc.lif.models import AbstractPyLifModelFixed
+    from lava.proc.lif.process import LIF
+
+    class GapLIF(LIF):
+        """LIF that also exchanges voltages for gap junctions (graded `v_out`, `gap_in` added to v)."""
+
+        def __init__(self, *, shape: tuple[int, ...], gap_shift: int = 0, **kwargs: Any) -> None:
+            super().__init__(shape=shape, gap_shift=gap_shift, **kwargs)
+            self.gap_in = InPort(shape=shape)
+            self.v_out = OutPort(shape=shape)
+
+    @implements(proc=GapLIF, protocol=LoihiProtocol)
+    @requires(CPU)
+    @tag("fixed_pt")
+    class PyGapLifModelBitAcc(AbstractPyLifModelFixed):
+        # As PyLifModelBitAcc (which cannot be subclassed: it already implements LIF), plus the two ports.
+        s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+        vth: int = LavaPyType(int, np.int32, precision=17)
+        gap_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+        v_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+
+        def __init__(self, proc_params: dict) -> None:
+            super().__init__(proc_params)
+            self.effective_vth = 0
+            self.gap_shift = int(proc_params["gap_shift"])
+
+        def scale_threshold(self) -> None:
+            self.effective_vth = np.left_shift(self.vth, self.vth_shift)
+            self.isthrscaled = True
+
+        def spiking_activation(self) -> np.ndarray:
+            return self.v > self.effective_vth
+
+        def run_spk(self) -> None:
+            a_in_data = self.a_in.recv()
+            gap = self.gap_in.recv()
+            self.scale_bias()
+            self.effective_bias = self.effective_bias + gap.astype(np.int32)
+            if not self.isthrscaled:
+                self.scale_threshold()
+            self.subthr_dynamics(activation_in=a_in_data)
+            self.s_out_buff = self.spiking_activation()
+            self.reset_voltage(spike_vector=self.s_out_buff)
+            self.s_out.send(self.s_out_buff)
+            self.v_out.send(np.right_shift(self.v, self.gap_shift))
+
+    return GapLIF, PyGapLifModelBitAcc
 
 
 @functools.cache
@@ -178,7 +247,7 @@ class LavaGraph:
 
         n = net.n_neurons
         # du, dv and vth are per-neuron arrays: Lava's fixed-point LIF model uses them elementwise.
-        self.lif = LIF(
+        params = dict(
             shape=(n,),
             du=net.du,
             dv=net.dv,
@@ -188,18 +257,28 @@ class LavaGraph:
             name="wormchip_lif",
         )
         # Explicit models also spare the compiler its search, which imports every module beside a Process.
-        self.models: dict = {self.lif: PyLifModelBitAcc}
+        if net.gap_weights:
+            gap_lif, gap_model = _gap_lif_classes()
+            self.lif = gap_lif(gap_shift=net.gap_shift, **params)
+            self.models: dict = {self.lif: gap_model}
+        else:
+            self.lif = LIF(**params)
+            self.models = {self.lif: PyLifModelBitAcc}
 
-        def dense(block: WeightBlock, name: str) -> Dense:
+        def dense(block: WeightBlock, name: str, graded: bool = False) -> Dense:
             proc = Dense(
                 weights=block.weights.toarray(),
                 weight_exp=block.weight_exp,
                 num_weight_bits=block.num_weight_bits,
+                num_message_bits=24 if graded else 0,
                 name=name,
             )
-            proc.a_out.connect(self.lif.a_in)
+            proc.a_out.connect(self.lif.gap_in if graded else self.lif.a_in)
             self.models[proc] = PyDenseModelBitAcc
             return proc
+
+        for i, block in enumerate(net.gap_weights):
+            self.lif.v_out.connect(dense(block, f"wormchip_gap_dense_{i}", graded=True).s_in)
 
         for i, block in enumerate(net.weights):
             self.lif.s_out.connect(dense(block, f"wormchip_dense_{i}").s_in)
@@ -260,7 +339,15 @@ def _simulate(
             run_cfg=Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=graph.models)
         )
         stage("run")
-        graph.lif.run(condition=RunSteps(num_steps=steps))
+        done = 0
+        for change in net.bias_schedule:  # run up to each bias change, then set the new bias
+            if change.step >= steps:
+                break
+            graph.lif.run(condition=RunSteps(num_steps=change.step - done))
+            graph.lif.bias_mant.set(change.bias_mant.astype(np.int32))
+            graph.lif.bias_exp.set(change.bias_exp.astype(np.int32))
+            done = change.step
+        graph.lif.run(condition=RunSteps(num_steps=steps - done))
         stage("read")
         out = graph.read()
         failed = False

@@ -21,6 +21,7 @@ BIAS_EXP_MIN, BIAS_EXP_MAX = 0, 7  # 3-bit unsigned
 WEIGHT_MIN, WEIGHT_MAX = -256, 255  # raw 8-bit-plus-sign weight range Lava's Dense accepts before clipping
 WEIGHT_EXP_MIN, WEIGHT_EXP_MAX = -7, 7
 NUM_WEIGHT_BITS_MIN, NUM_WEIGHT_BITS_MAX = 1, 8
+GAP_SHIFT_MIN, GAP_SHIFT_MAX = 0, 23  # graded voltage message v >> gap_shift (v is 24-bit signed)
 
 
 class SignMode(Enum):
@@ -161,6 +162,19 @@ class WeightBlock:
 
 
 @dataclass(frozen=True, eq=False)
+class BiasChange:
+    """From step `step` (0-based) on, neuron i's bias is `bias_mant[i] << bias_exp[i]` (until the next change).
+
+    Piecewise-constant current stimuli (step, pulse, touch) lower to a few of these; Lava runs in segments
+    and sets the LIF's `bias_mant`/`bias_exp` Vars between them.
+    """
+
+    step: int
+    bias_mant: np.ndarray
+    bias_exp: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
 class FixedPointNetwork:
     """A quantized LIF network in Loihi's integer units, ready for the emulator or Lava.
 
@@ -169,6 +183,12 @@ class FixedPointNetwork:
     `weights` blocks (each n × n). External input is a boolean raster `input_spikes[step, k]` fed through
     `input_weights` blocks (each n × n_inputs); steps past the end of the raster carry no input. A spike
     (neuron or input) at step t reaches the current u at step t + 1. `dt` is the step length in seconds.
+
+    `bias_schedule`: `BiasChange`s with strictly increasing steps ≥ 1 replace the bias from their step on.
+    Gap junctions (`gap_weights`, each n × n, post × pre): every neuron also sends its voltage after the spike
+    reset as a graded message `v >> gap_shift`; each block delivers `(G @ msg) << weight_exp` (int32, Lava's
+    graded Dense), and the sum adds to v at the next step, like a bias: `v = decay(v) + u + bias + gap`.
+    Off-diagonal entries carry g_ij, the diagonal −Σ_j g_ij, so the input is Σ_j g_ij (v_j − v_i).
     """
 
     neuron_names: tuple[str, ...]
@@ -181,6 +201,9 @@ class FixedPointNetwork:
     input_spikes: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))
     input_weights: tuple[WeightBlock, ...] = ()
     dt: float = 1e-3
+    bias_schedule: tuple[BiasChange, ...] = ()
+    gap_weights: tuple[WeightBlock, ...] = ()
+    gap_shift: int = 0
 
     def __post_init__(self) -> None:
         names = tuple(str(n) for n in self.neuron_names)
@@ -211,7 +234,7 @@ class FixedPointNetwork:
         spikes.flags.writeable = False
         object.__setattr__(self, "input_spikes", spikes)
 
-        for attr, cols in (("weights", n), ("input_weights", spikes.shape[1])):
+        for attr, cols in (("weights", n), ("input_weights", spikes.shape[1]), ("gap_weights", n)):
             blocks = tuple(self._as_blocks(attr))
             for i, block in enumerate(blocks):
                 if block.shape != (n, cols):
@@ -220,6 +243,35 @@ class FixedPointNetwork:
         if not (np.isfinite(self.dt) and self.dt > 0):
             raise ValueError(f"dt = {self.dt!r} must be a positive number of seconds")
         object.__setattr__(self, "dt", float(self.dt))
+        object.__setattr__(self, "bias_schedule", self._checked_schedule(n))
+        if int(self.gap_shift) != self.gap_shift or not GAP_SHIFT_MIN <= self.gap_shift <= GAP_SHIFT_MAX:
+            raise ValueError(f"gap_shift = {self.gap_shift!r} is outside [{GAP_SHIFT_MIN}, {GAP_SHIFT_MAX}]")
+        object.__setattr__(self, "gap_shift", int(self.gap_shift))
+
+    def _checked_schedule(self, n: int) -> tuple[BiasChange, ...]:
+        """Bias changes with integer steps ≥ 1, strictly increasing, and in-range per-neuron biases."""
+        changes = [self.bias_schedule] if isinstance(self.bias_schedule, BiasChange) else self.bias_schedule
+        out: list[BiasChange] = []
+        last = 0
+        for k, change in enumerate(changes):
+            if not isinstance(change, BiasChange):
+                raise ValueError(f"bias_schedule[{k}] must be a BiasChange, got {type(change).__name__}")
+            if int(change.step) != change.step or change.step <= last:
+                raise ValueError(
+                    f"bias_schedule[{k}].step = {change.step!r} must be an integer > {last} "
+                    "(steps ≥ 1, strictly increasing; step 0's bias is bias_mant/bias_exp)"
+                )
+            last = int(change.step)
+            fields = {}
+            for name, lo, hi in (
+                ("bias_mant", BIAS_MANT_MIN, BIAS_MANT_MAX),
+                ("bias_exp", BIAS_EXP_MIN, BIAS_EXP_MAX),
+            ):
+                arr = _as_int_array(f"bias_schedule[{k}].{name}", getattr(change, name), n)
+                _check_range(f"bias_schedule[{k}].{name}", arr, lo, hi)
+                fields[name] = arr
+            out.append(BiasChange(last, **fields))
+        return tuple(out)
 
     def _as_blocks(self, attr: str) -> list[WeightBlock]:
         value = getattr(self, attr)
@@ -241,6 +293,11 @@ class FixedPointNetwork:
     def n_synapses(self) -> int:
         """Stored recurrent and input synapses (nonzero raw weights), over all blocks."""
         return sum(b.weights.nnz for b in (*self.weights, *self.input_weights))
+
+    def bias_at(self, steps: int) -> tuple[np.ndarray, list[tuple[int, np.ndarray]]]:
+        """Effective int64 bias `mant << exp` at step 0 and the (step, bias) changes before `steps`."""
+        changes = [(c.step, c.bias_mant << c.bias_exp) for c in self.bias_schedule if c.step < steps]
+        return self.bias_mant << self.bias_exp, changes
 
     def input_at(self, steps: int) -> np.ndarray:
         """The input raster cut or zero-padded to exactly `steps` rows (what both backends play)."""

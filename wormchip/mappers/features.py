@@ -1,0 +1,159 @@
+"""The compiler's feature table: how each spec/IR feature lowers to Loihi (Lava 0.10 fixed point).
+
+One row per feature: every neuron, synapse and plasticity model of the registry (`wormchip.models`), every
+input kind and every parameter situation the lowering treats specially. `lower.py` consults it (an
+`unsupported` feature raises `UnsupportedFeature`; an `approximation` is recorded with its measured cost) and
+the README's "Compiler: feature lowering" table is rendered from it (tests/mappers/test_features.py checks it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Lowering(str, Enum):
+    """How a feature reaches Loihi."""
+
+    NATIVE = "native"  # Loihi's CUBA LIF / Dense registers represent it (up to quantization)
+    APPROXIMATION = "approximation"  # changed on the way; documented, cost measured per network
+    LAVA_PROCESS = "lava_process"  # one of Lava's own processes
+    CUSTOM_PROCESS = "custom_process"  # a wormchip Lava ProcessModel (and the emulator's equivalent)
+    UNSUPPORTED = "unsupported"  # `lower` raises UnsupportedFeature naming every element using it
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One row: `key` (e.g. "synapse:gap_junction"), its category, lowering and a one-line note."""
+
+    key: str
+    category: str
+    lowering: Lowering
+    note: str
+
+
+_ROWS = (
+    # Neuron models.
+    (
+        "neuron:lif",
+        "neuron model",
+        Lowering.NATIVE,
+        "CUBA LIF compartment; v measured from E_L (Loihi rests at 0)",
+    ),
+    (
+        "neuron:adaptive_lif",
+        "neuron model",
+        Lowering.UNSUPPORTED,
+        "spike-triggered adaptation current needs a second compartment (multi-compartment not lowered)",
+    ),
+    (
+        "neuron:conductance_lif",
+        "neuron model",
+        Lowering.APPROXIMATION,
+        "lowered as CUBA LIF with its leak only: the input-dependent τ_eff ('liquid') is lost",
+    ),
+    # Synapse models.
+    ("synapse:exp_current", "synapse model", Lowering.NATIVE, "Dense weights into u; τ sets du"),
+    (
+        "synapse:exp_conductance",
+        "synapse model",
+        Lowering.APPROXIMATION,
+        "linearised: w·(E_rev − v_op), v_op = E_L + ½(v_th − E_L); cost: max driving-force error on [E_L, v_th]",
+    ),
+    (
+        "synapse:graded_sigmoid",
+        "synapse model",
+        Lowering.UNSUPPORTED,
+        "continuous sigmoid of v_pre times a driving force: no fixed-point lowering yet",
+    ),
+    (
+        "synapse:gap_junction",
+        "synapse model",
+        Lowering.CUSTOM_PROCESS,
+        "GapLIF sends v as a graded spike; graded Dense holds g_ij and −Σg on the diagonal; adds to v next step",
+    ),
+    # Plasticity.
+    (
+        "plasticity:stp",
+        "plasticity",
+        Lowering.UNSUPPORTED,
+        "no per-synapse efficacy state in fixed-point Dense",
+    ),
+    (
+        "plasticity:stdp",
+        "plasticity",
+        Lowering.UNSUPPORTED,
+        "Lava's LearningDense is bit-approximate only; not lowered",
+    ),
+    ("plasticity:reward_stdp", "plasticity", Lowering.UNSUPPORTED, "three-factor rule not lowered"),
+    ("plasticity:homeostatic_scaling", "plasticity", Lowering.UNSUPPORTED, "not lowered"),
+    (
+        "plasticity:structural",
+        "plasticity",
+        Lowering.UNSUPPORTED,
+        "edits connectivity at run time; not lowered",
+    ),
+    # Inputs.
+    (
+        "input:spikes",
+        "input",
+        Lowering.LAVA_PROCESS,
+        "RingBuffer source + Dense; k spikes of one source in one step become k raster columns (exact)",
+    ),
+    (
+        "input:current_piecewise_constant",
+        "input",
+        Lowering.NATIVE,
+        "step/pulse/touch currents: bias schedule (Lava runs in segments and sets bias between them)",
+    ),
+    (
+        "input:current_varying",
+        "input",
+        Lowering.APPROXIMATION,
+        "more changes than max_bias_changes: averaged over hold windows; cost: RMS error / RMS current",
+    ),
+    # Parameters and structure.
+    ("param:I_bias", "parameter", Lowering.NATIVE, "bias mantissa/exponent"),
+    ("param:no_leak", "parameter", Lowering.NATIVE, "g_L = 0: dv = 0 (Loihi's v does not leak at dv = 0)"),
+    (
+        "param:t_ref",
+        "parameter",
+        Lowering.APPROXIMATION,
+        "refractory period dropped (Lava's fixed-point LIF has none); cost: rate error at 50 Hz, t_ref/(20 ms − t_ref)",
+    ),
+    (
+        "param:v_reset",
+        "parameter",
+        Lowering.APPROXIMATION,
+        "v_reset ≠ E_L: reset to E_L (Loihi resets v to 0); cost: |v_reset − E_L| / (v_th − E_L)",
+    ),
+    (
+        "param:mixed_tau",
+        "parameter",
+        Lowering.APPROXIMATION,
+        "synapses with different τ onto one neuron: one du (the τ carrying most charge), weights rescaled "
+        "to keep each PSC's charge; cost: relative L2 error of the PSC kernel",
+    ),
+    ("param:delay", "parameter", Lowering.UNSUPPORTED, "synaptic delays > 0 (DelayDense not lowered yet)"),
+    (
+        "param:threshold_at_rest",
+        "parameter",
+        Lowering.UNSUPPORTED,
+        "v_th ≤ E_L: Loihi spikes when v > vth ≥ 0 with v resting at 0",
+    ),
+)
+
+FEATURES: dict[str, Feature] = {key: Feature(key, cat, low, note) for key, cat, low, note in _ROWS}
+
+
+def feature(key: str) -> Feature:
+    """The table row for `key`."""
+    return FEATURES[key]
+
+
+def feature_table_markdown() -> str:
+    """The feature table as markdown (what README.md's "Compiler: feature lowering" section shows)."""
+    lines = ["| feature | category | lowering | note |", "|---|---|---|---|"]
+    for f in FEATURES.values():
+        lines.append(f"| `{f.key}` | {f.category} | {f.lowering.value} | {f.note} |")
+    return "\n".join(lines)

@@ -1,0 +1,368 @@
+"""Compiler pass "lower": IR `Network` (SI floats) → `LoweredNetwork`, a float network of Loihi CUBA LIF compartments.
+
+Loihi's neuron (Lava 0.10 fixed point; Davies et al. 2018, IEEE Micro 38(1)) is, per step,
+`u ← u·(1 − d_u) + Σ w·s`, `v ← v·(1 − d_v) + u + b`, spike when `v > v_th`, then `v ← 0`. v rests and resets
+at 0, so every voltage here is measured from the neuron's E_L. Currents become voltage increments per step:
+a current I held over a step moves v by `I·κ` with `κ = (1 − e^(−dt/τ_m))/g_L` (`dt/C_m` when g_L = 0), the
+exponential-Euler step Brian2 takes (`wormchip/backends/brian2_backend.py`). So u, the bias and every weight are
+in volts per step ("the hardware's current per spike"), and the threshold is in volts above rest.
+
+What cannot be represented this way is handled as the feature table (`features.py`) says: approximations are
+applied and recorded with their measured cost in `LoweredNetwork.approximations`; unsupported features raise
+one `UnsupportedFeature` naming every offending projection, neuron or input.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from wormchip import ir
+from wormchip.errors import UnsupportedFeature
+from wormchip.mappers.features import FEATURES, Lowering
+
+MAX_BIAS_CHANGES = 2000  # current stimuli with more changes are averaged over hold windows
+OPERATING_POINT = 0.5  # conductance synapses linearised at v_op = E_L + OPERATING_POINT·(v_th − E_L)
+REF_ISI = 0.02  # s: the inter-spike interval at which the refractory-period cost is quoted (50 Hz)
+
+
+@dataclass(frozen=True)
+class Approximation:
+    """One approximation applied: feature key, the elements it affected, what was done, measured cost."""
+
+    feature: str
+    elements: tuple[str, ...]
+    note: str
+    cost: dict[str, float]
+
+
+@dataclass(frozen=True, eq=False)
+class LoweredNetwork:
+    """A float network of CUBA LIF compartments in hardware-level units (volts from rest, volts per step).
+
+    Neuron i: `decay_u[i]`, `decay_v[i]` (fractions per step, `1 − e^(−dt/τ)`; decay_u = 1 for neurons without
+    synaptic input), threshold `v_th[i]` (V above rest), `bias[i]` (V per step, from step 0). `weights` (post ×
+    pre) and `input_weights` (neurons × input columns) add to u per spike, in V per step. `input_spikes` is a
+    bool raster (steps × input columns). `bias_schedule`: (step, bias array) changes, steps increasing ≥ 1.
+    `gap` (n × n, zero diagonal): dimensionless coupling per step, v_i += Σ_j gap[i, j]·(v_j − v_i).
+    """
+
+    names: tuple[str, ...]
+    dt: float
+    steps: int
+    tau_u: np.ndarray
+    tau_v: np.ndarray
+    decay_u: np.ndarray
+    decay_v: np.ndarray
+    v_th: np.ndarray
+    bias: np.ndarray
+    e_l: np.ndarray
+    weights: sp.csr_matrix
+    input_spikes: np.ndarray
+    input_weights: sp.csr_matrix
+    input_names: tuple[str, ...] = ()
+    bias_schedule: tuple[tuple[int, np.ndarray], ...] = ()
+    gap: sp.csr_matrix = field(default_factory=lambda: sp.csr_matrix((0, 0)))
+    approximations: tuple[Approximation, ...] = ()
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def n_neurons(self) -> int:
+        return len(self.names)
+
+    def approximation_table(self) -> str:
+        """Markdown list of the approximations applied, with their costs (for reports)."""
+        if not self.approximations:
+            return "no approximations"
+        rows = ["| feature | elements | cost | note |", "|---|---|---|---|"]
+        for a in self.approximations:
+            shown = ", ".join(a.elements[:6]) + (f" … ({len(a.elements)})" if len(a.elements) > 6 else "")
+            cost = ", ".join(f"{k} {v:.3g}" for k, v in a.cost.items())
+            rows.append(f"| `{a.feature}` | {shown} | {cost} | {a.note} |")
+        return "\n".join(rows)
+
+
+def _decay(dt: float, tau: np.ndarray) -> np.ndarray:
+    """1 − e^(−dt/τ) per step; τ = ∞ gives 0 (no decay), τ = 0 gives 1 (no state)."""
+    with np.errstate(divide="ignore"):
+        return np.where(tau > 0, -np.expm1(-dt / np.where(tau > 0, tau, 1.0)), 1.0)
+
+
+def _psc_shape_error(tau_s: float, tau_u: float) -> float:
+    """Relative L2 error of the kernel (τ_s/τ_u)·e^(−t/τ_u) against e^(−t/τ_s) (equal charge)."""
+    a = tau_s / tau_u
+    err2 = a * a * tau_u / 2 + tau_s / 2 - 2 * a * tau_s * tau_u / (tau_s + tau_u)
+    return math.sqrt(max(err2, 0.0) / (tau_s / 2))
+
+
+class _Lowering:
+    """Collects offenders and approximations while lowering one network."""
+
+    def __init__(self, network: ir.Network) -> None:
+        self.net = network
+        self.offenders: list[tuple[str, str]] = []
+        self.approximations: list[Approximation] = []
+
+    def unsupported(self, key: str, element: str) -> None:
+        assert FEATURES[key].lowering is Lowering.UNSUPPORTED, key
+        self.offenders.append((key, element))
+
+    def approximate(self, key: str, elements: list[str], note: str, cost: dict[str, float]) -> None:
+        assert FEATURES[key].lowering is Lowering.APPROXIMATION, key
+        if elements:
+            self.approximations.append(Approximation(key, tuple(elements), note, cost))
+
+
+def lower(
+    network: ir.Network,
+    *,
+    max_bias_changes: int = MAX_BIAS_CHANGES,
+    operating_point: float = OPERATING_POINT,
+    mixed_tau: str = "approximate",
+) -> LoweredNetwork:
+    """Lower `network` to CUBA LIF compartments in volts (see the module docstring).
+
+    `mixed_tau="error"` makes synapses with different time constants onto one neuron unsupported instead of
+    approximated. Raises `UnsupportedFeature` listing every unsupported element at once.
+    """
+    if mixed_tau not in ("approximate", "error"):
+        raise ValueError(f"mixed_tau = {mixed_tau!r}; choose 'approximate' or 'error'")
+    lw = _Lowering(network)
+    names = network.names
+    n, dt = network.size, network.dt
+    steps = int(round(network.duration / dt))
+
+    # --- neurons ---------------------------------------------------------------------------------------------
+    p = {k: np.zeros(n) for k in ("C_m", "g_L", "E_L", "v_th", "v_reset", "t_ref", "I_bias")}
+    e_rev = {"E_e": np.zeros(n), "E_i": np.full(n, -0.09)}
+    for block in network.blocks:
+        for key in p:
+            p[key][block.indices] = block.params[key]
+        for key in e_rev:
+            if key in block.params:
+                e_rev[key][block.indices] = block.params[key]
+        members = [names[i] for i in block.indices]
+        if block.model == "adaptive_lif":
+            for name in members:
+                lw.unsupported("neuron:adaptive_lif", f"neuron {name}")
+        elif block.model == "conductance_lif":
+            lw.approximate(
+                "neuron:conductance_lif",
+                members,
+                "lowered with its leak conductance only; τ_eff no longer shortens with input",
+                {},
+            )
+    tau_v = np.where(p["g_L"] > 0, p["C_m"] / np.where(p["g_L"] > 0, p["g_L"], 1.0), np.inf)
+    decay_v = _decay(dt, tau_v)
+    kappa = np.where(p["g_L"] > 0, decay_v / np.where(p["g_L"] > 0, p["g_L"], 1.0), dt / p["C_m"])
+    v_th = p["v_th"] - p["E_L"]
+    for i in np.flatnonzero(v_th <= 0):
+        lw.unsupported("param:threshold_at_rest", f"neuron {names[i]} (v_th − E_L = {v_th[i] * 1e3:g} mV)")
+    refractory = np.flatnonzero(p["t_ref"] > 0)
+    t_ref_max = float(p["t_ref"].max()) if n else 0.0
+    lw.approximate(
+        "param:t_ref",
+        [names[i] for i in refractory],
+        "refractory period dropped",
+        {"t_ref_max_s": t_ref_max, "rate_error_at_50Hz": t_ref_max / max(REF_ISI - t_ref_max, 1e-12)},
+    )
+    reset_off = np.flatnonzero(~np.isclose(p["v_reset"], p["E_L"], rtol=0, atol=1e-9))
+    if len(reset_off):
+        rel = np.abs(p["v_reset"] - p["E_L"])[reset_off] / np.abs(v_th[reset_off]).clip(1e-12)
+        lw.approximate(
+            "param:v_reset",
+            [names[i] for i in reset_off],
+            "reset to E_L instead of v_reset",
+            {"max_relative_reset_error": float(rel.max())},
+        )
+
+    # --- synapses: spiking projections and inputs to (weight in amperes, τ) per target --------------------------
+    edges: list[tuple[np.ndarray, np.ndarray, np.ndarray, float, str]] = []  # (pre, post, I-weight, τ, name)
+    gap_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    linearised: list[str] = []
+    drive_error = 0.0
+
+    def current_weight(synapse: str, weight: np.ndarray, post: np.ndarray, label: str) -> np.ndarray:
+        """Amperes per spike: currents as they are; conductances times (E_rev − v_op)."""
+        nonlocal drive_error
+        if synapse == "exp_current":
+            return weight
+        e = np.where(weight >= 0, e_rev["E_e"][post], e_rev["E_i"][post])
+        v_op = p["E_L"][post] + operating_point * v_th[post]
+        force = e - v_op
+        span = np.maximum(v_op - p["E_L"][post], p["v_th"][post] - v_op)
+        if len(force):
+            drive_error = max(drive_error, float(np.max(span / np.abs(force).clip(1e-12))))
+        linearised.append(label)
+        return np.abs(weight) * force
+
+    for proj in network.projections:
+        label = f"projection {proj.name}"
+        for rule in proj.plasticity:
+            lw.unsupported(f"plasticity:{rule.rule}", f"{label} (rule {rule.name})")
+        if proj.synapse == "graded_sigmoid":
+            lw.unsupported("synapse:graded_sigmoid", label)
+            continue
+        if proj.synapse == "gap_junction":
+            gap_parts.append((proj.pre, proj.post, np.abs(proj.weight)))
+            continue
+        if proj.params.get("delay", 0.0) > 0:
+            lw.unsupported("param:delay", f"{label} (delay {proj.params['delay'] * 1e3:g} ms)")
+        w = current_weight(proj.synapse, proj.weight, proj.post, label)
+        edges.append((proj.pre, proj.post, w, float(proj.params["tau"]), label))
+
+    # External spike inputs: one raster column per (source, layer); k spikes in one step use k layers.
+    columns: list[np.ndarray] = []
+    in_post: list[int] = []
+    in_weight: list[float] = []
+    in_tau: list[float] = []
+    in_names: list[str] = []
+    for inp in network.spike_inputs:
+        label = f"input {inp.name}"
+        if inp.params.get("delay", 0.0) > 0:
+            lw.unsupported("param:delay", f"{label} (delay {inp.params['delay'] * 1e3:g} ms)")
+        w = current_weight(inp.synapse, inp.weight, inp.target, label)
+        for k, times in enumerate(inp.spike_times):
+            step_of = np.floor(np.asarray(times) / dt + 1e-3).astype(np.int64)  # Brian2's generator binning
+            step_of = step_of[(step_of >= 0) & (step_of < steps)]
+            counts = np.bincount(step_of, minlength=steps)
+            for layer in range(int(counts.max()) if len(step_of) else 1):
+                columns.append(counts > layer)
+                in_post.append(int(inp.target[k]))
+                in_weight.append(float(w[k]))
+                in_tau.append(float(inp.params["tau"]))
+                in_names.append(f"{inp.name}[{k}]" + (f"#{layer}" if layer else ""))
+    if linearised:
+        lw.approximate(
+            "synapse:exp_conductance",
+            linearised,
+            f"conductance × (E_rev − v_op), v_op = E_L + {operating_point:g}·(v_th − E_L)",
+            {"max_driving_force_error": drive_error},
+        )
+
+    # One synaptic time constant per neuron: the τ carrying most charge (Σ|w|·τ); others rescaled by τ_s/τ_u.
+    charge: dict[int, dict[float, float]] = defaultdict(lambda: defaultdict(float))
+    for _pre, post, w, tau, _ in edges:
+        for i, c in zip(post.tolist(), (np.abs(w) * tau).tolist()):
+            charge[i][tau] += c
+    for i, w, tau in zip(in_post, in_weight, in_tau):
+        charge[i][tau] += abs(w) * tau
+    tau_u = np.zeros(n)
+    mixed: list[str] = []
+    shape_error = 0.0
+    for i, by_tau in charge.items():
+        tau_u[i] = max(by_tau, key=lambda t: (by_tau[t], t))
+        if len(by_tau) > 1:
+            mixed.append(names[i])
+            shape_error = max(shape_error, *(_psc_shape_error(t, tau_u[i]) for t in by_tau))
+    if mixed and mixed_tau == "error":
+        for name in mixed:
+            lw.offenders.append(("param:mixed_tau", f"neuron {name}"))
+    else:
+        lw.approximate(
+            "param:mixed_tau",
+            mixed,
+            "one du per neuron; other synapses' weights scaled by τ_s/τ_u (equal charge)",
+            {"max_psc_shape_error": shape_error},
+        )
+
+    if lw.offenders:
+        lines = [f"{k} ({FEATURES[k].note}): {e}" for k, e in lw.offenders]
+        raise UnsupportedFeature(
+            f"network {network.name!r} cannot be lowered to Loihi: {len(lw.offenders)} unsupported element(s):\n  "
+            + "\n  ".join(lines)
+            + "\nSee the feature table (README 'Compiler: feature lowering') for what each lowering supports.",
+            lw.offenders,
+        )
+
+    # --- assemble -----------------------------------------------------------------------------------------------
+    rows, cols, vals = [], [], []
+    for pre, post, w, tau, _ in edges:
+        rows.append(post)
+        cols.append(pre)
+        vals.append(w * (tau / tau_u[post]) * kappa[post])
+    weights = sp.csr_matrix(
+        (
+            np.concatenate(vals or [np.zeros(0)]),
+            (np.concatenate(rows or [np.zeros(0, int)]), np.concatenate(cols or [np.zeros(0, int)])),
+        ),
+        shape=(n, n),
+    )  # duplicates (parallel synapses) are summed
+    weights.eliminate_zeros()
+    m = len(columns)
+    post_arr = np.array(in_post, dtype=np.int64)
+    in_w = (
+        np.array(in_weight)
+        * (np.array(in_tau) / np.where(len(post_arr), tau_u[post_arr], 1.0))
+        * kappa[post_arr]
+    )
+    input_weights = sp.csr_matrix((in_w, (post_arr, np.arange(m))), shape=(n, m))
+    input_spikes = np.stack(columns, axis=1) if columns else np.zeros((steps, 0), dtype=bool)
+
+    if gap_parts:
+        a = np.concatenate([x[0] for x in gap_parts])
+        b = np.concatenate([x[1] for x in gap_parts])
+        g = np.concatenate([x[2] for x in gap_parts])
+        keep = a != b
+        a, b, g = a[keep], b[keep], g[keep]
+        both_post, both_pre, both_g = np.r_[b, a], np.r_[a, b], np.r_[g, g]  # symmetric: both directions
+        gap = sp.csr_matrix((both_g * kappa[both_post], (both_post, both_pre)), shape=(n, n))
+    else:
+        gap = sp.csr_matrix((n, n))
+
+    bias0 = p["I_bias"] * kappa
+    schedule: list[tuple[int, np.ndarray]] = []
+    current = network.current
+    if current is not None and len(current.values):
+        values = np.zeros((steps, n))
+        k = min(steps, len(current.values))
+        values[:k, current.target] = current.values[:k]
+        changed = np.flatnonzero(np.any(values[1:] != values[:-1], axis=1)) + 1
+        if len(changed) > max_bias_changes:
+            hold = math.ceil(steps / max_bias_changes)
+            starts = np.arange(0, steps, hold)
+            means = np.add.reduceat(values, starts, axis=0) / np.diff(np.r_[starts, steps])[:, None]
+            approx = np.repeat(means, np.diff(np.r_[starts, steps]), axis=0)
+            rms = float(np.sqrt(np.mean(values**2))) or 1.0
+            lw.approximate(
+                "input:current_varying",
+                [names[i] for i in current.target],
+                f"averaged over {hold}-step hold windows ({len(changed)} changes > {max_bias_changes})",
+                {"relative_rms_error": float(np.sqrt(np.mean((approx - values) ** 2))) / rms},
+            )
+            values = approx
+            changed = np.flatnonzero(np.any(values[1:] != values[:-1], axis=1)) + 1
+        bias0 = (p["I_bias"] + values[0]) * kappa if steps else bias0
+        schedule = [(int(s), (p["I_bias"] + values[s]) * kappa) for s in changed]
+
+    return LoweredNetwork(
+        names=tuple(names),
+        dt=dt,
+        steps=steps,
+        tau_u=tau_u,
+        tau_v=tau_v,
+        decay_u=_decay(dt, tau_u),
+        decay_v=decay_v,
+        v_th=v_th,
+        bias=bias0,
+        e_l=p["E_L"].copy(),
+        weights=weights,
+        input_spikes=input_spikes,
+        input_weights=input_weights,
+        input_names=tuple(in_names),
+        bias_schedule=tuple(schedule),
+        gap=gap,
+        approximations=tuple(lw.approximations),
+        metadata={
+            "network": network.name,
+            "kappa_v_per_a": kappa,
+            "approximations": [
+                {"feature": a.feature, "elements": list(a.elements), "note": a.note, "cost": a.cost}
+                for a in lw.approximations
+            ],
+        },
+    )

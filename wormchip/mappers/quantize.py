@@ -1,0 +1,474 @@
+"""Compiler pass "quantize": `LoweredNetwork` (floats) → `FixedPointNetwork` (Loihi integers) + error report.
+
+Our method (`quantize`), register by register (Lava 0.10 fixed-point LIF/Dense; docs/lava.md):
+- decays: `du = round(4096·d_u) − 1` (the chip adds 1), `dv = round(4096·d_v)`: the effective fractions are
+  (du + 1)/4096 and dv/4096, so this is the nearest representable value (nengo-loihi uses 4095·d).
+- voltage scale per neuron (v is independent per neuron, and weight rows can carry any per-row scale): as
+  fine as possible (a_in is an integer shifted << 6 into u, so spike weights resolve 64 units of v per step:
+  the finer the voltage unit, the more bits a weight keeps), limited by the headroom v needs below rest (`v_headroom`·v_th before v clips at ±2²³),
+  by the bias register (13-bit mantissa << 7) and by the largest weight (255 << 7, << 6 into u).
+- weights: per sign, separate blocks (so Lava's mixed-sign mode never drops a bit), each with the exponent
+  that puts its largest weight near 255 (never below 0: see `_split_blocks`); weights too small for 6 significant bits at that exponent go to a
+  further block with a smaller exponent (up to `max_blocks_per_sign` blocks per sign).
+- gap junctions: off-diagonal g_ij (excitatory blocks) and the diagonal −Σg (inhibitory block), with the
+  voltage message shift `gap_shift` chosen as small as the exponents allow, and large enough that the graded
+  Dense's int32 sum cannot overflow.
+
+`quantize_nengo_loihi` is the baseline: nengo-loihi 1.1's `discretize_compartment` / `discretize_weights`
+(`nengo_loihi/builder/discretize.py`): one voltage scale for the block, `w_scale = 255/max|w|`, weight exponents
+0, −1, … −7 tried until vth and bias fit, mixed-sign weights (one shift bit), decays from 4095·d.
+
+Every value that cannot be represented raises `QuantizationError` naming the neuron, parameter and value.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import scipy.sparse as sp
+
+from wormchip.errors import QuantizationError
+from wormchip.mappers.fixed_point import (
+    BIAS_EXP_MAX,
+    BIAS_MANT_MAX,
+    DECAY_MAX,
+    GAP_SHIFT_MAX,
+    VTH_MAX,
+    WEIGHT_EXP_MAX,
+    WEIGHT_EXP_MIN,
+    BiasChange,
+    FixedPointNetwork,
+    WeightBlock,
+)
+from wormchip.mappers.lower import LoweredNetwork
+
+V_BITS = 23  # |v| < 2²³
+BIAS_MAX = BIAS_MANT_MAX * 2**BIAS_EXP_MAX  # 4095 << 7
+U_SHIFT = 6  # a_in << 6 into u; vth << 6
+WEIGHT_UNIT_MAX = 255 * 2**WEIGHT_EXP_MAX  # largest single-sign weight in a_in units
+SPLIT_BITS = (
+    6  # a weight with fewer significant bits than this at its block's exponent moves to a finer block
+)
+INT32_MAX = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class ParamError:
+    """Relative errors |represented − float| / |float| of one parameter over its nonzero values."""
+
+    max: float
+    rms: float
+    n: int
+
+    @staticmethod
+    def of(exact: np.ndarray, represented: np.ndarray) -> ParamError:
+        exact, represented = np.asarray(exact, float), np.asarray(represented, float)
+        keep = exact != 0
+        if not keep.any():
+            return ParamError(0.0, 0.0, 0)
+        rel = np.abs(represented[keep] - exact[keep]) / np.abs(exact[keep])
+        return ParamError(float(rel.max()), float(np.sqrt(np.mean(rel**2))), int(keep.sum()))
+
+
+@dataclass(frozen=True)
+class QuantizationReport:
+    """Per-parameter relative errors and the scales chosen (`v_scale[i]`: volts per unit of v)."""
+
+    method: str
+    errors: dict[str, ParamError]
+    v_scale: np.ndarray
+    weight_exps: dict[str, list[int]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def table(self) -> str:
+        """Markdown table: parameter, n, max and RMS relative error."""
+        rows = [f"| {self.method} | n | max rel. error | RMS rel. error |", "|---|---|---|---|"]
+        for name, e in self.errors.items():
+            rows.append(f"| {name} | {e.n} | {e.max:.3g} | {e.rms:.3g} |")
+        return "\n".join(rows)
+
+
+# --- shared pieces ----------------------------------------------------------------------------------------------
+
+
+def _decays(lowered: LoweredNetwork, offset: int, unity: int) -> tuple[np.ndarray, np.ndarray]:
+    """(du, dv) as `round(unity·d) − offset` and `round(unity·d)`, clipped to 12 bits."""
+    du = np.clip(np.round(unity * lowered.decay_u) - offset, 0, DECAY_MAX).astype(np.int64)
+    dv = np.clip(np.round(unity * lowered.decay_v), 0, DECAY_MAX).astype(np.int64)
+    return du, dv
+
+
+def _bias_manexp(name: str, bias_units: np.ndarray, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Mantissa/exponent with the smallest exponent that fits (the most precision), as nengo-loihi does."""
+    mag = np.abs(bias_units)
+    exp = np.ceil(np.log2(np.maximum(mag / BIAS_MANT_MAX, 1.0))).astype(np.int64)
+    mant = np.round(bias_units / 2.0**exp)
+    over = np.abs(mant) > BIAS_MANT_MAX  # rounding up past the mantissa: one more exponent
+    exp = np.where(over, exp + 1, exp)
+    mant = np.round(bias_units / 2.0**exp).astype(np.int64)
+    bad = np.flatnonzero(exp > BIAS_EXP_MAX)
+    if bad.size:
+        i = int(bad[0])
+        raise QuantizationError(
+            f"{name} of neuron {names[i]} = {bias_units[i]:.4g} units exceeds the bias register "
+            f"({BIAS_MANT_MAX} << {BIAS_EXP_MAX}); the voltage scale is too fine for it"
+        )
+    return mant, exp
+
+
+def _exp_for(largest: float, top: int, min_exp: int) -> int:
+    """Weight exponent that maps `largest` into (top/2, top], clipped to [min_exp, 7]."""
+    return int(np.clip(math.ceil(math.log2(largest / top)), min_exp, WEIGHT_EXP_MAX))
+
+
+def _split_blocks(
+    w: sp.csr_matrix, max_blocks: int, bits: int = 8, min_exp: int = 0
+) -> list[tuple[sp.csr_matrix, int]]:
+    """Single-sign float matrix (in a_in units) → [(integer matrix, weight_exp)], coarse to fine.
+
+    Spike weights use exponents ≥ 0: Lava shifts the *sum* right and a_in is an integer, so a single spike
+    through `W >> k` delivers floor(W/2^k), no finer than W rounded at exponent 0 and biased downwards.
+    """
+    out: list[tuple[sp.csr_matrix, int]] = []
+    rest = w.tocoo()
+    top = 2**bits - 1
+    for k in range(max_blocks):
+        if rest.nnz == 0:
+            break
+        mag = np.abs(rest.data)
+        exp = int(np.clip(math.ceil(math.log2(mag.max() / top)), min_exp, WEIGHT_EXP_MAX))
+        fine = mag < 2.0 ** (exp + SPLIT_BITS - 1)
+        if k == max_blocks - 1 or not fine.any() or _exp_for(mag[fine].max(), top, min_exp) >= exp:
+            fine[:] = False  # a finer block would not get a smaller exponent
+        take = ~fine
+        ints = np.clip(np.round(rest.data[take] / 2.0**exp), -top, top)
+        out.append((sp.csr_matrix((ints, (rest.row[take], rest.col[take])), shape=w.shape), exp))
+        rest = sp.coo_matrix((rest.data[fine], (rest.row[fine], rest.col[fine])), shape=w.shape)
+    return out
+
+
+def _blocks(w_units: sp.csr_matrix, max_blocks_per_sign: int) -> list[WeightBlock]:
+    """Excitatory and inhibitory blocks (each possibly split by magnitude) of a float matrix in a_in units."""
+    w = w_units.tocoo()
+    blocks = []
+    for sel in (w.data > 0, w.data < 0):
+        part = sp.csr_matrix((w.data[sel], (w.row[sel], w.col[sel])), shape=w.shape)
+        for ints, exp in _split_blocks(part, max_blocks_per_sign):
+            ints.eliminate_zeros()
+            if ints.nnz:
+                blocks.append(WeightBlock(ints.astype(np.int64), weight_exp=exp))
+    return blocks
+
+
+def _represented(
+    blocks: tuple[WeightBlock, ...], shape: tuple[int, int], extra_shift: int = 0, single_spike: bool = True
+) -> sp.csr_matrix:
+    """Σ effective (Lava-processed) integer weights · 2^(exp − extra_shift), as a float matrix.
+
+    `single_spike`: what one spike delivers, floor(W · 2^exp) for exp < 0 (Dense shifts the integer sum).
+    Graded gap messages are large sums, so there the nominal value is used.
+    """
+    total = sp.csr_matrix(shape)
+    for b in blocks:
+        w = b.effective_weights().astype(float)
+        if single_spike and b.weight_exp < 0:
+            w.data = np.floor(w.data * 2.0**b.weight_exp)
+        else:
+            w = w * 2.0**b.weight_exp
+        total = total + w * 2.0**-extra_shift
+    return total
+
+
+def _at(matrix: sp.spmatrix, row: np.ndarray, col: np.ndarray) -> np.ndarray:
+    """`matrix[row[k], col[k]]` as a 1-D float array (empty for no indices)."""
+    if len(row) == 0:
+        return np.zeros(0)
+    return np.asarray(matrix.tocsr()[row, col], dtype=float).ravel()
+
+
+def _weight_error(exact: sp.csr_matrix, represented: sp.csr_matrix) -> ParamError:
+    """Relative error over the nonzero exact weights (a weight quantized to zero counts as error 1)."""
+    exact = exact.tocoo()
+    return ParamError.of(exact.data, _at(represented, exact.row, exact.col))
+
+
+def _gap_blocks(
+    gap_units: sp.csr_matrix, diag_units: np.ndarray, max_blocks_per_sign: int
+) -> tuple[tuple[WeightBlock, ...], int]:
+    """Gap blocks (off-diagonal ≥ 0, diagonal ≤ 0) and the message shift m, in units where the block's
+    output `(G @ (v >> m)) << e` should equal gap_units @ v: so G·2^(e − m) ≈ value."""
+    full = (gap_units + sp.diags(diag_units)).tocsr()
+    if full.nnz == 0:
+        return (), 0
+    parts = [p for p in _split_blocks_total(full, max_blocks_per_sign)]
+    # Each part: (float values in a_in-like units, total exponent E = e − m needed for 8 bits).
+    m = max(0, max(WEIGHT_EXP_MIN - e_total for _, e_total in parts))
+    while True:
+        blocks = []
+        for values, e_total in parts:
+            e = int(np.clip(e_total + m, WEIGHT_EXP_MIN, WEIGHT_EXP_MAX))
+            ints = values.copy()
+            ints.data = np.clip(np.round(values.data / 2.0 ** (e - m)), -255, 255)
+            ints.eliminate_zeros()
+            if ints.nnz:
+                blocks.append(WeightBlock(ints.astype(np.int64), weight_exp=e))
+        # Graded Dense sums G·msg in int32: keep Σ_j |G_ij| · 2^(23 − m) below 2^31.
+        worst = max(
+            (float(abs(b.effective_weights()).sum(axis=1).max()) * 2.0 ** (V_BITS - m) for b in blocks),
+            default=0.0,
+        )
+        if worst < INT32_MAX or m >= GAP_SHIFT_MAX:
+            break
+        m += 1
+    return tuple(blocks), m
+
+
+def _split_blocks_total(full: sp.csr_matrix, max_blocks_per_sign: int) -> list[tuple[sp.csr_matrix, int]]:
+    """Split a signed float matrix by sign and magnitude; return (float part, exponent for 8 bits)."""
+    w = full.tocoo()
+    out = []
+    for sel in (w.data > 0, w.data < 0):
+        rest = sp.coo_matrix((w.data[sel], (w.row[sel], w.col[sel])), shape=w.shape)
+        for k in range(max_blocks_per_sign):
+            if rest.nnz == 0:
+                break
+            mag = np.abs(rest.data)
+            exp = math.ceil(math.log2(mag.max() / 255))
+            fine = mag < 2.0 ** (exp + SPLIT_BITS - 1)
+            if k == max_blocks_per_sign - 1 or not fine.any():
+                fine[:] = False
+            take = ~fine
+            out.append(
+                (sp.csr_matrix((rest.data[take], (rest.row[take], rest.col[take])), shape=w.shape), exp)
+            )
+            rest = sp.coo_matrix((rest.data[fine], (rest.row[fine], rest.col[fine])), shape=w.shape)
+    return out
+
+
+def _gap_in_units(lowered: LoweredNetwork, s: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Off-diagonal coupling in (units of v_i) per (unit of v_j), and the diagonal −Σ_j g_ij."""
+    gap = lowered.gap.tocoo()
+    off = sp.csr_matrix((gap.data * s[gap.col] / s[gap.row], (gap.row, gap.col)), shape=gap.shape)
+    diag = -np.asarray(lowered.gap.sum(axis=1)).ravel()
+    return off, diag
+
+
+def _assemble(
+    lowered: LoweredNetwork,
+    method: str,
+    s: np.ndarray,
+    du: np.ndarray,
+    dv: np.ndarray,
+    weights: tuple[WeightBlock, ...],
+    input_weights: tuple[WeightBlock, ...],
+    max_blocks_per_sign: int,
+) -> tuple[FixedPointNetwork, QuantizationReport]:
+    """Threshold, biases and gap blocks at voltage scale `s`; build the network and measure every error."""
+    names = lowered.names
+    vth_units = lowered.v_th / s / 2**U_SHIFT
+    vth = np.round(vth_units).astype(np.int64)
+    for i in np.flatnonzero((vth < 1) | (vth > VTH_MAX)):
+        raise QuantizationError(
+            f"threshold of neuron {names[i]} (v_th − E_L = {lowered.v_th[i] * 1e3:.4g} mV) is {vth_units[i]:.4g} "
+            f"in vth units, outside [1, {VTH_MAX}] at voltage scale {s[i]:.3g} V/unit: its bias or weights "
+            "are too large relative to its threshold to fit the 17-bit threshold register"
+        )
+    bias_mant, bias_exp = _bias_manexp("bias", lowered.bias / s, names)
+    schedule = []
+    biases_exact, biases_rep = [lowered.bias], [(bias_mant << bias_exp) * s]
+    for step, b in lowered.bias_schedule:
+        mant, exp = _bias_manexp(f"bias from step {step}", b / s, names)
+        schedule.append(BiasChange(step, mant, exp))
+        biases_exact.append(b)
+        biases_rep.append((mant << exp) * s)
+    gap_blocks: tuple[WeightBlock, ...] = ()
+    gap_shift = 0
+    if lowered.gap.nnz:
+        off, diag = _gap_in_units(lowered, s)
+        gap_blocks, gap_shift = _gap_blocks(off, diag, max_blocks_per_sign + 1)
+    net = FixedPointNetwork(
+        neuron_names=names,
+        du=du,
+        dv=dv,
+        vth=vth,
+        bias_mant=bias_mant,
+        bias_exp=bias_exp,
+        weights=weights,
+        input_spikes=lowered.input_spikes,
+        input_weights=input_weights,
+        dt=lowered.dt,
+        bias_schedule=tuple(schedule),
+        gap_weights=gap_blocks,
+        gap_shift=gap_shift,
+    )
+    unit_w = sp.diags(s * 2**U_SHIFT)  # a_in units → volts per step, per row
+    errors = {
+        "decay_u": ParamError.of(lowered.decay_u, np.minimum(du + 1, 4096) / 4096),
+        "decay_v": ParamError.of(lowered.decay_v, dv / 4096),
+        "vth": ParamError.of(lowered.v_th, vth * 2**U_SHIFT * s),
+        "bias": ParamError.of(np.concatenate(biases_exact), np.concatenate(biases_rep)),
+        "weights": _weight_error(lowered.weights, unit_w @ _represented(weights, lowered.weights.shape)),
+        "input_weights": _weight_error(
+            lowered.input_weights, unit_w @ _represented(input_weights, lowered.input_weights.shape)
+        ),
+    }
+    if lowered.gap.nnz:
+        rep = sp.diags(s) @ _represented(gap_blocks, lowered.gap.shape, gap_shift, False) @ sp.diags(1 / s)
+        exact = (lowered.gap - sp.diags(np.asarray(lowered.gap.sum(axis=1)).ravel())).tocsr()
+        errors["gap"] = _weight_error(exact, rep)
+    notes = []
+    for key in ("weights", "input_weights"):
+        exact = getattr(lowered, key).tocoo()
+        blocks = weights if key == "weights" else input_weights
+        rep = _at(_represented(blocks, exact.shape), exact.row, exact.col)
+        lost = int(np.sum((rep == 0) & (exact.data != 0)))
+        if lost:
+            notes.append(f"{lost} {key.replace('_', ' ')} quantized to zero")
+    report = QuantizationReport(
+        method=method,
+        errors=errors,
+        v_scale=s,
+        weight_exps={
+            "weights": [b.weight_exp for b in weights],
+            "input_weights": [b.weight_exp for b in input_weights],
+            "gap_weights": [b.weight_exp for b in gap_blocks],
+        },
+        notes=notes + ([f"gap_shift {gap_shift}"] if gap_blocks else []),
+    )
+    return net, report
+
+
+# --- our method -------------------------------------------------------------------------------------------------
+
+
+def compensate_decays(lowered: LoweredNetwork, du: np.ndarray, dv: np.ndarray) -> LoweredNetwork:
+    """Scale each neuron's inputs so the quantized decays keep its DC gains exact.
+
+    With decays d_u, d_v a constant bias b settles v at b/d_v, and one spike of weight w moves v by w/(d_u·d_v)
+    in total. Rounding dv to 12 bits changes d_v by up to 2 % at dt = 0.1 ms, τ = 20 ms; multiplying bias and
+    gap inputs by d_v'/d_v and weights by d_u'·d_v'/(d_u·d_v) (primes: quantized) restores both gains.
+    """
+    eff_u, eff_v = np.minimum(du + 1, 4096) / 4096, dv / 4096
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rv = np.where(lowered.decay_v > 0, eff_v / lowered.decay_v, 1.0)
+        ru = np.where(lowered.decay_u > 0, eff_u / lowered.decay_u, 1.0)
+    rows_v, rows_uv = sp.diags(rv), sp.diags(ru * rv)
+    return replace(
+        lowered,
+        bias=lowered.bias * rv,
+        bias_schedule=tuple((step, b * rv) for step, b in lowered.bias_schedule),
+        weights=(rows_uv @ lowered.weights).tocsr(),
+        input_weights=(rows_uv @ lowered.input_weights).tocsr(),
+        gap=(rows_v @ lowered.gap).tocsr(),
+    )
+
+
+def quantize(
+    lowered: LoweredNetwork,
+    *,
+    v_headroom: float = 1.0,
+    max_blocks_per_sign: int = 2,
+    compensate: bool = True,
+) -> tuple[FixedPointNetwork, QuantizationReport]:
+    """Quantize `lowered` (see the module docstring); returns the network and its error report.
+
+    `v_headroom`: v must reach `−v_headroom·v_th` (below rest) before clipping, which sets the finest voltage
+    scale (1: v spans ±v_th, the registers' own range, as nengo-loihi; 2 lets v reach −2·v_th for one bit less); `max_blocks_per_sign`: weight blocks per sign (magnitude classes with their own exponent);
+    `compensate`: scale inputs so the decays' rounding leaves DC gains exact (`compensate_decays`). The
+    report's bias/weight errors are then against the compensated targets, and "dc_gain" against the float.
+    """
+    if v_headroom < 1:
+        raise ValueError(f"v_headroom = {v_headroom} must be ≥ 1 (v must at least reach the threshold)")
+    names = lowered.names
+    du, dv = _decays(lowered, offset=1, unity=4096)
+    original = lowered
+    if compensate:
+        lowered = compensate_decays(lowered, du, dv)
+    for i in np.flatnonzero(lowered.v_th <= 0):
+        raise QuantizationError(
+            f"threshold of neuron {names[i]} is {lowered.v_th[i] * 1e3:g} mV above rest; it must be > 0"
+        )
+    vth_target = math.floor((2**V_BITS - 1) / v_headroom / 2**U_SHIFT)
+    s = lowered.v_th / (2**U_SHIFT * vth_target)
+    biases = np.abs(np.stack([lowered.bias, *(b for _, b in lowered.bias_schedule)]))
+    s = np.maximum(s, biases.max(axis=0) / BIAS_MAX)
+    for w in (lowered.weights, lowered.input_weights):
+        row_max = np.asarray(abs(w).max(axis=1).todense()).ravel() if w.shape[1] else np.zeros(len(s))
+        s = np.maximum(s, row_max / (2**U_SHIFT * WEIGHT_UNIT_MAX))
+    inv = sp.diags(1 / (s * 2**U_SHIFT))
+    weights = tuple(_blocks((inv @ lowered.weights).tocsr(), max_blocks_per_sign))
+    input_weights = tuple(_blocks((inv @ lowered.input_weights).tocsr(), max_blocks_per_sign))
+    net, report = _assemble(lowered, "ours", s, du, dv, weights, input_weights, max_blocks_per_sign)
+    report.errors["dc_gain"] = _dc_gain_error(original, net, s)
+    return net, report
+
+
+def _dc_gain_error(lowered: LoweredNetwork, net: FixedPointNetwork, s: np.ndarray) -> ParamError:
+    """Relative error of each biased neuron's settled voltage b/d_v (float) vs the fixed-point one."""
+    keep = (lowered.bias != 0) & (lowered.decay_v > 0)
+    rep_bias = (net.bias_mant << net.bias_exp) * s
+    exact = lowered.bias[keep] / lowered.decay_v[keep]
+    with np.errstate(divide="ignore"):
+        rep = rep_bias[keep] / (net.dv[keep] / 4096)
+    return ParamError.of(exact, rep)
+
+
+# --- nengo-loihi baseline ---------------------------------------------------------------------------------------
+
+
+def _nengo_weights(w_units: sp.csr_matrix, exp: int) -> WeightBlock:
+    """nengo-loihi's `discretize_weights`: mixed blocks use one shift bit (round(w/2)·2, |w| ≤ 254)."""
+    w = w_units.tocsr().copy()
+    mixed = (w.data > 0).any() and (w.data < 0).any()
+    shift = 1 if mixed else 0
+    top = 2 ** (8 - shift) - 1
+    w.data = np.clip(np.round(w.data / 2**shift), -top, top) * 2**shift
+    w.eliminate_zeros()
+    return WeightBlock(w.astype(np.int64), weight_exp=exp)
+
+
+def quantize_nengo_loihi(lowered: LoweredNetwork) -> tuple[FixedPointNetwork, QuantizationReport]:
+    """nengo-loihi 1.1's discretization of the whole network as one block (the baseline to beat).
+
+    One voltage scale: w_scale = 255/max|w| over recurrent and input weights, weight exponent 0, −1, … −7
+    until vth ≤ (2¹⁷ − 1)·2⁶ and |bias| ≤ 4095·2⁷; decay_u = round(4095·d − 1), decay_v = round(4095·d).
+    The input block's exponent is lowered by floor(log2(w_max/w_max_input)) as `discretize_synapse` does.
+    Gap junctions (which nengo-loihi lacks) are quantized as in `quantize`, at this scale.
+    """
+    n = lowered.n_neurons
+    du, dv = _decays(lowered, offset=1, unity=4095)
+    w_rec = float(abs(lowered.weights).max()) if lowered.weights.nnz else 0.0
+    w_in = float(abs(lowered.input_weights).max()) if lowered.input_weights.nnz else 0.0
+    w_max = max(w_rec, w_in)
+    biases = np.abs(np.stack([lowered.bias, *(b for _, b in lowered.bias_schedule)])).max(axis=0)
+    if w_max > 1e-30:
+        for exp in range(0, -8, -1):
+            v_scale = 255.0 / w_max * 2.0**U_SHIFT * 2.0**exp  # units of v per volt
+            if (np.round(lowered.v_th * v_scale) <= VTH_MAX * 2**U_SHIFT).all() and (
+                np.round(biases * v_scale) <= BIAS_MAX
+            ).all():
+                break
+        else:
+            raise QuantizationError(
+                "nengo-loihi discretization: no weight exponent in 0…−7 fits every threshold and bias"
+            )
+    else:
+        exp = 0
+        v_scale = (2**21 - 1) / (float(lowered.v_th.max()) + 1e-30)  # nengo-loihi: vth_max = 2^Q_BITS − 1
+    s = np.full(n, 1.0 / v_scale)
+
+    def block(w: sp.csr_matrix, w_max_i: float) -> tuple[WeightBlock, ...]:
+        if w.nnz == 0:
+            return ()
+        dw = int(math.floor(math.log2(w_max / w_max_i)))
+        e2 = max(exp - dw, WEIGHT_EXP_MIN)
+        units = w * v_scale / 2**U_SHIFT / 2.0**e2
+        return (_nengo_weights(units, e2),)
+
+    weights = block(lowered.weights, w_rec)
+    input_weights = block(lowered.input_weights, w_in)
+    net, report = _assemble(lowered, "nengo-loihi", s, du, dv, weights, input_weights, max_blocks_per_sign=1)
+    report.errors["dc_gain"] = _dc_gain_error(lowered, net, s)
+    return net, report
