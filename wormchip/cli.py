@@ -86,54 +86,105 @@ def _add_circuits(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_circuits)
 
 
-def _simulate(args: argparse.Namespace) -> int:
+def _progress(label: str, quiet: bool):
+    """A rich progress bar on stderr (hidden with --json or when stderr is not a terminal)."""
     from rich.progress import Progress
 
-    from wormchip.simulate import simulate
+    progress = Progress(transient=True, disable=quiet or not sys.stderr.isatty())
+    return progress, label
 
-    ablate = [a.strip() for a in args.ablate.split(",") if a.strip()] if args.ablate else None
-    out = args.out or f"out/{Path(args.circuit).stem}"
-    with Progress(transient=True, disable=args.json or not sys.stderr.isatty()) as progress:
-        task = progress.add_task(f"simulating {args.circuit}", total=1.0)
-        run = simulate(
-            args.circuit,
-            duration=args.duration,
-            dt=args.dt,
-            seed=args.seed,
-            ablate=ablate,
-            out=out,
-            target=args.target,
-            report=lambda done: progress.update(task, completed=done),
-        )
-    result = run.result
-    summary = {
+
+def _run_summary(result, files: dict) -> dict:
+    """The JSON object `simulate` and `run` print."""
+    return {
         "circuit": result.metadata.get("circuit"),
+        "backend": result.metadata.get("backend", "brian2"),
         "duration_s": result.duration,
         "dt_s": result.dt,
         "seed": result.metadata.get("seed"),
         "target": result.metadata.get("target"),
         "spike_counts": result.spike_counts(),
         "rates_hz": result.rates_hz(),
-        "wall_s": result.metadata.get("wall_s"),
-        "files": {k: str(v) for k, v in run.files.items()},
+        "wall_s": result.metadata.get("wall_s", result.metadata.get("wall_time_s")),
+        "files": {k: str(v) for k, v in files.items()},
     }
-    if args.json:
-        print(json.dumps(summary))
-        return 0
+
+
+def _print_run(summary: dict, n_neurons: int) -> None:
     active = {n: c for n, c in summary["spike_counts"].items() if c}
-    print(
-        f"{summary['circuit']}: {result.duration:g} s simulated in {summary['wall_s']:.2f} s ({summary['target']})"
-    )
-    print(f"  {sum(active.values())} spikes from {len(active)} of {len(result.neuron_names)} neurons")
+    wall = summary["wall_s"]
+    where = summary["target"] or summary["backend"]
+    print(f"{summary['circuit']}: {summary['duration_s']:g} s simulated in {wall:.2f} s ({where})")
+    print(f"  {sum(active.values())} spikes from {len(active)} of {n_neurons} neurons")
     for name, count in sorted(active.items(), key=lambda x: -x[1])[:12]:
         print(f"  {name:<8} {count:>6} spikes  {summary['rates_hz'][name]:8.2f} Hz")
-    for kind, path in run.files.items():
+    for kind, path in summary["files"].items():
         print(f"  {kind}: {path}")
+
+
+def _ablate_list(text: str | None) -> list[str] | None:
+    return [a.strip() for a in text.split(",") if a.strip()] if text else None
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from wormchip.simulate import simulate
+
+    out = args.out or f"out/{Path(args.circuit).stem}"
+    progress, label = _progress(f"simulating {args.circuit}", args.json)
+    with progress:
+        task = progress.add_task(label, total=1.0)
+        run = simulate(
+            args.circuit,
+            duration=args.duration,
+            dt=args.dt,
+            seed=args.seed,
+            ablate=_ablate_list(args.ablate),
+            out=out,
+            target=args.target,
+            report=lambda done: progress.update(task, completed=done),
+        )
+    summary = _run_summary(run.result, run.files)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        _print_run(summary, len(run.result.neuron_names))
     return 0
 
 
-def _add_simulate(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("simulate", help="run a circuit in Brian2 (library name or YAML file)")
+def _run(args: argparse.Namespace) -> int:
+    import matplotlib.pyplot as plt
+
+    from wormchip import plots
+    from wormchip.pipeline import run_circuit
+
+    progress, label = _progress(f"running {args.circuit} on {args.on}", args.json)
+    with progress:
+        task = progress.add_task(label, total=1.0)
+        result = run_circuit(
+            args.circuit,
+            on=args.on,
+            duration=args.duration,
+            dt=args.dt,
+            seed=args.seed,
+            ablate=_ablate_list(args.ablate),
+            target=args.target,
+            report=lambda done: progress.update(task, completed=done),
+        )
+    out = Path(args.out or f"out/{Path(args.circuit).stem}-{args.on}")
+    files = {"result": result.save(out / "result.h5")}
+    fig = plots.raster(result)
+    files["raster"] = out / "raster.png"
+    fig.savefig(files["raster"], dpi=120)
+    plt.close(fig)
+    summary = _run_summary(result, files)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        _print_run(summary, len(result.neuron_names))
+    return 0
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("circuit", help="library circuit name (see 'wormchip circuits') or a YAML spec file")
     parser.add_argument("--duration", help="simulated time with unit, e.g. '2 s' (default: the spec's)")
     parser.add_argument("--dt", help="time step with unit, e.g. '0.1 ms' (default: the spec's)")
@@ -142,6 +193,22 @@ def _add_simulate(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", help="output folder for result.h5 and raster.png (default: out/<circuit>)")
     parser.add_argument("--target", choices=["numpy", "cython", "cpp_standalone"], help="Brian2 code target")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _add_run(subparsers: argparse._SubParsersAction) -> None:
+    from wormchip.pipeline import BACKENDS
+
+    parser = subparsers.add_parser(
+        "run", help="run a circuit on brian2, nengo, lava or emulator (the last two: compiled fixed point)"
+    )
+    _add_run_options(parser)
+    parser.add_argument("--on", choices=BACKENDS, default="brian2", help="backend (default: brian2)")
+    parser.set_defaults(handler=_run)
+
+
+def _add_simulate(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("simulate", help="run a circuit in Brian2 (library name or YAML file)")
+    _add_run_options(parser)
     parser.set_defaults(handler=_simulate)
 
 
@@ -155,7 +222,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
-    for add in (_add_datasets, _add_connectome, _add_circuits, _add_simulate, _add_demo):
+    from wormchip import cli_analysis, cli_compile
+
+    for add in (
+        _add_datasets,
+        _add_connectome,
+        _add_circuits,
+        _add_simulate,
+        _add_run,
+        cli_compile.add_compile,
+        cli_compile.add_export,
+        cli_analysis.add_compare,
+        cli_analysis.add_atlas_compare,
+        _add_demo,
+    ):
         add(subparsers)
     return parser
 

@@ -40,27 +40,44 @@ class _Strict(BaseModel):
 class Metadata(_Strict):
     """Free-text description and citations of a circuit."""
 
-    description: str = ""
-    citations: list[str] = Field(default_factory=list)
-    tags: list[str] = Field(default_factory=list)
+    description: str = Field("", description="What the circuit is and does (free text).")
+    citations: list[str] = Field(
+        default_factory=list, description="Papers the wiring and parameters come from."
+    )
+    tags: list[str] = Field(default_factory=list, description="Free-form labels, e.g. `liquid`, `small`.")
 
 
 class ConnectomeSource(_Strict):
     """Which connectome dataset populations and connections are drawn from."""
 
-    dataset: str = "cook2019"
+    dataset: str = Field(
+        "cook2019",
+        description="Connectome dataset key: `cook2019`, `varshney2011`, `white1986` or `witvliet2021` "
+        "(`wormchip datasets`).",
+    )
 
 
 class Population(_Strict):
     """Neurons sharing a model: from the connectome (`neurons`: names, classes, types), or synthetic:
     `cells` (named, e.g. the class-level cells of the tap-withdrawal model) or `size` (numbered `<name>_k`)."""
 
-    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    neurons: NameList | None = None
-    cells: NameList | None = None
-    size: Annotated[int, Field(strict=True, ge=1, le=MAX_POPULATION)] | None = None
-    model: str = "lif"
-    params: dict[str, Quantity] = Field(default_factory=dict)
+    name: str = Field(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="Population name, referenced by connections' `source` and `target`.",
+    )
+    neurons: NameList | None = Field(
+        None,
+        description="Connectome neurons: names (`AVAL`), classes (`AVA`) or types (`sensory`, `interneuron`, "
+        "`motor`).",
+    )
+    cells: NameList | None = Field(None, description="Synthetic cells, named (not from the connectome).")
+    size: Annotated[int, Field(strict=True, ge=1, le=MAX_POPULATION)] | None = Field(
+        None, description="Synthetic cells, numbered `<name>_0` … `<name>_{size-1}`."
+    )
+    model: str = Field("lif", description="Neuron model from the registry (see Models below).")
+    params: dict[str, Quantity] = Field(
+        default_factory=dict, description="Model parameters overriding the registry defaults, with units."
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> Population:
@@ -78,38 +95,65 @@ class Population(_Strict):
 class Edge(_Strict):
     """One explicit synapse: pre → post with a signed weight multiplier (× the connection's weight_scale)."""
 
-    pre: str
-    post: str
-    weight: FiniteFloat = 1.0
+    pre: str = Field(description="Presynaptic neuron (a member of the connection's `source` populations).")
+    post: str = Field(description="Postsynaptic neuron (a member of the connection's `target` populations).")
+    weight: FiniteFloat = Field(
+        1.0, description="Signed multiplier of `weight_scale`; negative = inhibitory."
+    )
 
 
 class SignOverride(_Strict):
     """Force the sign of chemical connectome edges pre → post (neuron or class names), e.g. from a model paper."""
 
-    pre: NameList
-    post: NameList
-    sign: Literal["excitatory", "inhibitory"]
-    source: str = ""
+    pre: NameList = Field(description="Presynaptic neuron names or classes.")
+    post: NameList = Field(description="Postsynaptic neuron names or classes.")
+    sign: Literal["excitatory", "inhibitory"] = Field(description="The sign every matching edge gets.")
+    source: str = Field("", description="Where the sign comes from (free text, e.g. a citation).")
 
 
 class Connection(_Strict):
     """Synapses between populations: drawn from the connectome, generated randomly, or listed explicitly."""
 
-    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    source: NameList
-    target: NameList
-    from_connectome: Literal["chemical", "gap"] | None = None
-    edges: list[Edge] | None = None
-    random: RandomWiring | None = None
-    synapse: str = "exp_current"
-    params: dict[str, Quantity] = Field(default_factory=dict)
-    weight_scale: Quantity = "1 nA"
-    sign_policy: Literal["transmitter", "all_excitatory"] = "transmitter"
+    name: str = Field(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="Connection name (plastic weights are recorded under it).",
+    )
+    source: NameList = Field(description="Presynaptic population names.")
+    target: NameList = Field(description="Postsynaptic population names.")
+    from_connectome: Literal["chemical", "gap"] | None = Field(
+        None,
+        description="Wire as in the connectome: weight = contact count × `weight_scale` × sign (chemical), "
+        "or junction count × `weight_scale` (gap, needs `synapse: gap_junction`).",
+    )
+    edges: list[Edge] | None = Field(None, description="Explicit synapses.")
+    random: RandomWiring | None = Field(None, description="Random synapses.")
+    synapse: str = Field("exp_current", description="Synapse model from the registry (see Models below).")
+    params: dict[str, Quantity] = Field(
+        default_factory=dict, description="Synapse model parameters overriding the registry defaults."
+    )
+    weight_scale: Quantity = Field(
+        "1 nA",
+        description="Weight of a unit multiplier: a current for `exp_current`, a conductance for the "
+        "conductance synapses (`exp_conductance`, `graded_sigmoid`, `gap_junction`).",
+        json_schema_extra={"dimension": "current | conductance"},
+    )
+    sign_policy: Literal["transmitter", "all_excitatory"] = Field(
+        "transmitter",
+        description="Signs of connectome chemical edges: by the presynaptic transmitter (ACh +, GABA −, "
+        "glutamate by `glutamate`), or all excitatory.",
+    )
     # Sign of glutamatergic edges under the transmitter policy (no per-edge receptor table is shipped).
-    glutamate: Literal["excitatory", "inhibitory"] = "inhibitory"
+    glutamate: Literal["excitatory", "inhibitory"] = Field(
+        "inhibitory", description="Sign of glutamatergic edges under `sign_policy: transmitter`."
+    )
     # Per-edge signs that win over the policy (chemical connectome edges only).
-    sign_overrides: list[SignOverride] = Field(default_factory=list)
-    plasticity: NameList = Field(default_factory=list)
+    sign_overrides: list[SignOverride] = Field(
+        default_factory=list,
+        description="Per-edge signs that win over the policy (`from_connectome: chemical` only).",
+    )
+    plasticity: NameList = Field(
+        default_factory=list, description="Names of plasticity instances (top-level `plasticity`) to apply."
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> Connection:
@@ -122,44 +166,86 @@ class Connection(_Strict):
 class RandomWiring(_Strict):
     """Random synapses: each pre→post pair exists with probability p; sign +1 with probability p_excitatory."""
 
-    p: Probability
-    p_excitatory: Probability = 0.5
-    allow_self: Annotated[bool, Field(strict=True)] = False
+    p: Probability = Field(description="Connection probability of each pre → post pair.")
+    p_excitatory: Probability = Field(0.5, description="Probability that a synapse is excitatory (+1).")
+    allow_self: Annotated[bool, Field(strict=True)] = Field(False, description="Allow autapses (pre = post).")
 
 
 class Plasticity(_Strict):
     """A named plasticity rule instance, referenced by connections' `plasticity` lists."""
 
-    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    rule: str
-    params: dict[str, Quantity] = Field(default_factory=dict)
-    modulators: NameList = Field(default_factory=list)
-    reward: list[RewardPulse] = Field(default_factory=list)
+    name: str = Field(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Instance name, listed in connections' `plasticity`."
+    )
+    rule: str = Field(description="Plasticity model from the registry (see Models below).")
+    params: dict[str, Quantity] = Field(
+        default_factory=dict, description="Rule parameters overriding the registry defaults."
+    )
+    modulators: NameList = Field(
+        default_factory=list,
+        description="Neurons whose spikes release the neuromodulator D (`reward_stdp`): names, classes, types.",
+    )
+    reward: list[RewardPulse] = Field(
+        default_factory=list, description="External reward pulses (`reward_stdp`)."
+    )
 
 
 class RewardPulse(_Strict):
     """An external reward delivered at `time` (adds `amount` to the neuromodulator signal D)."""
 
-    time: Quantity
-    amount: FiniteFloat = 1.0
+    time: Quantity = Field(description="When the reward arrives.", json_schema_extra={"dimension": "time"})
+    amount: FiniteFloat = Field(1.0, description="Added to the neuromodulator signal D.")
 
 
 class Stimulus(_Strict):
     """An input. Kinds: step, pulse, touch, tap, poisson, timeseries, gradient (see docs/spec.md)."""
 
-    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    kind: Literal["step", "pulse", "touch", "tap", "poisson", "timeseries", "gradient"]
-    targets: NameList = Field(default_factory=list)
-    amplitude: Quantity = "0.5 nA"
-    start: Quantity = "0 ms"
-    duration: Quantity | None = None
-    site: Literal["anterior", "posterior", "both"] | None = None
-    rate: Quantity | None = None
-    weight: Quantity | None = None
-    synapse: str = "exp_current"
-    file: str | None = None
-    column: str | None = None
-    gradient: GradientParams | None = None
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Stimulus name.")
+    kind: Literal["step", "pulse", "touch", "tap", "poisson", "timeseries", "gradient"] = Field(
+        description="What kind of input (see Stimulus kinds below)."
+    )
+    targets: NameList = Field(
+        default_factory=list,
+        description="Neurons driven: circuit names, or connectome names/classes/types. Default for touch/tap: "
+        "the touch cells of `site`; ignored by gradient (uses `gradient.on_cells`/`off_cells`).",
+    )
+    amplitude: Quantity = Field(
+        "0.5 nA",
+        description="Injected current (step, pulse, touch, tap); timeseries: multiplies the CSV values.",
+        json_schema_extra={"dimension": "current"},
+    )
+    start: Quantity = Field("0 ms", description="Onset.", json_schema_extra={"dimension": "time"})
+    duration: Quantity | None = Field(
+        None,
+        description="How long it lasts; unset: until the end of the run (touch/tap: 50 ms; pulse: required).",
+        json_schema_extra={"dimension": "time"},
+    )
+    site: Literal["anterior", "posterior", "both"] | None = Field(
+        None,
+        description="touch/tap: anterior (ALM, AVM), posterior (PLM) or both; unset: anterior for touch, "
+        "both for tap.",
+    )
+    rate: Quantity | None = Field(
+        None,
+        description="poisson: rate of each input train (required).",
+        json_schema_extra={"dimension": "frequency"},
+    )
+    weight: Quantity | None = Field(
+        None,
+        description="poisson: weight per input spike; unset: 0.5 nA (exp_current) or 1 nS (exp_conductance).",
+        json_schema_extra={"dimension": "current | conductance"},
+    )
+    synapse: str = Field(
+        "exp_current", description="poisson: synapse model of the input, `exp_current` or `exp_conductance`."
+    )
+    file: str | None = Field(
+        None,
+        description="timeseries: CSV file (relative to the spec file) with a `time` column in seconds.",
+    )
+    column: str | None = Field(None, description="timeseries: CSV column of values; unset: the last column.")
+    gradient: GradientParams | None = Field(
+        None, description="gradient: the chemical gradient; unset: the defaults below."
+    )
 
 
 class GradientParams(_Strict):
@@ -169,45 +255,79 @@ class GradientParams(_Strict):
     OFF cells (e.g. ASER) gain·max(−dC/dt, 0) (Suzuki et al. 2008, Nature 454:114).
     """
 
-    slope: FiniteFloat = 1.0  # concentration units per mm
-    speed: FiniteFloat = 0.1  # mm/s up the gradient
-    sweep: FiniteFloat = 0.05  # concentration amplitude of the head sweep
-    frequency: Quantity = "0.5 Hz"
-    gain: Quantity = "1 nA"  # current per (concentration unit / s)
-    on_cells: NameList = Field(default_factory=lambda: ["ASEL"])
-    off_cells: NameList = Field(default_factory=lambda: ["ASER"])
+    slope: FiniteFloat = Field(1.0, description="Gradient steepness, concentration units per mm.")
+    speed: FiniteFloat = Field(0.1, description="Crawling speed up the gradient, mm/s.")
+    sweep: FiniteFloat = Field(0.05, description="Concentration amplitude of the head sweep.")
+    frequency: Quantity = Field(
+        "0.5 Hz", description="Head-sweep frequency f.", json_schema_extra={"dimension": "frequency"}
+    )
+    gain: Quantity = Field(
+        "1 nA",
+        description="Current per (concentration unit / s) of dC/dt.",
+        json_schema_extra={"dimension": "current"},
+    )
+    on_cells: NameList = Field(
+        default_factory=lambda: ["ASEL"], description="Cells driven by rising concentration."
+    )
+    off_cells: NameList = Field(
+        default_factory=lambda: ["ASER"], description="Cells driven by falling concentration."
+    )
 
 
 class Probe(_Strict):
-    """Record state variables (v, tau_eff, I_syn, g_e, g_i, w) of some neurons, sampled every `dt`."""
+    """Record state variables of some neurons, sampled every `dt`."""
 
-    variables: NameList
-    neurons: NameList | Literal["all"] = "all"
-    dt: Quantity = "1 ms"
+    variables: NameList = Field(
+        description="Any of `v`, `tau_eff`, `I_syn`, `g_e`, `g_i`, `I_gap`, `w_adapt` (plastic weights are "
+        "recorded automatically).",
+    )
+    neurons: NameList | Literal["all"] = Field(
+        "all", description="Circuit neuron names, or connectome names/classes/types, or `all`."
+    )
+    dt: Quantity = Field("1 ms", description="Sampling interval.", json_schema_extra={"dimension": "time"})
 
 
 class RunSettings(_Strict):
     """Integration step, duration, seed and Brian2 code-generation target."""
 
-    dt: Quantity = "0.1 ms"
-    duration: Quantity = "1 s"
-    seed: Annotated[int, Field(strict=True, ge=0, le=MAX_SEED)] = 0
-    target: Literal["numpy", "cython", "cpp_standalone", "auto"] = "auto"
+    dt: Quantity = Field(
+        "0.1 ms",
+        description="Integration step; must be ≤ τ/2 of the fastest time constant (warning above τ/10).",
+        json_schema_extra={"dimension": "time"},
+    )
+    duration: Quantity = Field("1 s", description="Simulated time.", json_schema_extra={"dimension": "time"})
+    seed: Annotated[int, Field(strict=True, ge=0, le=MAX_SEED)] = Field(
+        0, description="Random seed (random wiring, Poisson inputs, structural plasticity)."
+    )
+    target: Literal["numpy", "cython", "cpp_standalone", "auto"] = Field(
+        "auto",
+        description="Brian2 code-generation target; `auto`: numpy for small runs, cython otherwise.",
+    )
 
 
 class CircuitSpec(_Strict):
     """A complete circuit: what to simulate, with which models, inputs, probes and run settings."""
 
-    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*$")
-    metadata: Metadata = Field(default_factory=Metadata)
-    connectome: ConnectomeSource = Field(default_factory=ConnectomeSource)
-    populations: list[Population] = Field(min_length=1)
-    connections: list[Connection] = Field(default_factory=list)
-    plasticity: list[Plasticity] = Field(default_factory=list)
-    stimuli: list[Stimulus] = Field(default_factory=list)
-    probes: list[Probe] = Field(default_factory=list)
-    ablations: NameList = Field(default_factory=list)
-    run: RunSettings = Field(default_factory=RunSettings)
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*$", description="Circuit name.")
+    metadata: Metadata = Field(default_factory=Metadata, description="Description, citations, tags.")
+    connectome: ConnectomeSource = Field(
+        default_factory=ConnectomeSource, description="The connectome dataset `neurons` are drawn from."
+    )
+    populations: list[Population] = Field(min_length=1, description="Groups of neurons sharing a model.")
+    connections: list[Connection] = Field(default_factory=list, description="Synapses between populations.")
+    plasticity: list[Plasticity] = Field(
+        default_factory=list, description="Named plasticity rule instances used by connections."
+    )
+    stimuli: list[Stimulus] = Field(default_factory=list, description="Inputs.")
+    probes: list[Probe] = Field(
+        default_factory=list, description="Recorded state variables (spikes always are)."
+    )
+    ablations: NameList = Field(
+        default_factory=list,
+        description="Neurons removed (names, classes, types or synthetic cells); edges, stimuli and probes "
+        "naming them are dropped.",
+    )
+    run: RunSettings = Field(default_factory=RunSettings, description="Step, duration, seed, Brian2 target.")
     #: Where the spec was read from (set by the loader; used for file and line numbers in build errors).
     _origin: object = PrivateAttr(default=None)
 

@@ -1,0 +1,164 @@
+"""The user-facing pipeline shared by the CLI, notebooks and `make demo`: circuit → IR → run or compile.
+
+`run_circuit(circuit, on=...)` runs one circuit on any backend and returns the shared `Result`;
+`compile_circuit(circuit, target=...)` applies the compiler passes (lower → quantize → partition → place) and
+returns every intermediate product plus the resource report. Backends and passes stay independent of each
+other; this module is the only place that strings them together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from wormchip import ir
+from wormchip.circuits.build import build
+from wormchip.circuits.schema import CircuitSpec
+from wormchip.errors import WormchipError
+from wormchip.result import Result, Trace
+from wormchip.simulate import prepare
+
+BACKENDS = ("brian2", "nengo", "lava", "emulator")
+Progress = Callable[[float], None]
+
+
+def build_circuit(
+    circuit: str | Path | CircuitSpec | ir.Network,
+    duration: str | None = None,
+    dt: str | None = None,
+    seed: int | None = None,
+    ablate: list[str] | None = None,
+) -> ir.Network:
+    """A library name, YAML path, spec object or ready IR → IR (run-setting overrides as unit strings)."""
+    if isinstance(circuit, ir.Network):
+        if duration or dt or seed is not None or ablate:
+            raise WormchipError("overrides (duration, dt, seed, ablate) need a spec, not a built network")
+        return circuit
+    spec, base = prepare(circuit, duration, dt, seed)
+    return build(spec, base_dir=base, ablate=ablate)
+
+
+@dataclass
+class Compiled:
+    """Everything the compiler produced for one network (see docs/compiler.md for each pass)."""
+
+    network: ir.Network
+    lowered: object  # wormchip.mappers.lower.LoweredNetwork
+    fixed: object  # wormchip.mappers.fixed_point.FixedPointNetwork
+    quantization: object  # wormchip.mappers.quantize.QuantizationReport
+    profile: object | None = None  # wormchip.mappers.hardware.HardwareProfile
+    partition: object | None = None
+    placement: object | None = None
+    report: object | None = None
+
+
+def quantized(network: ir.Network) -> Compiled:
+    """Lower and quantize (the passes a fixed-point run needs)."""
+    from wormchip.mappers.lower import lower
+    from wormchip.mappers.quantize import quantize
+
+    lowered = lower(network)
+    fixed, qreport = quantize(lowered)
+    return Compiled(network, lowered, fixed, qreport)
+
+
+def run_circuit(
+    circuit: str | Path | CircuitSpec | ir.Network,
+    on: str = "brian2",
+    duration: str | None = None,
+    dt: str | None = None,
+    seed: int | None = None,
+    ablate: list[str] | None = None,
+    target: str | None = None,
+    report: Progress | None = None,
+    timeout_s: float = 600.0,
+) -> Result:
+    """Run a circuit on `on` (brian2, nengo, lava or emulator) and return the shared `Result`.
+
+    Lava and the emulator run the compiled fixed-point network (bit-identical to each other); their `v` trace
+    is converted back to volts (per-neuron scale from quantization, plus E_L), the raw registers are kept as
+    `v_fixed` and `u_fixed`.
+    """
+    if on not in BACKENDS:
+        raise WormchipError(f"unknown backend {on!r}; choose one of {', '.join(BACKENDS)}")
+    network = build_circuit(circuit, duration, dt, seed, ablate)
+    if on == "brian2":
+        from wormchip.backends.brian2_backend import run_brian2
+
+        return run_brian2(network, target=target, report=report)
+    if on == "nengo":
+        from wormchip.backends.nengo_backend import run_nengo
+
+        return run_nengo(network, report=report)
+    compiled = quantized(network)
+    steps = compiled.lowered.steps
+    if on == "emulator":
+        from wormchip.backends.emulator import run_emulator
+
+        result = run_emulator(compiled.fixed, steps)
+    else:
+        from wormchip.backends.lava_runner import run_lava
+
+        result = run_lava(compiled.fixed, steps, timeout_s=timeout_s)
+    if report is not None:
+        report(1.0)
+    return _to_physical(result, compiled, network)
+
+
+def _to_physical(result: Result, compiled: Compiled, network: ir.Network) -> Result:
+    """Rename fixed-point traces and add `v` in volts; attach circuit metadata."""
+    traces = {}
+    for key, trace in result.traces.items():
+        traces[f"{key}_fixed"] = trace
+    if "v" in result.traces:
+        raw = result.traces["v"]
+        scale = np.asarray(compiled.quantization.v_scale, dtype=float)
+        volts = raw.values.astype(float) * scale[None, :] + np.asarray(compiled.lowered.e_l)[None, :]
+        traces["v"] = Trace(raw.times, raw.channels, volts, "V")
+    result.traces = traces
+    result.metadata.update(
+        circuit=network.metadata.get("circuit", network.name),
+        seed=network.seed,
+        approximations=[a.feature for a in compiled.lowered.approximations],
+    )
+    return result
+
+
+def compile_circuit(
+    circuit: str | Path | CircuitSpec | ir.Network,
+    target: str | Path = "loihi2",
+    method: str = "metis",
+    rates: np.ndarray | None = None,
+    duration: str | None = None,
+) -> Compiled:
+    """Lower, quantize, partition and place a circuit for a hardware profile (`loihi1`, `loihi2` or a YAML
+    file); the resource report uses `rates` (Hz per neuron) for traffic and energy, else a run of the emulator
+    over the circuit's duration."""
+    from wormchip.mappers.hardware import load_profile
+    from wormchip.mappers.partition import graph_from_fixed_point, inputs_from_fixed_point, partition
+    from wormchip.mappers.place import place
+    from wormchip.mappers.report import resource_report
+
+    network = build_circuit(circuit, duration=duration)
+    compiled = quantized(network)
+    profile = load_profile(target)
+    raster = None
+    if rates is None:
+        from wormchip.backends.emulator import run_emulator
+
+        run = run_emulator(compiled.fixed, compiled.lowered.steps, record=())
+        counts = np.array([len(run.spike_times[n]) for n in compiled.fixed.neuron_names], dtype=float)
+        rates = counts / max(run.duration, network.dt)
+        raster = run
+    graph = graph_from_fixed_point(compiled.fixed)
+    external = inputs_from_fixed_point(compiled.fixed)
+    parts = partition(graph, profile, rates=rates, method=method, external=external)
+    placement = place(parts, graph, profile, rates=rates)
+    compiled.profile, compiled.partition, compiled.placement = profile, parts, placement
+    compiled.report = resource_report(
+        graph, parts, placement, profile, rates=rates, dt=network.dt, run=raster
+    )
+    return compiled
