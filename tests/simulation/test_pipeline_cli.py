@@ -1,0 +1,76 @@
+"""`wormchip run / export / compare`: every backend through one entry point, files written, errors one line."""
+
+from __future__ import annotations
+
+import json
+
+import nir
+import numpy as np
+import pytest
+
+from wormchip.cli import main
+from wormchip.pipeline import quantized, run_circuit
+from wormchip.result import Result
+
+
+def test_run_on_emulator_writes_result_with_volts(tmp_path, capsys):
+    code = main(
+        [
+            "run",
+            "touch_response",
+            "--on",
+            "emulator",
+            "--duration",
+            "200 ms",
+            "--out",
+            str(tmp_path),
+            "--json",
+        ]
+    )
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["backend"] == "emulator" and data["duration_s"] == pytest.approx(0.2)
+    assert data["rates_hz"]["AVDL"] == pytest.approx(data["spike_counts"]["AVDL"] / 0.2)
+    saved = Result.load(tmp_path / "result.h5")
+    assert saved.spike_counts() == data["spike_counts"]
+    v = saved.traces["v"]
+    assert v.unit == "V" and set(saved.traces) >= {"v", "v_fixed", "u_fixed"}
+
+
+def test_emulator_volts_are_the_registers_times_the_quantization_scale():
+    net = run_circuit("tap_withdrawal", on="emulator", duration="50 ms")
+    from wormchip.pipeline import build_circuit
+
+    compiled = quantized(build_circuit("tap_withdrawal", duration="50 ms"))
+    k = list(net.traces["v"].channels).index("AVA")
+    raw = net.traces["v_fixed"].values[:, k].astype(float)
+    expected = raw * compiled.quantization.v_scale[k] + compiled.lowered.e_l[k]
+    np.testing.assert_allclose(net.traces["v"].values[:, k], expected)
+    assert expected[0] == pytest.approx(-65e-3, abs=2e-3)  # starts at rest (E_L = −65 mV)
+
+
+def test_run_on_nengo_names_what_it_cannot_express(capsys):
+    assert main(["run", "tap_withdrawal", "--on", "nengo"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "'chemical'" in err and "'gap'" in err
+
+
+def test_export_nir_round_trips(tmp_path, capsys):
+    path = tmp_path / "touch.nir"
+    assert main(["export", "touch_response", "--format", "nir", "--out", str(path)]) == 0
+    out = capsys.readouterr().out
+    graph = nir.read(path)
+    assert "gap" in out and any(isinstance(node, nir.CubaLIF) for node in graph.nodes.values())
+
+
+def test_compare_brian2_emulator_json(tmp_path, capsys):
+    args = ["compare", "touch_response", "--a", "brian2", "--b", "emulator", "--duration", "150 ms"]
+    assert main([*args, "--target", "numpy", "--json", "--out", str(tmp_path)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["labels"] == ["brian2", "emulator"] and data["circuit"] == "touch_response"
+    assert "count_correlation" in data["summary"] and (tmp_path / "raster.png").exists()
+
+
+def test_unknown_backend_is_a_usage_error(capsys):
+    assert main(["run", "tap_withdrawal", "--on", "spinnaker"]) == 2
+    assert "invalid choice" in capsys.readouterr().err
