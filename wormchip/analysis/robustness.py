@@ -164,7 +164,7 @@ def plot_robustness(report: RobustnessReport):
 
     summary = report.summary()
     kinds = list(dict.fromkeys(summary["kind"]))
-    fig, axes = plt.subplots(1, len(kinds), figsize=(4 * len(kinds), 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(kinds), figsize=(4.2 * len(kinds), 3.6), squeeze=False)
     labels = {
         "noise": "input noise σ (nA)",
         "drift": "parameter drift σ (relative)",
@@ -183,11 +183,15 @@ def plot_robustness(report: RobustnessReport):
                 label="conductance (liquid)" if model == "liquid" else "current-based",
             )
         ax.set_xlabel(labels.get(kind, kind))
-        ax.set_ylabel("decision margin (correct − wrong)/(total + 1)")
+        ax.set_ylabel("decision margin (dimensionless)")
         ax.set_ylim(-1.05, 1.05)
         ax.axhline(0, color="grey", lw=0.5)
         ax.set_title(kind)
     axes[0][0].legend(fontsize=8)
-    fig.suptitle(f"{report.circuit}: decision robustness, mean ± SEM over {report.seeds} seeds", fontsize=10)
+    fig.suptitle(
+        f"{report.circuit}: margin = (correct − wrong read-out spikes)/(total + 1), mean ± SEM over "
+        f"{report.seeds} seeds",
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig
