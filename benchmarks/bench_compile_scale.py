@@ -1,0 +1,155 @@
+"""Scale benchmark of the partition + place passes on synthetic worm-like networks (10k … 1M neurons).
+
+Generator (`worm_like_graph`, vectorized numpy): neurons sit in modules of lognormal size (median 120, σ 0.5);
+each neuron's out-degree is lognormal (σ = 1, heavy-tailed: a few hubs with thousands of targets) scaled to a
+mean of ~100 synapses. A synapse's target is drawn in the neuron's own module with probability 0.85, in a
+nearby module (ring distance ±1, ±2, … with geometric odds 0.6, 0.24, …) with 0.13, and anywhere with 0.02. Neuron indices
+are then randomly permuted: like a connectome listed by name, the index order says nothing about the
+modules, so partitioning matters (`--ordered` keeps the module order, which favours the contiguous split).
+
+Each size runs in its own subprocess; it reports partition + place wall time, the peak traced memory
+(tracemalloc, numpy included) of those passes, the process's max RSS (generator included), the inter-core
+traffic against the nengo-loihi-style contiguous split measured in the same run (goal ≤ 0.5×), and the core
+count against the resource lower bound (goal ≤ 1.05×).
+
+    .venv/bin/python benchmarks/bench_compile_scale.py                 # 10k and 100k
+    .venv/bin/python benchmarks/bench_compile_scale.py --sizes 10000 100000 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def worm_like_graph(
+    n: int,
+    mean_degree: float = 100.0,
+    module_median: int = 120,
+    p_local: float = 0.85,
+    p_near: float = 0.13,
+    seed: int = 0,
+    ordered: bool = False,
+) -> sp.csr_matrix:
+    """Post × pre int32 synapse counts of a modular, heavy-tailed random network (see the module docstring)."""
+    rng = np.random.default_rng(seed)
+    sizes = np.maximum(rng.lognormal(np.log(module_median), 0.5, size=n // 20 + 10).astype(np.int64), 20)
+    sizes = sizes[: np.searchsorted(np.cumsum(sizes), n) + 1]
+    sizes[-1] -= sizes.sum() - n
+    n_mod = sizes.size
+    starts = np.r_[0, np.cumsum(sizes)[:-1]]
+    module_of = np.repeat(np.arange(n_mod, dtype=np.int32), sizes)
+    deg = rng.lognormal(0.0, 1.0, n)
+    deg = np.clip(np.rint(deg * mean_degree / deg.mean()), 1, min(n - 1, 50 * mean_degree)).astype(np.int64)
+    pre = np.repeat(np.arange(n, dtype=np.int32), deg)
+    mod = module_of[pre]
+    del module_of
+    kind = rng.random(pre.size, dtype=np.float32)
+    offset = rng.geometric(0.6, pre.size).astype(np.int32) * rng.choice(np.array([-1, 1], np.int32), pre.size)
+    near = (kind >= p_local) & (kind < p_local + p_near)
+    mod[near] = (mod[near] + offset[near]) % n_mod
+    del offset, near
+    far = kind >= p_local + p_near
+    mod[far] = rng.integers(0, n_mod, int(far.sum()), dtype=np.int32)
+    del kind, far
+    post = (starts[mod] + (rng.random(pre.size, dtype=np.float32) * sizes[mod]).astype(np.int64)).astype(
+        np.int32
+    )
+    del mod
+    np.minimum(post, n - 1, out=post)
+    self_loop = post == pre
+    post[self_loop] = (post[self_loop] + 1) % n
+    if not ordered:
+        perm = rng.permutation(n).astype(np.int32)
+        pre, post = perm[pre], perm[post]
+    g = sp.coo_matrix((np.ones(pre.size, np.int32), (post, pre)), shape=(n, n)).tocsr()
+    g.sum_duplicates()
+    return g
+
+
+def run_one(n: int, ordered: bool, seed: int) -> dict:
+    """Generate, then time partition (METIS) + place; measure the contiguous baseline separately."""
+    from wormchip.mappers.hardware import loihi1
+    from wormchip.mappers.partition import partition
+    from wormchip.mappers.place import place, placement_cost
+
+    t0 = time.perf_counter()
+    g = worm_like_graph(n, seed=seed, ordered=ordered)
+    t_gen = time.perf_counter() - t0
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    part = partition(g, loihi1, method="metis", seed=seed)
+    t_part = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    plc = place(part, g, loihi1)
+    t_place = time.perf_counter() - t0
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    t0 = time.perf_counter()
+    base = partition(g, loihi1, method="contiguous")
+    t_base = time.perf_counter() - t0
+    return {
+        "neurons": n,
+        "synapses": int(g.sum()),
+        "ordered": ordered,
+        "generate_s": round(t_gen, 2),
+        "partition_s": round(t_part, 2),
+        "place_s": round(t_place, 2),
+        "total_s": round(t_part + t_place, 2),
+        "peak_traced_gb": round(peak / 1e9, 2),
+        "max_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2),
+        "cores": part.n_cores,
+        "lower_bound": part.lower_bound,
+        "cores_ratio": round(part.n_cores / part.lower_bound, 3),
+        "traffic": part.traffic,
+        "contiguous_cores": base.n_cores,
+        "contiguous_traffic": base.traffic,
+        "traffic_ratio": round(part.traffic / base.traffic, 3) if base.traffic else 0.0,
+        "contiguous_s": round(t_base, 2),
+        "chips": plc.n_chips,
+        "hop_cost": placement_cost(plc, part, g),
+        "all_cores_fit": bool((part.usage.load(loihi1) <= 1).all()),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    ap.add_argument("--ordered", action="store_true", help="keep module order in neuron indices")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker is not None:
+        print(json.dumps(run_one(args.worker, args.ordered, args.seed)))
+        return
+    print(
+        f"{'neurons':>9} {'synapses':>11} {'part+place s':>12} {'peak GB':>8} {'rss GB':>7} {'cores':>6} "
+        f"{'LB':>6} {'cores/LB':>8} {'traffic/contig':>14} {'fit':>4}"
+    )
+    for n in args.sizes:
+        cmd = [sys.executable, __file__, "--worker", str(n), "--seed", str(args.seed)]
+        if args.ordered:
+            cmd.append("--ordered")
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        if out.returncode:
+            print(f"{n:>9} failed: {out.stderr.strip().splitlines()[-1:]}")
+            continue
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        print(
+            f"{r['neurons']:>9} {r['synapses']:>11} {r['total_s']:>12} {r['peak_traced_gb']:>8} "
+            f"{r['max_rss_gb']:>7} {r['cores']:>6} {r['lower_bound']:>6} {r['cores_ratio']:>8} "
+            f"{r['traffic_ratio']:>14} {str(r['all_cores_fit']):>4}"
+        )
+        print("  " + json.dumps(r), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""Partition pass: usage and traffic against hand computations, known-answer METIS, repair, ResourceError."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from wormchip.errors import ResourceError, WormchipError
+from wormchip.mappers.fixed_point import FixedPointNetwork, WeightBlock
+from wormchip.mappers.hardware import loihi1
+from wormchip.mappers.partition import (
+    core_usage,
+    graph_from_fixed_point,
+    inter_core_traffic,
+    partition,
+    resource_lower_bound,
+    synapse_graph,
+)
+
+
+def small(**kw):
+    return loihi1.model_copy(update=kw)
+
+
+def edges(n: int, pairs: list[tuple[int, int]]) -> sp.csr_matrix:
+    """Post × pre synapse counts from (pre, post) pairs; repeated pairs count twice."""
+    pre, post = np.array(pairs).T
+    return sp.csr_matrix((np.ones(len(pairs), np.int32), (post, pre)), shape=(n, n))
+
+
+HAND = edges(4, [(0, 1), (0, 2), (0, 3), (1, 2), (1, 2), (2, 3), (3, 0)])
+HAND_CORES = np.array([0, 0, 1, 2])
+
+
+def test_traffic_counts_each_destination_core_once():
+    # neuron 0 (core 0) reaches cores {0, 1, 2}: 2 remote; 1 → {1}: 1; 2 → {2}: 1; 3 → {0}: 1
+    assert inter_core_traffic(HAND, HAND_CORES) == 5.0
+    assert inter_core_traffic(HAND, HAND_CORES, rates=np.array([1.0, 2.0, 3.0, 4.0])) == 2 + 2 + 3 + 4
+
+
+def test_core_usage_by_hand():
+    u = core_usage(HAND, HAND_CORES, 3, loihi1)
+    assert u.neurons.tolist() == [2, 1, 1]
+    assert u.synapses.tolist() == [2, 3, 2]
+    assert u.input_axons.tolist() == [2, 2, 2]  # core 0: from 3 and 0; core 1: 0, 1; core 2: 0, 2
+    assert u.output_axons.tolist() == [4, 1, 1]  # neuron 0 → 3 cores, neuron 1 → 1
+    # core 1: axon of 0 with 1 synapse (28 bits → 64) + axon of 1 with 2 synapses (46 → 64)
+    assert u.memory_bits.tolist() == [128, 128, 128]
+
+
+def test_graph_from_fixed_point_sums_block_nonzeros():
+    w1 = np.array([[0, 3, 0], [0, 0, -2], [0, 0, 0]])
+    w2 = np.array([[0, 1, 0], [0, 0, 0], [4, 0, 0]])
+    net = FixedPointNetwork(
+        ("a", "b", "c"),
+        du=0,
+        dv=0,
+        vth=10,
+        bias_mant=0,
+        bias_exp=0,
+        weights=(WeightBlock(w1), WeightBlock(w2)),
+    )
+    assert graph_from_fixed_point(net).toarray().tolist() == [[0, 2, 0], [0, 0, 1], [1, 0, 0]]
+    assert synapse_graph(np.array([[0.5, 0], [-1, 0]])).toarray().tolist() == [[1, 0], [1, 0]]
+
+
+def planted(n_mod: int = 8, size: int = 16) -> tuple[sp.csr_matrix, np.ndarray]:
+    """All-to-all modules, no edges between them; neuron i in module i % n_mod (interleaved indices)."""
+    mod = np.arange(n_mod * size) % n_mod
+    same = mod[:, None] == mod[None, :]
+    np.fill_diagonal(same, False)
+    return sp.csr_matrix(same.astype(np.int32)), mod
+
+
+def test_metis_finds_zero_traffic_on_planted_modules():
+    g, mod = planted()
+    profile = small(neurons_per_core=16)
+    p = partition(g, profile, method="metis")
+    assert p.lower_bound == 8 and p.n_cores == 8
+    assert p.traffic == 0.0
+    assert all(np.unique(mod[p.core_of == c]).size == 1 for c in range(8))  # one module per core
+    base = partition(g, profile, method="contiguous")
+    assert base.n_cores == 8 and base.traffic == 128 * 7  # every neuron reaches the 7 other cores
+
+
+def check_fits(p, g, profile, external=None):
+    u = core_usage(g, p.core_of, p.n_cores, profile, external)  # recomputed independently
+    assert (u.neurons <= profile.neurons_per_core).all()
+    assert (u.memory_bits <= profile.synaptic_memory_bits_per_core).all()
+    assert (u.input_axons <= profile.input_axons_per_core).all()
+    assert (u.output_axons <= profile.output_axons_per_core).all()
+    assert p.n_cores >= p.lower_bound
+    assert np.array_equal(np.unique(p.core_of), np.arange(p.n_cores))
+
+
+def test_hub_with_huge_fan_out_fits_after_repair():
+    rng = np.random.default_rng(1)
+    n = 200
+    pairs = [(0, j) for j in range(1, n)]  # hub 0 → everyone
+    pairs += [(i, (i + d) % n) for i in range(n) for d in (1, 2, 3)]  # local ring
+    pairs += [(int(a), int(b)) for a, b in rng.integers(0, n, (300, 2)) if a != b]  # random long-range
+    g = edges(n, pairs)
+    g.data[:] = 1
+    profile = small(
+        neurons_per_core=16,
+        input_axons_per_core=40,
+        output_axons_per_core=40,
+        synaptic_memory_bits_per_core=64 * 120,
+    )
+    p = partition(g, profile, method="metis")
+    check_fits(p, g, profile)
+    hub_core = p.core_of[0]
+    assert p.usage.output_axons[hub_core] >= np.unique(p.core_of[1:]).size  # the hub reaches every core
+    with pytest.raises(ResourceError):  # equal contiguous splits make the hub's core overflow at every k
+        partition(g, profile, method="contiguous")
+
+
+def test_heavy_tailed_random_graph_with_external_inputs_fits():
+    rng = np.random.default_rng(2)
+    n = 400
+    deg = np.minimum(rng.pareto(1.5, n).astype(int) + 2, 60)
+    pre = np.repeat(np.arange(n), deg)
+    post = (pre + rng.integers(-20, 21, pre.size)) % n
+    g = sp.csr_matrix((np.ones(pre.size, np.int32), (post, pre)), shape=(n, n))
+    ext = sp.csr_matrix((np.ones(n, np.int32), (np.arange(n), np.arange(n) % 5)), shape=(n, 5))
+    profile = small(
+        neurons_per_core=32,
+        input_axons_per_core=48,
+        output_axons_per_core=64,
+        synaptic_memory_bits_per_core=64 * 80,
+    )
+    p = partition(g, profile, external=ext, seed=3)
+    check_fits(p, g, profile, ext)
+    check_fits(partition(g, profile, external=ext, method="contiguous"), g, profile, ext)
+
+
+def test_fan_in_beyond_limit_raises_resource_error():
+    n = 12
+    g = edges(n, [(j, 5) for j in range(n) if j != 5])  # neuron 5 hears 11 distinct neurons
+    with pytest.raises(ResourceError) as exc:
+        partition(g, small(input_axons_per_core=8))
+    err = exc.value
+    assert isinstance(err, WormchipError)
+    assert err.limit == "input_axons" and err.value == 11 and err.neurons == [5]
+    assert "neuron 5 needs 11" in str(err) and "input_axons per core is 8" in str(err)
+    with pytest.raises(ResourceError, match="memory_bits"):
+        partition(g, small(synaptic_memory_bits_per_core=64 * 10))
+
+
+def test_lower_bound_by_hand():
+    g, _ = planted(4, 8)  # 32 neurons, each a source of 7 synapses: 7·18 + 10 = 136 bits → 192 bits
+    assert resource_lower_bound(g, small(neurons_per_core=10)) == 4  # ceil(32 / 10)
+    assert resource_lower_bound(g, small(synaptic_memory_bits_per_core=192 * 5)) == 7  # ceil(32 / 5)
+    assert resource_lower_bound(g, small(input_axons_per_core=3)) == 11  # 32 sources / 3
+
+
+def test_rejects_weights_as_counts():
+    with pytest.raises(ValueError, match="synapse_graph"):
+        partition(sp.csr_matrix(np.array([[0, -1.5], [0, 0]])), loihi1)
