@@ -212,9 +212,20 @@ def _add_simulate(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_simulate)
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from wormchip.demo import run_demo
+
+    run_demo(out=args.out, shuffles=args.shuffles)
+    return 0
+
+
 def _add_demo(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("demo", help="show what wormchip does (for now: the default connectome)")
-    parser.set_defaults(handler=_connectome, dataset="cook2019", json=False)
+    parser = subparsers.add_parser(
+        "demo", help="the flagship pipeline end to end; writes out/demo/report.html (a few minutes)"
+    )
+    parser.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
+    parser.add_argument("--shuffles", type=int, default=20, help="null shuffles for the atlas comparison")
+    parser.set_defaults(handler=_demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -26,9 +26,9 @@ def _compile(args: argparse.Namespace) -> int:
         (out / "compile.json").write_text(json.dumps(summary, indent=1, default=float))
         from wormchip.mappers.report import plot_core_map
 
-        plot_core_map(compiled.partition, compiled.placement, compiled.profile).savefig(
-            out / "core_map.png", dpi=110
-        )
+        plot_core_map(
+            compiled.partition, compiled.placement, compiled.profile, compiled.graph, compiled.rates
+        ).savefig(out / "core_map.png", dpi=110)
         summary["files"] = {"report": str(out / "compile.json"), "core_map": str(out / "core_map.png")}
     if args.json:
         print(json.dumps(summary, default=float))

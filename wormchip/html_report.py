@@ -33,6 +33,10 @@ class HtmlReport:
         cls = ' class="note"' if note else ""
         self.parts.append(f"<p{cls}>{html.escape(text)}</p>")
 
+    def preformatted(self, text: str) -> None:
+        """Monospaced text (e.g. a rich table rendered as text)."""
+        self.parts.append(f"<pre>{html.escape(text)}</pre>")
+
     def table(self, rows: Sequence[Mapping[str, object]], columns: Sequence[str] | None = None) -> None:
         """Rows of dicts; numbers right-aligned and formatted to 4 significant digits."""
         if not rows:

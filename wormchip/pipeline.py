@@ -53,6 +53,8 @@ class Compiled:
     partition: object | None = None
     placement: object | None = None
     report: object | None = None
+    graph: object | None = None  # scipy CSR synapse counts (post × pre) the partitioner saw
+    rates: np.ndarray | None = None  # Hz per neuron used for traffic and energy
 
 
 def quantized(network: ir.Network) -> Compiled:
@@ -145,20 +147,23 @@ def compile_circuit(
     network = build_circuit(circuit, duration=duration)
     compiled = quantized(network)
     profile = load_profile(target)
-    raster = None
+    spikes: np.ndarray | None = None
     if rates is None:
         from wormchip.backends.emulator import run_emulator
 
         run = run_emulator(compiled.fixed, compiled.lowered.steps, record=())
-        counts = np.array([len(run.spike_times[n]) for n in compiled.fixed.neuron_names], dtype=float)
-        rates = counts / max(run.duration, network.dt)
-        raster = run
+        steps = run.spike_steps()
+        spikes = np.zeros((compiled.lowered.steps, network.size), dtype=bool)
+        for k, name in enumerate(compiled.fixed.neuron_names):
+            spikes[steps[name], k] = True
+        rates = spikes.mean(axis=0) / network.dt
     graph = graph_from_fixed_point(compiled.fixed)
     external = inputs_from_fixed_point(compiled.fixed)
     parts = partition(graph, profile, rates=rates, method=method, external=external)
     placement = place(parts, graph, profile, rates=rates)
     compiled.profile, compiled.partition, compiled.placement = profile, parts, placement
+    compiled.graph, compiled.rates = graph, rates
     compiled.report = resource_report(
-        graph, parts, placement, profile, rates=rates, dt=network.dt, run=raster
+        graph, parts, placement, profile, spikes=spikes if spikes is not None else rates, dt=network.dt
     )
     return compiled
