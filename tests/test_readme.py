@@ -14,3 +14,11 @@ def test_readme_model_table_matches_registry():
             f"{row['beyond_liquid_papers']} |"
         )
         assert line in README, f"README model table is out of date for {row['name']}"
+
+
+def test_readme_quickstart_runs(tmp_path, monkeypatch):
+    """The Python quickstart is executed as written (in a temporary folder for its files)."""
+    block = README.split("## Quickstart (Python)", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    exec(compile(block, "README quickstart", "exec"), {})
+    assert (tmp_path / "tau_eff.png").stat().st_size > 1000

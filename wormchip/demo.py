@@ -152,17 +152,25 @@ def run_demo(
     figs = comparison.figures()
     html.figure(figs["raster"], "Brian2 (float) vs Lava (fixed point) spike rasters")
     html.figure(figs["rate_scatter"], "per-neuron firing rates")
-    keep = (
-        "count_correlation",
-        "coincidence_fraction_a",
-        "coincidence_fraction_b",
-        "total_spikes_a",
-        "total_spikes_b",
+    cs = comparison.summary
+    html.table(
+        [
+            {
+                "run": label,
+                "spikes": cs["total_spikes"][label],
+                "fraction within ±1 step": cs["fraction_within_1step"][label],
+                "fraction within ±5 ms": cs["fraction_within_window"][label],
+                "count correlation": cs["count_correlation"],
+            }
+            for label in ("brian2", "lava")
+        ]
     )
-    html.table([{k: comparison.summary.get(k) for k in keep if k in comparison.summary}])
     r = comparison.summary.get("count_correlation", float("nan"))
     summary.figures["brian2_lava_count_correlation"] = float(r)
-    say(f"Brian2 vs Lava on whole_worm: spike-count correlation {r:.3f}")
+    within = cs["fraction_within_1step"]["lava"]
+    say(
+        f"Brian2 vs Lava on whole_worm: spike-count correlation {r:.3f}, {within:.1%} of Lava spikes within ±1 step"
+    )
     step("compare")
 
     # 4. Biology: the atlas -------------------------------------------------------------------------------------
