@@ -1,7 +1,7 @@
 """Regenerate the "Biology vs model: the signal-propagation atlas" figures of docs/results.md.
 
     .venv/bin/python scripts/atlas_results.py [--circuit whole_worm] [--shuffles 100] [--seed 0]
-        [--measure v_free] [--out docs/figures]
+        [--measure v_free] [--glutamate inhibitory|excitatory] [--out docs/figures]
 
 Writes <out>/atlas_<measure>.json (all statistics, null summaries, p values, wt vs unc-31, timing) and, for
 the default measure, <out>/atlas_null.png and <out>/atlas_scatter.png. Data: Randi et al. (2023) Nature
@@ -21,6 +21,8 @@ import matplotlib
 matplotlib.use("Agg")
 
 from wormchip.analysis.atlas import atlas_compare, plot_null, plot_scatter  # noqa: E402
+from wormchip.circuits.build import build  # noqa: E402
+from wormchip.circuits.loader import load_spec  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shuffles", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--measure", default="v_free", choices=["v_free", "v", "rate"])
+    parser.add_argument(
+        "--glutamate", choices=["inhibitory", "excitatory"], help="override the circuit's glutamate sign"
+    )
     parser.add_argument("--out", default="docs/figures")
     parser.add_argument("--no-figures", action="store_true")
     args = parser.parse_args(argv)
@@ -39,13 +44,25 @@ def main(argv: list[str] | None = None) -> int:
     def progress(done: int, total: int) -> None:
         print(f"\r{done}/{total} runs, {time.perf_counter() - t0:.0f} s", end="", file=sys.stderr, flush=True)
 
+    network = None
+    if args.glutamate:
+        spec = load_spec(args.circuit)
+        for conn in spec.connections:
+            conn.glutamate = args.glutamate
+        network = build(spec)
     comparison = atlas_compare(
-        args.circuit, shuffles=args.shuffles, seed=args.seed, measure=args.measure, progress=progress
+        args.circuit,
+        shuffles=args.shuffles,
+        seed=args.seed,
+        measure=args.measure,
+        progress=progress,
+        network=network,
     )
     print(file=sys.stderr)
     data = comparison.to_dict()
-    (out / f"atlas_{args.measure}.json").write_text(json.dumps(data, indent=1) + "\n")
-    if not args.no_figures:
+    suffix = f"_glutamate_{args.glutamate}" if args.glutamate else ""
+    (out / f"atlas_{args.measure}{suffix}.json").write_text(json.dumps(data, indent=1) + "\n")
+    if not args.no_figures and not args.glutamate:
         plot_null(comparison).savefig(out / "atlas_null.png", dpi=80)
         plot_scatter(comparison).savefig(out / "atlas_scatter.png", dpi=80)
     summary = {k: data[k] for k in ("pairs", "sign_agreement", "spearman_r", "auc", "null_p")}
