@@ -57,13 +57,16 @@ class Compiled:
     rates: np.ndarray | None = None  # Hz per neuron used for traffic and energy
 
 
-def quantized(network: ir.Network) -> Compiled:
-    """Lower and quantize (the passes a fixed-point run needs)."""
+def quantized(network: ir.Network, calibrate: bool = True) -> Compiled:
+    """Lower and quantize (the passes a fixed-point run needs). With `calibrate`, each neuron's voltage range
+    below rest is measured in a float run of the lowered network (`calibrated_headroom`), so strongly inhibited
+    neurons do not clip (docs/compiler.md, Fidelity)."""
     from wormchip.mappers.lower import lower
-    from wormchip.mappers.quantize import quantize
+    from wormchip.mappers.quantize import calibrated_headroom, quantize
 
     lowered = lower(network)
-    fixed, qreport = quantize(lowered)
+    headroom = calibrated_headroom(lowered) if calibrate else 1.0
+    fixed, qreport = quantize(lowered, v_headroom=headroom)
     return Compiled(network, lowered, fixed, qreport)
 
 

@@ -8,10 +8,11 @@ import warnings
 import numpy as np
 import pytest
 
+from wormchip.backends.brian2_backend import run_brian2
 from wormchip.circuits.build import build
 from wormchip.circuits.loader import library_names, library_path, load_spec, parse_spec
 from wormchip.errors import UnsupportedFeature, WormchipError
-from wormchip.mappers.lower import lower
+from wormchip.mappers.lower import lower, simulate_lowered
 
 LOWERS = {"klinotaxis", "tap_withdrawal", "touch_response", "whole_worm"}
 
@@ -39,12 +40,19 @@ def test_library_circuits_lower_or_name_offenders(name: str) -> None:
     assert lowered.n_neurons == net.size
     assert lowered.steps == round(net.duration / net.dt)
     features = {a.feature for a in lowered.approximations}
-    assert "param:t_ref" in features  # every library neuron has t_ref = 2 ms
-    assert lowered.metadata["approximations"], "approximations are recorded for reports"
+    # Refractory period and reset are exact now (GapLIF): t_ref = 2 ms is 20 steps of 0.1 ms everywhere.
+    assert not {"param:t_ref", "param:v_reset"} & features
+    np.testing.assert_array_equal(lowered.refractory, 20)
+    e_l = np.zeros(net.size)
+    v_reset = np.zeros(net.size)
+    for block in net.blocks:
+        e_l[block.indices], v_reset[block.indices] = block.params["E_L"], block.params["v_reset"]
+    np.testing.assert_allclose(lowered.v_reset, v_reset - e_l)
     gap_projections = [p for p in net.projections if p.synapse == "gap_junction"]
     assert lowered.gap.nnz == 2 * sum(int(np.sum(p.pre != p.post)) for p in gap_projections)
     if name == "tap_withdrawal":
-        assert {"synapse:exp_conductance", "neuron:conductance_lif", "param:v_reset"} <= features
+        assert {"synapse:exp_conductance", "neuron:conductance_lif"} <= features
+        assert lowered.metadata["approximations"], "approximations are recorded for reports"
     if name == "klinotaxis":
         assert "input:current_varying" in features
 
@@ -101,13 +109,15 @@ run: {dt: "0.1 ms", duration: "5 ms"}
 
 
 def test_numbers_follow_the_exponential_euler_step() -> None:
-    """Decays are 1 − e^(−dt/τ); a current I moves v by I·(1 − e^(−dt/τ_m))/g_L per step."""
+    """Decays are 1 − e^(−dt/τ); a current I moves v by I·(1 − e^(−dt·g/C))/g per step, g = g_L + G with G
+    the neuron's gap conductance (Brian2's exponential Euler puts the gap's −G·v into the exponent)."""
     net = spec_network(ONE)
     lo = lower(net)
     dt = 1e-4
-    d_v = 1 - math.exp(-dt / 0.02)  # 200 pF / 10 nS and 100 pF / 5 nS are both 20 ms
-    np.testing.assert_allclose(lo.decay_v, d_v, rtol=1e-12)
-    kappa = d_v / np.array([10e-9, 10e-9, 5e-9])
+    d_tot = np.array([1 - math.exp(-dt * 13e-9 / 200e-12)] * 2 + [1 - math.exp(-dt / 0.02)])  # A, B: 3 nS gap
+    kappa = d_tot / np.array([13e-9, 13e-9, 5e-9])
+    np.testing.assert_allclose(lo.decay_v, d_tot - kappa * np.array([3e-9, 3e-9, 0]), rtol=1e-12)
+    np.testing.assert_allclose(lo.decay_v + np.asarray(lo.gap.sum(axis=1)).ravel(), d_tot, rtol=1e-12)
     np.testing.assert_allclose(lo.v_th, 0.015)
     np.testing.assert_allclose(lo.bias[:2], 0.2e-9 * kappa[:2])
     # B receives 2 ms and 8 ms synapses: the 2 ms one carries more charge there (2·2 > 0.25·8), so B's τ_u
@@ -147,3 +157,39 @@ def test_spike_collisions_become_extra_columns() -> None:
     assert lo.input_spikes[:, 0].nonzero()[0].tolist() == [10, 21]
     assert lo.input_spikes[:, 1].nonzero()[0].tolist() == [10]
     np.testing.assert_allclose(lo.input_weights[0, 0], lo.input_weights[0, 1])
+
+
+CUBA = """
+name: cuba
+populations:
+  - {name: p, cells: [A, B, C], model: lif, params: {I_bias: "0.25 nA", t_ref: "2 ms", v_reset: "-70 mV"}}
+  - {name: q, cells: [D], model: lif, params: {I_bias: "0.1 nA", E_L: "-60 mV", v_reset: "-55 mV", t_ref: "1 ms"}}
+connections:
+  - {name: syn, source: [p, q], target: [p, q], synapse: exp_current, params: {tau: "5 ms"}, weight_scale: "0.3 nA",
+     edges: [{pre: A, post: B}, {pre: B, post: C, weight: -0.5}, {pre: C, post: D}, {pre: D, post: A, weight: 0.5}]}
+  - {name: gj, source: [p, q], target: [p, q], synapse: gap_junction, weight_scale: "4 nS",
+     edges: [{pre: A, post: C}, {pre: C, post: D, weight: 2.0}]}
+stimuli:
+  - {name: s, kind: step, targets: [B], amplitude: "0.2 nA", start: "10 ms", duration: "20 ms"}
+probes:
+  - {variables: [v], neurons: [A, B, C, D], dt: "0.1 ms"}
+run: {dt: "0.1 ms", duration: "60 ms"}
+"""
+
+
+def test_lowered_float_dynamics_reproduce_brian2() -> None:
+    """The lowered network's float run (Loihi's update order in volts) equals Brian2's run of the IR: the
+    same spike steps and v to float precision, with gap junctions (different E_L), refractory periods and
+    v_reset ≠ E_L. The emulator then differs from Brian2 only by quantization."""
+    net = spec_network(CUBA)
+    lo = lower(net)
+    v_float, spikes = simulate_lowered(lo)
+    ref = run_brian2(net, target="numpy")
+    assert spikes.sum() > 20
+    for i, name in enumerate(net.names):
+        np.testing.assert_array_equal(np.flatnonzero(spikes[:, i]), np.rint(ref.spike_times[name] / net.dt))
+        # Brian2's monitor samples v at the start of a step: its sample k + 1 is our v after step k.
+        column = ref.traces["v"].channels.index(name)
+        np.testing.assert_allclose(
+            v_float[:-1, i], ref.traces["v"].values[1:, column] - lo.e_l[i], atol=1e-9, rtol=0
+        )

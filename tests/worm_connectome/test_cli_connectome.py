@@ -24,8 +24,6 @@ def test_connectome_text_and_datasets(capsys):
     assert main(["datasets"]) == 0
     out = capsys.readouterr().out
     assert "10.1371/journal.pcbi.1001066" in out and "witvliet2021" in out
-    assert main(["demo"]) == 0
-    assert "cook2019" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv", [["connectome", "--dataset", "nope"], ["frobnicate"], []])

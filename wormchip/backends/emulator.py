@@ -1,15 +1,20 @@
-"""Vectorized NumPy emulator of Lava 0.10's fixed-point LIF + Dense, bit-exact with `Loihi2SimCfg("fixed_pt")`.
+"""Emulator of Lava 0.10's fixed-point LIF + Dense, bit-exact with `Loihi2SimCfg("fixed_pt")`.
 
 It follows `PyLifModelBitAcc` and `PyDenseModelBitAcc` (lava-nc 0.10, `lava/proc/lif/models.py`,
 `lava/proc/dense/models.py`) operation by operation, including the integer widths Lava's arithmetic happens in:
 Dense sums in int64 and shifts by `weight_exp` after summing; its output travels on an int32 channel (wraps,
 not saturated to 16 bit); inputs from several Dense add in int32; `a_in << 6` and `u` updates are int32; u wraps
-once at 24 bit; v clips to ±(2²³ − 1). One step is one sparse mat-vec plus ~30 in-place array operations,
-tens of times faster than Lava's one-OS-process-per-Process simulation (docs/lava.md has measurements).
+once at 24 bit; v clips to ±(2²³ − 1).
 
-Two extensions run here exactly as in `lava_runner`: a piecewise-constant bias schedule, and gap junctions
+Three extensions run here exactly as in `lava_runner`: a piecewise-constant bias schedule; gap junctions
 (`GapLIF`: graded voltage messages `v >> gap_shift` through graded Dense blocks, whose int32 output adds to
-v at the next step; the graded Dense computes `W.dot(msg)` in int32, so its sum wraps in int32).
+v at the next step; the graded Dense computes `W.dot(msg)` in int32, so its sum wraps in int32); and
+`GapLIF`'s refractory period and reset to `v_reset` (see `FixedPointNetwork`).
+
+Two engines compute the same integers: a numba-compiled step loop (the default when numba is installed; one
+pass over the neurons per step and a scatter over the spiking neurons' fan-out, a few µs per step for the
+whole worm) and a vectorized NumPy loop (one sparse mat-vec plus ~30 array operations per step, bound by
+NumPy's per-call overhead: ~40 µs per step). Tests check that both give identical u, v and spikes.
 """
 
 from __future__ import annotations
@@ -26,6 +31,12 @@ from wormchip.result import Result, Trace
 UV_MAX = 2**23  # u, v are 24-bit signed
 V_LIMIT = UV_MAX - 1
 RECORDABLE = ("u", "v")
+ENGINES = ("auto", "numba", "numpy")
+
+try:  # numba is a dependency; without it (e.g. an unsupported platform) the NumPy loop runs instead
+    import numba
+except ImportError:  # pragma: no cover - exercised only where numba is missing
+    numba = None
 
 
 def _wrap32(x: np.ndarray) -> np.ndarray:
@@ -49,54 +60,138 @@ def _decay(x: np.ndarray, factor: np.ndarray, prod: np.ndarray, tmp: np.ndarray)
 
 
 def run_emulator(
-    net: FixedPointNetwork, steps: int, record: tuple[str, ...] | list[str] = RECORDABLE
+    net: FixedPointNetwork,
+    steps: int,
+    record: tuple[str, ...] | list[str] = RECORDABLE,
+    engine: str = "auto",
 ) -> Result:
     """Simulate `net` for `steps` steps; spikes always, u/v traces (unit "fixed-point") for names in `record`.
 
-    Step k (0-based) is Lava's time step k + 1; spike and sample times are `k * net.dt` seconds.
+    Step k (0-based) is Lava's time step k + 1; spike and sample times are `k * net.dt` seconds. `engine`:
+    "numba" (compiled loop), "numpy" (vectorized loop) or "auto" (numba when installed); results are identical.
     """
     unknown = set(record) - set(RECORDABLE)
     if unknown:
         raise ValueError(f"cannot record {sorted(unknown)}; choose from {list(RECORDABLE)}")
     if steps < 0:
         raise ValueError(f"steps = {steps} must be ≥ 0")
+    if engine not in ENGINES:
+        raise ValueError(f"engine = {engine!r}; choose from {list(ENGINES)}")
+    if engine == "numba" and numba is None:
+        raise ValueError("engine 'numba' needs the numba package, which is not installed")
+    use_numba = engine == "numba" or (engine == "auto" and numba is not None)
     t0 = time.perf_counter()
     n = net.n_neurons
+    prep = _prepare(net, steps)
+    raster = np.zeros((steps, n), dtype=bool)
+    u_rec = np.empty((steps, n) if "u" in record else (0, n), dtype=np.int32)
+    v_rec = np.empty((steps, n) if "v" in record else (0, n), dtype=np.int32)
+    if use_numba:
+        _kernel()(*prep.kernel_args(), raster, u_rec, v_rec)
+    else:
+        _numpy_loop(prep, raster, u_rec, v_rec)
+    traces = {key: vals for key, vals in (("u", u_rec), ("v", v_rec)) if key in record}
+    return result_from_raster(
+        net,
+        raster,
+        traces,
+        {
+            "backend": "emulator",
+            "engine": "numba" if use_numba else "numpy",
+            "steps": steps,
+            "wall_time_s": time.perf_counter() - t0,
+        },
+    )
 
-    # External input does not depend on the state: every step's Dense outputs at once, each wrapped to the
-    # int32 channel, summed in int32 like Lava's InPort.
-    inputs = sp.csr_matrix(net.input_at(steps).astype(np.int64))
-    input_drive = np.zeros((steps, n), dtype=np.int32)
-    for block in net.input_weights:
-        input_drive += _wrap32(_exp_shift((inputs @ block.effective_weights().T).toarray(), block.weight_exp))
 
-    # Recurrent blocks stacked into one matrix: one sparse mat-vec per step, then per-row exponents.
-    n_blocks = len(net.weights)
-    stacked = sp.vstack([b.effective_weights() for b in net.weights] or [sp.csr_matrix((0, n))], format="csr")
-    stacked = stacked.astype(np.int64)
-    exps = np.repeat([b.weight_exp for b in net.weights], n).astype(np.int64)
-    left, right = np.maximum(exps, 0), np.maximum(-exps, 0)
-    shift_left, shift_right = bool(left.any()), bool(right.any())
+class _Prepared:
+    """Everything the step loops need, as flat integer arrays (shared by both engines)."""
 
-    # Gap junctions: graded Dense blocks stacked the same way; their sums wrap in int32 (int32 dot).
-    n_gap = len(net.gap_weights)
-    gap_stacked = None
-    if n_gap:
-        gap_stacked = sp.vstack([b.effective_weights() for b in net.gap_weights], format="csr").astype(
-            np.int64
+    def __init__(self, net: FixedPointNetwork, steps: int) -> None:
+        n = net.n_neurons
+        self.n, self.steps = n, steps
+        # External input does not depend on the state: every step's Dense outputs at once, each wrapped to the
+        # int32 channel, summed in int32 like Lava's InPort.
+        inputs = sp.csr_matrix(net.input_at(steps).astype(np.int64))
+        self.input_drive = np.zeros((steps, n), dtype=np.int32)
+        for block in net.input_weights:
+            self.input_drive += _wrap32(
+                _exp_shift((inputs @ block.effective_weights().T).toarray(), block.weight_exp)
+            )
+        # Recurrent blocks stacked into one matrix (n_blocks·n rows): one mat-vec per step, per-row exponents.
+        self.n_blocks = len(net.weights)
+        self.stacked = sp.vstack(
+            [b.effective_weights() for b in net.weights] or [sp.csr_matrix((0, n))], format="csr"
+        ).astype(np.int64)
+        self.exps = np.repeat([b.weight_exp for b in net.weights], n).astype(np.int64)
+        # Gap junctions: graded Dense blocks stacked the same way; their sums wrap in int32 (int32 dot).
+        self.n_gap = len(net.gap_weights)
+        self.gap_stacked = sp.vstack(
+            [b.effective_weights() for b in net.gap_weights] or [sp.csr_matrix((0, n))], format="csr"
+        ).astype(np.int64)
+        self.gap_exps = np.array([b.weight_exp for b in net.gap_weights], dtype=np.int64)
+        self.gap_shift = net.gap_shift
+        self.u_factor = (4096 - (net.du + 1)).astype(np.int64)  # Lava's ds_offset: du = 0 still leaks 1/4096
+        self.v_factor = (4096 - net.dv).astype(np.int64)
+        bias, changes = net.bias_at(steps)
+        self.bias_table = np.stack([bias, *(b for _, b in changes)]).astype(np.int64)
+        self.change_steps = np.array([0, *(s for s, _ in changes), steps + 1], dtype=np.int64)
+        self.vth = (net.vth << 6).astype(np.int64)
+        self.refractory = net.refractory.astype(np.int64)
+        self.v_reset = net.v_reset.astype(np.int64)
+
+    def kernel_args(self) -> tuple:
+        """Arguments of the numba kernel: the recurrent matrix by column (the spiking neurons' fan-out)."""
+        csc = self.stacked.tocsc()
+        csc.sort_indices()
+        gap = self.gap_stacked
+        return (
+            self.n,
+            self.steps,
+            self.u_factor,
+            self.v_factor,
+            self.vth,
+            self.bias_table,
+            self.change_steps,
+            self.input_drive,
+            csc.indptr.astype(np.int64),
+            csc.indices.astype(np.int64),
+            csc.data.astype(np.int64),
+            self.exps,
+            gap.indptr.astype(np.int64),
+            gap.indices.astype(np.int64),
+            gap.data.astype(np.int64),
+            self.gap_exps,
+            int(self.gap_shift),
+            self.refractory,
+            self.v_reset,
         )
-        gap_exps = [b.weight_exp for b in net.gap_weights]
+
+
+def _prepare(net: FixedPointNetwork, steps: int) -> _Prepared:
+    """The integer arrays of `net` for a run of `steps` steps."""
+    return _Prepared(net, steps)
+
+
+def _numpy_loop(p: _Prepared, raster: np.ndarray, u_rec: np.ndarray, v_rec: np.ndarray) -> None:
+    """The vectorized NumPy step loop (the reference implementation; used when numba is missing)."""
+    n, steps, n_blocks, n_gap = p.n, p.steps, p.n_blocks, p.n_gap
+    stacked, gap_stacked = p.stacked, p.gap_stacked
+    left, right = np.maximum(p.exps, 0), np.maximum(-p.exps, 0)
+    shift_left, shift_right = bool(left.any()), bool(right.any())
     gap_acc = np.zeros(n_gap * n, dtype=np.int64)
     gap_acc32 = np.zeros(n_gap * n, dtype=np.int32)
     gap_msg = np.zeros(n, dtype=np.int32)
     gap_in = np.zeros(n, dtype=np.int32)  # gap input at step k: computed from v at step k − 1
-
-    u_factor = 4096 - (net.du + 1)  # Lava's ds_offset: du = 0 still leaks 1/4096
-    v_factor = 4096 - net.dv
-    bias, changes = net.bias_at(steps)
-    changes.append((steps, bias))  # sentinel: never reached
-    next_change, change_idx = changes[0][0], 0
-    vth = (net.vth << 6).astype(np.int32)
+    u_factor, v_factor = p.u_factor, p.v_factor
+    change_idx = 0
+    bias = p.bias_table[0]
+    vth = p.vth.astype(np.int32)
+    refractory_used = bool(np.any(p.refractory > 1))
+    ref_steps = np.maximum(p.refractory - 1, 0).astype(np.int32)  # frozen steps after a spike
+    ref_count = np.zeros(n, dtype=np.int32)
+    held = np.zeros(n, dtype=bool)
+    v_reset = p.v_reset.astype(np.int32)
     u = np.zeros(n, dtype=np.int32)  # Lava keeps u, v in int32 arrays
     v = np.zeros(n, dtype=np.int32)
     a_in = np.zeros(n, dtype=np.int32)  # LIF input at step k: Dense outputs computed at step k − 1
@@ -107,15 +202,12 @@ def run_emulator(
     lo = np.zeros(n, dtype=bool)
     fired = np.zeros(n, dtype=bool)
     acc = np.zeros(n_blocks * n, dtype=np.int64)
-    raster = np.zeros((steps, n), dtype=bool)
-    u_rec = np.empty((steps, n), dtype=np.int32) if "u" in record else None
-    v_rec = np.empty((steps, n), dtype=np.int32) if "v" in record else None
+    record_u, record_v = len(u_rec) > 0, len(v_rec) > 0
 
     for k in range(steps):
-        if k == next_change:
-            bias = changes[change_idx][1]
+        if k == p.change_steps[change_idx + 1]:
             change_idx += 1
-            next_change = changes[change_idx][0]
+            bias = p.bias_table[change_idx]
         # u = decay(u) + (a_in << 6), in int32; then one 24-bit wrap: u > 2²³ → u − 2²⁴, u ≤ −2²³ → u + 2²⁴.
         np.left_shift(a_in, 6, out=act)
         np.add(_decay(u, u_factor, prod, tmp), act, out=prod)
@@ -124,7 +216,7 @@ def run_emulator(
         np.less_equal(u, -UV_MAX, out=lo)
         np.subtract(u, 2 * UV_MAX, out=u, where=hi)
         np.add(u, 2 * UV_MAX, out=u, where=lo)
-        # v = decay(v) + u + bias, in int32, clipped to ±(2²³ − 1); spike where v > vth << 6; reset v to 0.
+        # v = decay(v) + u + bias, in int32, clipped to ±(2²³ − 1); spike where v > vth << 6; reset v.
         _decay(v, v_factor, prod, tmp)
         np.add(prod, u, out=prod)
         np.add(prod, bias, out=prod)
@@ -134,11 +226,17 @@ def run_emulator(
         np.maximum(v, -V_LIMIT, out=v)
         np.minimum(v, V_LIMIT, out=v)
         np.greater(v, vth, out=fired)
-        np.copyto(v, 0, where=fired)
+        if refractory_used:  # refractory neurons hold v at v_reset and cannot spike
+            np.greater(ref_count, 0, out=held)
+            np.copyto(v, v_reset, where=held)
+            np.subtract(ref_count, 1, out=ref_count, where=held)
+            np.logical_and(fired, ~held, out=fired)
+            np.copyto(ref_count, ref_steps, where=fired)
+        np.copyto(v, v_reset, where=fired)
         raster[k] = fired
-        if u_rec is not None:
+        if record_u:
             u_rec[k] = u
-        if v_rec is not None:
+        if record_v:
             v_rec[k] = v
         # Dense: int64 sums of the spiking columns, shifted by weight_exp, sent as int32, summed in int32.
         acc.fill(0)
@@ -147,19 +245,19 @@ def run_emulator(
             np.left_shift(acc, left, out=acc)
         if shift_right:
             np.right_shift(acc, right, out=acc)
-        np.copyto(a_in, input_drive[k])
+        np.copyto(a_in, p.input_drive[k])
         for b in range(n_blocks):  # int64 + int32 computed in int64, stored wrapped: int32 arithmetic
             np.add(a_in, acc[b * n : (b + 1) * n], out=a_in, casting="unsafe")
         if n_gap:
             # GapLIF sends v >> gap_shift; each graded Dense: int32 W.dot(msg), shifted in int32, summed in int32.
-            np.right_shift(v, net.gap_shift, out=gap_msg)
+            np.right_shift(v, p.gap_shift, out=gap_msg)
             gap_acc.fill(0)
             _sparsetools.csr_matvec(
                 n_gap * n, n, gap_stacked.indptr, gap_stacked.indices, gap_stacked.data, gap_msg, gap_acc
             )
             np.copyto(gap_acc32, gap_acc, casting="unsafe")
             gap_in.fill(0)
-            for b, e in enumerate(gap_exps):
+            for b, e in enumerate(p.gap_exps):
                 part = gap_acc32[b * n : (b + 1) * n]
                 if e > 0:
                     np.left_shift(part, e, out=part)
@@ -167,10 +265,132 @@ def run_emulator(
                     np.right_shift(part, -e, out=part)
                 np.add(gap_in, part, out=gap_in)
 
-    traces = {key: vals for key, vals in (("u", u_rec), ("v", v_rec)) if vals is not None}
-    return result_from_raster(
-        net, raster, traces, {"backend": "emulator", "steps": steps, "wall_time_s": time.perf_counter() - t0}
-    )
+
+def _wrap32_scalar(x: int) -> int:
+    """Two's-complement wrap of an int64 to the int32 range (numba-compiled inside the kernel)."""
+    return ((x + 2147483648) & 4294967295) - 2147483648
+
+
+def _step_loop(
+    n: int,
+    steps: int,
+    u_factor: np.ndarray,
+    v_factor: np.ndarray,
+    vth: np.ndarray,
+    bias_table: np.ndarray,
+    change_steps: np.ndarray,
+    input_drive: np.ndarray,
+    col_ptr: np.ndarray,
+    col_rows: np.ndarray,
+    col_w: np.ndarray,
+    row_exps: np.ndarray,
+    gap_ptr: np.ndarray,
+    gap_cols: np.ndarray,
+    gap_w: np.ndarray,
+    gap_exps: np.ndarray,
+    gap_shift: int,
+    refractory: np.ndarray,
+    v_reset: np.ndarray,
+    raster: np.ndarray,
+    u_rec: np.ndarray,
+    v_rec: np.ndarray,
+) -> None:
+    """One run, scalar by scalar, with the integer widths of the NumPy loop (compiled by numba).
+
+    Everything is int64 here; each place where Lava computes in int32 wraps explicitly with `_wrap32_jit`.
+    """
+    n_rows = len(row_exps)
+    n_gap = len(gap_exps)
+    u = np.zeros(n, np.int64)
+    v = np.zeros(n, np.int64)
+    a_in = np.zeros(n, np.int64)
+    gap_in = np.zeros(n, np.int64)
+    msg = np.zeros(n, np.int64)
+    acc = np.zeros(n_rows, np.int64)
+    ref_count = np.zeros(n, np.int64)
+    fired = np.zeros(n, np.bool_)
+    record_u, record_v = u_rec.shape[0] > 0, v_rec.shape[0] > 0
+    change_idx = 0
+    for k in range(steps):
+        if k == change_steps[change_idx + 1]:
+            change_idx += 1
+        n_fired = 0
+        for i in range(n):
+            p = u[i] * u_factor[i]
+            dec = -((-p) >> 12) if p < 0 else p >> 12
+            x = _wrap32_jit(dec + _wrap32_jit(a_in[i] << 6))
+            if x > 8388608:
+                x -= 16777216
+            elif x <= -8388608:
+                x += 16777216
+            u[i] = x
+            p = v[i] * v_factor[i]
+            dec = -((-p) >> 12) if p < 0 else p >> 12
+            y = _wrap32_jit(dec + x + bias_table[change_idx, i] + gap_in[i])
+            if y > 8388607:
+                y = 8388607
+            elif y < -8388607:
+                y = -8388607
+            spike = False
+            if ref_count[i] > 0:
+                y = v_reset[i]
+                ref_count[i] -= 1
+            elif y > vth[i]:
+                spike = True
+                y = v_reset[i]
+                if refractory[i] > 1:
+                    ref_count[i] = refractory[i] - 1
+            v[i] = y
+            fired[i] = spike
+            n_fired += spike
+            raster[k, i] = spike
+            if record_u:
+                u_rec[k, i] = x
+            if record_v:
+                v_rec[k, i] = y
+        # Dense: scatter the spiking neurons' columns into int64 sums, shift per block, wrap to int32.
+        if n_fired:
+            acc[:] = 0
+            for j in range(n):
+                if fired[j]:
+                    for q in range(col_ptr[j], col_ptr[j + 1]):
+                        acc[col_rows[q]] += col_w[q]
+        for i in range(n):
+            a_in[i] = input_drive[k, i]
+        if n_fired:
+            for r in range(n_rows):
+                e = row_exps[r]
+                s = acc[r] << e if e > 0 else acc[r] >> -e
+                a_in[r % n] += s
+            for i in range(n):
+                a_in[i] = _wrap32_jit(a_in[i])
+        if n_gap:
+            # GapLIF's graded message v >> gap_shift; graded Dense: int32 dot, int32 shift, int32 sum.
+            for i in range(n):
+                msg[i] = v[i] >> gap_shift
+                gap_in[i] = 0
+            for b in range(n_gap):
+                e = gap_exps[b]
+                for i in range(n):
+                    r = b * n + i
+                    total = 0
+                    for q in range(gap_ptr[r], gap_ptr[r + 1]):
+                        total += gap_w[q] * msg[gap_cols[q]]
+                    total = _wrap32_jit(total)
+                    total = _wrap32_jit(total << e) if e > 0 else total >> -e
+                    gap_in[i] += total
+            for i in range(n):
+                gap_in[i] = _wrap32_jit(gap_in[i])
+
+
+if numba is not None:  # compiled lazily, on the first call, and cached on disk (`cache=True`)
+    _wrap32_jit = numba.njit(cache=True, inline="always")(_wrap32_scalar)
+    _step_kernel = numba.njit(cache=True, nogil=True)(_step_loop)
+
+
+def _kernel() -> object:
+    """The numba-compiled `_step_loop`."""
+    return _step_kernel
 
 
 def result_from_raster(

@@ -14,9 +14,10 @@ and /dev/shm segments behind. So the whole run happens in a forked worker in its
 - every shared-memory segment the worker's descendants create logged, and any left over unlinked.
 
 A bias schedule runs as segments: `RunSteps` up to the next change, set the LIF's `bias_mant`/`bias_exp` Vars,
-continue. Gap junctions use `GapLIF`, a LIF whose fixed-point model also sends `v >> gap_shift` every step as a
-graded message (Loihi 2 graded spikes) through graded Dense processes (`num_message_bits=24`) back into its
-`gap_in` port, which adds to v like a bias at the next step.
+continue. Gap junctions, a refractory period and a reset to v_reset ≠ 0 use `GapLIF`, a LIF whose fixed-point
+model also sends `v >> gap_shift` every step as a graded message (Loihi 2 graded spikes) through graded Dense
+processes (`num_message_bits=24`) back into its `gap_in` port, which adds to v like a bias at the next step,
+and which holds v at `v_reset` for its refractory delay after each spike.
 """
 
 from __future__ import annotations
@@ -114,28 +115,44 @@ def _preload_lava() -> None:
 
 @functools.cache
 def _gap_lif_classes() -> tuple[type, type]:
-    """`GapLIF` (a LIF with a graded voltage output and a gap-current input) and its fixed-point model.
+    """`GapLIF` (a LIF with gap-junction ports, a refractory period and a reset voltage) and its fixed-point model.
 
     The model is `PyLifModelBitAcc` plus two ports: `gap_in` (int32, the summed graded Dense outputs computed
     from the voltages of the previous step) is added to the effective bias before the voltage update, and
-    after the spike reset `v >> gap_shift` is sent on `v_out`. Everything else is Lava's bit-accurate LIF.
+    after the spike reset `v >> gap_shift` is sent on `v_out`. Two per-neuron Vars add what Lava's LIF lacks
+    and Brian2's LIF has: `v_reset` (v after a spike, instead of 0) and `refractory` (Loihi 1's refractory
+    delay, Davies et al. 2018: for `refractory − 1` steps after a spike v is held at `v_reset` and the neuron
+    cannot spike; u keeps integrating); `ref_count` counts those steps down. Everything else is Lava's
+    bit-accurate LIF.
     """
     from lava.magma.core.decorator import implements, requires, tag
     from lava.magma.core.model.py.ports import PyInPort, PyOutPort
     from lava.magma.core.model.py.type import LavaPyType
     from lava.magma.core.process.ports.ports import InPort, OutPort
+    from lava.magma.core.process.variable import Var
     from lava.magma.core.resources import CPU
     from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
     from lava.proc.lif.models import AbstractPyLifModelFixed
     from lava.proc.lif.process import LIF
 
     class GapLIF(LIF):
-        """LIF that also exchanges voltages for gap junctions (graded `v_out`, `gap_in` added to v)."""
+        """LIF with gap-junction ports (graded `v_out`, `gap_in` added to v), `v_reset` and `refractory`."""
 
-        def __init__(self, *, shape: tuple[int, ...], gap_shift: int = 0, **kwargs: Any) -> None:
+        def __init__(
+            self,
+            *,
+            shape: tuple[int, ...],
+            gap_shift: int = 0,
+            v_reset: np.ndarray | int = 0,
+            refractory: np.ndarray | int = 0,
+            **kwargs: Any,
+        ) -> None:
             super().__init__(shape=shape, gap_shift=gap_shift, **kwargs)
             self.gap_in = InPort(shape=shape)
             self.v_out = OutPort(shape=shape)
+            self.v_reset = Var(shape=shape, init=v_reset)
+            self.refractory = Var(shape=shape, init=refractory)
+            self.ref_count = Var(shape=shape, init=0)
 
     @implements(proc=GapLIF, protocol=LoihiProtocol)
     @requires(CPU)
@@ -146,6 +163,9 @@ def _gap_lif_classes() -> tuple[type, type]:
         vth: int = LavaPyType(int, np.int32, precision=17)
         gap_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
         v_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+        v_reset: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+        refractory: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=6)
+        ref_count: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=6)
 
         def __init__(self, proc_params: dict) -> None:
             super().__init__(proc_params)
@@ -167,8 +187,12 @@ def _gap_lif_classes() -> tuple[type, type]:
             if not self.isthrscaled:
                 self.scale_threshold()
             self.subthr_dynamics(activation_in=a_in_data)
-            self.s_out_buff = self.spiking_activation()
-            self.reset_voltage(spike_vector=self.s_out_buff)
+            held = self.ref_count > 0  # refractory: v stays at v_reset, no spike, u integrates
+            self.v[held] = self.v_reset[held]
+            self.ref_count[held] -= 1
+            self.s_out_buff = self.spiking_activation() & ~held
+            self.v[self.s_out_buff] = self.v_reset[self.s_out_buff]
+            self.ref_count[self.s_out_buff] = np.maximum(self.refractory[self.s_out_buff] - 1, 0)
             self.s_out.send(self.s_out_buff)
             self.v_out.send(np.right_shift(self.v, self.gap_shift))
 
@@ -257,9 +281,11 @@ class LavaGraph:
             name="wormchip_lif",
         )
         # Explicit models also spare the compiler its search, which imports every module beside a Process.
-        if net.gap_weights:
+        if net.gap_weights or net.has_refractory_or_reset:
             gap_lif, gap_model = _gap_lif_classes()
-            self.lif = gap_lif(gap_shift=net.gap_shift, **params)
+            self.lif = gap_lif(
+                gap_shift=net.gap_shift, v_reset=net.v_reset, refractory=net.refractory, **params
+            )
             self.models: dict = {self.lif: gap_model}
         else:
             self.lif = LIF(**params)

@@ -116,16 +116,24 @@ _ROWS = (
     ("param:I_bias", "parameter", Lowering.NATIVE, "bias mantissa/exponent"),
     ("param:no_leak", "parameter", Lowering.NATIVE, "g_L = 0: dv = 0 (Loihi's v does not leak at dv = 0)"),
     (
+        "param:tau_m",
+        "parameter",
+        Lowering.CUSTOM_PROCESS,
+        "12-bit dv is 2 % off at dt 0.1 ms, τ 20 ms: dv rounds down, the residual goes on GapLIF's graded "
+        "self-connection (resolved to 2^-20); gap neurons' decay includes G as in Brian2's exponential Euler",
+    ),
+    (
         "param:t_ref",
         "parameter",
-        Lowering.APPROXIMATION,
-        "refractory period dropped (Lava's fixed-point LIF has none); cost: rate error at 50 Hz, t_ref/(20 ms − t_ref)",
+        Lowering.CUSTOM_PROCESS,
+        "GapLIF's refractory delay (Loihi 1 refractDelay, ≤ 63 steps): v held at v_reset for "
+        "timestep(t_ref) − 1 steps, Brian2's rule; Lava's LIF has none",
     ),
     (
         "param:v_reset",
         "parameter",
-        Lowering.APPROXIMATION,
-        "v_reset ≠ E_L: reset to E_L (Loihi resets v to 0); cost: |v_reset − E_L| / (v_th − E_L)",
+        Lowering.CUSTOM_PROCESS,
+        "GapLIF resets v to v_reset − E_L (Lava's LIF resets to 0 = E_L)",
     ),
     (
         "param:mixed_tau",

@@ -22,6 +22,10 @@ WEIGHT_MIN, WEIGHT_MAX = -256, 255  # raw 8-bit-plus-sign weight range Lava's De
 WEIGHT_EXP_MIN, WEIGHT_EXP_MAX = -7, 7
 NUM_WEIGHT_BITS_MIN, NUM_WEIGHT_BITS_MAX = 1, 8
 GAP_SHIFT_MIN, GAP_SHIFT_MAX = 0, 23  # graded voltage message v >> gap_shift (v is 24-bit signed)
+# Refractory delay in steps: Loihi 1's per-compartment `refractDelay` is a 6-bit field (NxSDK `CxProfileCfg`;
+# Davies et al. 2018). 0 and 1 both mean no refractory period.
+REFRACTORY_MAX = 63
+V_RESET_LIMIT = 2**23 - 1  # v_reset lies in v's 24-bit signed range (v clips at ±(2²³ − 1))
 
 
 class SignMode(Enum):
@@ -189,6 +193,11 @@ class FixedPointNetwork:
     reset as a graded message `v >> gap_shift`; each block delivers `(G @ msg) << weight_exp` (int32, Lava's
     graded Dense), and the sum adds to v at the next step, like a bias: `v = decay(v) + u + bias + gap`.
     Off-diagonal entries carry g_ij, the diagonal −Σ_j g_ij, so the input is Σ_j g_ij (v_j − v_i).
+
+    Refractory period and reset (`GapLIF`, a custom process; Lava's own LIF has neither): after a spike at step
+    k, v is set to `v_reset[i]` and held there, with no spike possible, for steps k + 1 … k + `refractory[i]` − 1
+    (Loihi 1's `refractDelay`, the same count as Brian2's `timestep(t_ref, dt)`); u keeps integrating. The
+    defaults (0, 0) are Lava's LIF: reset to 0, no refractory period.
     """
 
     neuron_names: tuple[str, ...]
@@ -204,6 +213,8 @@ class FixedPointNetwork:
     bias_schedule: tuple[BiasChange, ...] = ()
     gap_weights: tuple[WeightBlock, ...] = ()
     gap_shift: int = 0
+    refractory: np.ndarray | int = 0
+    v_reset: np.ndarray | int = 0
 
     def __post_init__(self) -> None:
         names = tuple(str(n) for n in self.neuron_names)
@@ -218,6 +229,8 @@ class FixedPointNetwork:
             ("vth", 0, VTH_MAX),
             ("bias_mant", BIAS_MANT_MIN, BIAS_MANT_MAX),
             ("bias_exp", BIAS_EXP_MIN, BIAS_EXP_MAX),
+            ("refractory", 0, REFRACTORY_MAX),
+            ("v_reset", -V_RESET_LIMIT, V_RESET_LIMIT),
         ):
             arr = _as_int_array(name, getattr(self, name), n)
             _check_range(name, arr, lo, hi)
@@ -284,6 +297,11 @@ class FixedPointNetwork:
     @property
     def n_neurons(self) -> int:
         return len(self.neuron_names)
+
+    @property
+    def has_refractory_or_reset(self) -> bool:
+        """Whether any neuron needs the refractory period or a nonzero reset (so `GapLIF`, not Lava's LIF)."""
+        return bool(np.any(self.refractory > 1) or np.any(self.v_reset != 0))
 
     @property
     def n_inputs(self) -> int:

@@ -1,8 +1,9 @@
 """Compiler pass "lower": IR `Network` (SI floats) → `LoweredNetwork`, a float network of Loihi CUBA LIF compartments.
 
 Loihi's neuron (Lava 0.10 fixed point; Davies et al. 2018, IEEE Micro 38(1)) is, per step,
-`u ← u·(1 − d_u) + Σ w·s`, `v ← v·(1 − d_v) + u + b`, spike when `v > v_th`, then `v ← 0`. v rests and resets
-at 0, so every voltage here is measured from the neuron's E_L. Currents become voltage increments per step:
+`u ← u·(1 − d_u) + Σ w·s`, `v ← v·(1 − d_v) + u + b`, spike when `v > v_th`, then `v ← 0`; our `GapLIF`
+process resets to `v_reset` instead and adds Loihi's refractory delay. v rests at 0, so every voltage here is
+measured from the neuron's E_L. Currents become voltage increments per step:
 a current I held over a step moves v by `I·κ` with `κ = (1 − e^(−dt/τ_m))/g_L` (`dt/C_m` when g_L = 0), the
 exponential-Euler step Brian2 takes (`wormchip/backends/brian2_backend.py`). So u, the bias and every weight are
 in volts per step ("the hardware's current per spike"), and the threshold is in volts above rest.
@@ -27,7 +28,6 @@ from wormchip.mappers.features import FEATURES, Lowering
 
 MAX_BIAS_CHANGES = 2000  # current stimuli with more changes are averaged over hold windows
 OPERATING_POINT = 0.5  # conductance synapses linearised at v_op = E_L + OPERATING_POINT·(v_th − E_L)
-REF_ISI = 0.02  # s: the inter-spike interval at which the refractory-period cost is quoted (50 Hz)
 
 
 @dataclass(frozen=True)
@@ -45,10 +45,13 @@ class LoweredNetwork:
     """A float network of CUBA LIF compartments in hardware-level units (volts from rest, volts per step).
 
     Neuron i: `decay_u[i]`, `decay_v[i]` (fractions per step, `1 − e^(−dt/τ)`; decay_u = 1 for neurons without
-    synaptic input), threshold `v_th[i]` (V above rest), `bias[i]` (V per step, from step 0). `weights` (post ×
+    synaptic input; for a neuron with gap junctions decay_v is the leak's share of the step's decay
+    `1 − e^(−(g_L + G)dt/C)`, the gap matrix's row sum the rest, as in Brian2's exponential Euler), threshold `v_th[i]` (V above rest), `bias[i]` (V per step, from step 0). `weights` (post ×
     pre) and `input_weights` (neurons × input columns) add to u per spike, in V per step. `input_spikes` is a
     bool raster (steps × input columns). `bias_schedule`: (step, bias array) changes, steps increasing ≥ 1.
     `gap` (n × n, zero diagonal): dimensionless coupling per step, v_i += Σ_j gap[i, j]·(v_j − v_i).
+    `refractory[i]`: refractory delay in steps (after a spike at step k, v is held at `v_reset[i]`, V from
+    rest, until step k + refractory − 1; Brian2's `timestep(t_ref, dt)`). `None` means 0 (none, reset to rest).
     """
 
     names: tuple[str, ...]
@@ -69,6 +72,15 @@ class LoweredNetwork:
     gap: sp.csr_matrix = field(default_factory=lambda: sp.csr_matrix((0, 0)))
     approximations: tuple[Approximation, ...] = ()
     metadata: dict = field(default_factory=dict)
+    refractory: np.ndarray | None = None
+    v_reset: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.names)
+        if self.refractory is None:
+            object.__setattr__(self, "refractory", np.zeros(n, dtype=np.int64))
+        if self.v_reset is None:
+            object.__setattr__(self, "v_reset", np.zeros(n))
 
     @property
     def n_neurons(self) -> int:
@@ -157,28 +169,14 @@ def lower(
                 {},
             )
     tau_v = np.where(p["g_L"] > 0, p["C_m"] / np.where(p["g_L"] > 0, p["g_L"], 1.0), np.inf)
-    decay_v = _decay(dt, tau_v)
-    kappa = np.where(p["g_L"] > 0, decay_v / np.where(p["g_L"] > 0, p["g_L"], 1.0), dt / p["C_m"])
     v_th = p["v_th"] - p["E_L"]
     for i in np.flatnonzero(v_th <= 0):
         lw.unsupported("param:threshold_at_rest", f"neuron {names[i]} (v_th − E_L = {v_th[i] * 1e3:g} mV)")
-    refractory = np.flatnonzero(p["t_ref"] > 0)
-    t_ref_max = float(p["t_ref"].max()) if n else 0.0
-    lw.approximate(
-        "param:t_ref",
-        [names[i] for i in refractory],
-        "refractory period dropped",
-        {"t_ref_max_s": t_ref_max, "rate_error_at_50Hz": t_ref_max / max(REF_ISI - t_ref_max, 1e-12)},
-    )
-    reset_off = np.flatnonzero(~np.isclose(p["v_reset"], p["E_L"], rtol=0, atol=1e-9))
-    if len(reset_off):
-        rel = np.abs(p["v_reset"] - p["E_L"])[reset_off] / np.abs(v_th[reset_off]).clip(1e-12)
-        lw.approximate(
-            "param:v_reset",
-            [names[i] for i in reset_off],
-            "reset to E_L instead of v_reset",
-            {"max_relative_reset_error": float(rel.max())},
-        )
+    # Refractory period and reset: `GapLIF` (custom process) reproduces Brian2's rule exactly. Brian2 lets a
+    # neuron that spiked at step k integrate again at step k + R, R = timestep(t_ref, dt) (`neurongroup.py`:
+    # `not_refractory = timestep(t - lastspike, dt) >= timestep(t_ref, dt)`), which is Loihi's refractory delay.
+    refractory = ((p["t_ref"] + 1e-3 * dt) / dt).astype(np.int64)
+    v_reset = p["v_reset"] - p["E_L"]
 
     # --- synapses: spiking projections and inputs to (weight in amperes, τ) per target --------------------------
     edges: list[tuple[np.ndarray, np.ndarray, np.ndarray, float, str]] = []  # (pre, post, I-weight, τ, name)
@@ -280,6 +278,29 @@ def lower(
         )
 
     # --- assemble -----------------------------------------------------------------------------------------------
+    # Gap junctions, both directions, without self-pairs: (post, pre, conductance).
+    if gap_parts:
+        a = np.concatenate([x[0] for x in gap_parts])
+        b = np.concatenate([x[1] for x in gap_parts])
+        g = np.concatenate([x[2] for x in gap_parts])
+        keep = a != b
+        a, b, g = a[keep], b[keep], g[keep]
+        gap_post, gap_pre, gap_g = np.r_[b, a], np.r_[a, b], np.r_[g, g]
+    else:
+        gap_post = gap_pre = np.zeros(0, dtype=np.int64)
+        gap_g = np.zeros(0)
+    # Brian2's exponential Euler treats everything linear in v as the leak: with a static total gap conductance
+    # G, one step is v ← v·e^(−(g_L+G)dt/C) + κ·(g_L·E_L + Σ_j g_ij·v_j + I), κ = (1 − e^(−(g_L+G)dt/C))/(g_L+G).
+    # So κ uses g_L + G, and the leak's share of the total decay is decay_v = d_tot − κ·G (the gap matrix
+    # carries the rest: decay_v + Σ_j gap_ij = d_tot). Different E_L across a junction add a constant current.
+    g_gap = np.bincount(gap_post, weights=gap_g, minlength=n)
+    g_tot = p["g_L"] + g_gap
+    d_tot = _decay(dt, np.where(g_tot > 0, p["C_m"] / np.where(g_tot > 0, g_tot, 1.0), np.inf))
+    kappa = np.where(g_tot > 0, d_tot / np.where(g_tot > 0, g_tot, 1.0), dt / p["C_m"])
+    decay_v = d_tot - kappa * g_gap
+    i_el = np.bincount(gap_post, weights=gap_g * (p["E_L"][gap_pre] - p["E_L"][gap_post]), minlength=n)
+    gap = sp.csr_matrix((gap_g * kappa[gap_post], (gap_post, gap_pre)), shape=(n, n))
+
     rows, cols, vals = [], [], []
     for pre, post, w, tau, _ in edges:
         rows.append(post)
@@ -303,18 +324,7 @@ def lower(
     input_weights = sp.csr_matrix((in_w, (post_arr, np.arange(m))), shape=(n, m))
     input_spikes = np.stack(columns, axis=1) if columns else np.zeros((steps, 0), dtype=bool)
 
-    if gap_parts:
-        a = np.concatenate([x[0] for x in gap_parts])
-        b = np.concatenate([x[1] for x in gap_parts])
-        g = np.concatenate([x[2] for x in gap_parts])
-        keep = a != b
-        a, b, g = a[keep], b[keep], g[keep]
-        both_post, both_pre, both_g = np.r_[b, a], np.r_[a, b], np.r_[g, g]  # symmetric: both directions
-        gap = sp.csr_matrix((both_g * kappa[both_post], (both_post, both_pre)), shape=(n, n))
-    else:
-        gap = sp.csr_matrix((n, n))
-
-    bias0 = p["I_bias"] * kappa
+    bias0 = (p["I_bias"] + i_el) * kappa
     schedule: list[tuple[int, np.ndarray]] = []
     current = network.current
     if current is not None and len(current.values):
@@ -336,8 +346,8 @@ def lower(
             )
             values = approx
             changed = np.flatnonzero(np.any(values[1:] != values[:-1], axis=1)) + 1
-        bias0 = (p["I_bias"] + values[0]) * kappa if steps else bias0
-        schedule = [(int(s), (p["I_bias"] + values[s]) * kappa) for s in changed]
+        bias0 = (p["I_bias"] + i_el + values[0]) * kappa if steps else bias0
+        schedule = [(int(s), (p["I_bias"] + i_el + values[s]) * kappa) for s in changed]
 
     return LoweredNetwork(
         names=tuple(names),
@@ -357,6 +367,8 @@ def lower(
         bias_schedule=tuple(schedule),
         gap=gap,
         approximations=tuple(lw.approximations),
+        refractory=refractory,
+        v_reset=v_reset,
         metadata={
             "network": network.name,
             "kappa_v_per_a": kappa,
@@ -366,3 +378,38 @@ def lower(
             ],
         },
     )
+
+
+def simulate_lowered(lowered: LoweredNetwork, steps: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The lowered network's own float dynamics, Loihi's update in volts: (v after each step, spikes).
+
+    Same step order as the emulator and `GapLIF`: u, then v with the gap input of the previous step, then
+    the refractory hold, threshold and reset. With `lower`'s exact exponential-Euler coefficients this
+    reproduces Brian2's current-based LIF run (up to float rounding); `calibrated_headroom` uses it.
+    """
+    n = lowered.n_neurons
+    steps = lowered.steps if steps is None else steps
+    u, v, a_in, gap_in = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+    bias = lowered.bias
+    changes = dict(lowered.bias_schedule)
+    laplacian = (lowered.gap - sp.diags(np.asarray(lowered.gap.sum(axis=1)).ravel())).tocsr()
+    weights, input_weights = lowered.weights.tocsr(), lowered.input_weights.tocsr()
+    frozen = np.maximum(lowered.refractory - 1, 0)
+    count = np.zeros(n, dtype=np.int64)
+    v_out, spikes_out = np.zeros((steps, n)), np.zeros((steps, n), dtype=bool)
+    for k in range(steps):
+        bias = changes.get(k, bias)
+        u = u * (1 - lowered.decay_u) + a_in
+        v = v * (1 - lowered.decay_v) + u + bias + gap_in
+        held = count > 0
+        v[held] = lowered.v_reset[held]
+        count[held] -= 1
+        spikes = (v > lowered.v_th) & ~held
+        v[spikes] = lowered.v_reset[spikes]
+        count[spikes] = frozen[spikes]
+        v_out[k], spikes_out[k] = v, spikes
+        a_in = weights @ spikes
+        if k < len(lowered.input_spikes):
+            a_in = a_in + input_weights @ lowered.input_spikes[k]
+        gap_in = laplacian @ v
+    return v_out, spikes_out

@@ -7,9 +7,10 @@ Our method (`quantize`), register by register (Lava 0.10 fixed-point LIF/Dense; 
   fine as possible (a_in is an integer shifted << 6 into u, so spike weights resolve 64 units of v per step:
   the finer the voltage unit, the more bits a weight keeps), limited by the headroom v needs below rest (`v_headroom`·v_th before v clips at ±2²³),
   by the bias register (13-bit mantissa << 7) and by the largest weight (255 << 7, << 6 into u).
-- weights: per sign, separate blocks (so Lava's mixed-sign mode never drops a bit), each with the exponent
-  that puts its largest weight near 255 (never below 0: see `_split_blocks`); weights too small for 6 significant bits at that exponent go to a
-  further block with a smaller exponent (up to `max_blocks_per_sign` blocks per sign).
+- weights: per sign, separate blocks (so Lava's mixed-sign mode never drops a bit), the first with the
+  exponent that puts its largest weight near 255 (never below 0: see `_split_blocks`), the next holding
+  each weight's residual at a finer exponent (up to `max_blocks_per_sign` blocks per sign).
+- refractory delay (steps, ≤ 63) and reset voltage `v_reset` (in the neuron's v units) for `GapLIF`.
 - gap junctions: off-diagonal g_ij (excitatory blocks) and the diagonal −Σg (inhibitory block), with the
   voltage message shift `gap_shift` chosen as small as the exponents allow, and large enough that the graded
   Dense's int32 sum cannot overflow.
@@ -35,6 +36,8 @@ from wormchip.mappers.fixed_point import (
     BIAS_MANT_MAX,
     DECAY_MAX,
     GAP_SHIFT_MAX,
+    REFRACTORY_MAX,
+    V_RESET_LIMIT,
     VTH_MAX,
     WEIGHT_EXP_MAX,
     WEIGHT_EXP_MIN,
@@ -48,10 +51,8 @@ V_BITS = 23  # |v| < 2²³
 BIAS_MAX = BIAS_MANT_MAX * 2**BIAS_EXP_MAX  # 4095 << 7
 U_SHIFT = 6  # a_in << 6 into u; vth << 6
 WEIGHT_UNIT_MAX = 255 * 2**WEIGHT_EXP_MAX  # largest single-sign weight in a_in units
-SPLIT_BITS = (
-    6  # a weight with fewer significant bits than this at its block's exponent moves to a finer block
-)
 INT32_MAX = 2**31 - 1
+GAP_RESOLUTION_EXP = -20  # refined decays: the gap blocks resolve 2^-20 of v per step (a decay to 0.02 %)
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ class QuantizationReport:
     v_scale: np.ndarray
     weight_exps: dict[str, list[int]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    metadata_diag: np.ndarray | None = field(default=None, repr=False)  # represented gap-block diagonal
 
     def table(self) -> str:
         """Markdown table: parameter, n, max and RMS relative error."""
@@ -118,34 +120,33 @@ def _bias_manexp(name: str, bias_units: np.ndarray, names: tuple[str, ...]) -> t
     return mant, exp
 
 
-def _exp_for(largest: float, top: int, min_exp: int) -> int:
-    """Weight exponent that maps `largest` into (top/2, top], clipped to [min_exp, 7]."""
-    return int(np.clip(math.ceil(math.log2(largest / top)), min_exp, WEIGHT_EXP_MAX))
-
-
 def _split_blocks(
-    w: sp.csr_matrix, max_blocks: int, bits: int = 8, min_exp: int = 0
+    w: sp.csr_matrix, max_blocks: int, bits: int = 8, min_exp: int = 0, max_exp: int = WEIGHT_EXP_MAX
 ) -> list[tuple[sp.csr_matrix, int]]:
     """Single-sign float matrix (in a_in units) → [(integer matrix, weight_exp)], coarse to fine.
 
-    Spike weights use exponents ≥ 0: Lava shifts the *sum* right and a_in is an integer, so a single spike
-    through `W >> k` delivers floor(W/2^k), no finer than W rounded at exponent 0 and biased downwards.
+    Residual splitting: the first block takes each weight's magnitude rounded *down* at the exponent that
+    puts the largest weight near 255; the next block takes what is left (same sign) at its own exponent, and
+    the last one rounds. Two blocks give each weight about 16 significant bits, or as many as `min_exp`
+    allows. Spike weights use exponents ≥ 0: Lava shifts the *sum* right and a_in is an integer, so a single
+    spike through `W >> k` delivers floor(W/2^k), no finer than W rounded at exponent 0 and biased downwards.
     """
     out: list[tuple[sp.csr_matrix, int]] = []
     rest = w.tocoo()
+    sign = np.sign(rest.data)
+    mag = np.abs(rest.data)
     top = 2**bits - 1
     for k in range(max_blocks):
-        if rest.nnz == 0:
+        if not (mag > 0).any():
             break
-        mag = np.abs(rest.data)
-        exp = int(np.clip(math.ceil(math.log2(mag.max() / top)), min_exp, WEIGHT_EXP_MAX))
-        fine = mag < 2.0 ** (exp + SPLIT_BITS - 1)
-        if k == max_blocks - 1 or not fine.any() or _exp_for(mag[fine].max(), top, min_exp) >= exp:
-            fine[:] = False  # a finer block would not get a smaller exponent
-        take = ~fine
-        ints = np.clip(np.round(rest.data[take] / 2.0**exp), -top, top)
-        out.append((sp.csr_matrix((ints, (rest.row[take], rest.col[take])), shape=w.shape), exp))
-        rest = sp.coo_matrix((rest.data[fine], (rest.row[fine], rest.col[fine])), shape=w.shape)
+        exp = int(np.clip(math.ceil(math.log2(mag.max() / top)), min_exp, max_exp))
+        last = k == max_blocks - 1 or exp == min_exp
+        q = mag / 2.0**exp
+        ints = np.clip(np.round(q) if last else np.floor(q), 0, top)
+        out.append((sp.csr_matrix((sign * ints, (rest.row, rest.col)), shape=w.shape), exp))
+        mag = mag - ints * 2.0**exp
+        if last:
+            break
     return out
 
 
@@ -195,25 +196,45 @@ def _weight_error(exact: sp.csr_matrix, represented: sp.csr_matrix) -> ParamErro
 
 
 def _gap_blocks(
-    gap_units: sp.csr_matrix, diag_units: np.ndarray, max_blocks_per_sign: int
+    gap_units: sp.csr_matrix,
+    diag_units: np.ndarray,
+    max_blocks_per_sign: int,
+    resolution_exp: int | None = None,
 ) -> tuple[tuple[WeightBlock, ...], int]:
     """Gap blocks (off-diagonal ≥ 0, diagonal ≤ 0) and the message shift m, in units where the block's
-    output `(G @ (v >> m)) << e` should equal gap_units @ v: so G·2^(e − m) ≈ value."""
+    output `(G @ (v >> m)) << e` should equal gap_units @ v: so G·2^(e − m) ≈ value.
+
+    Each sign is split by residuals (`_split_blocks`). m is the smallest shift that leaves room (exponents
+    ≥ −7) for each sign's first block and resolves 2^resolution_exp (default: 8 bits below the first blocks)
+    (refined decays: the diagonal holds −Σ_j g_ij minus the dv residual, < 2^-12, which needs that).
+    Keeping −Σ_j g_ij on the diagonal makes the message's truncation cancel between a neuron and its
+    neighbours: the input is Σ_j g_ij·(msg_j − msg_i), unbiased when their voltages are close.
+    """
     full = (gap_units + sp.diags(diag_units)).tocsr()
+    full.eliminate_zeros()
     if full.nnz == 0:
         return (), 0
-    parts = [p for p in _split_blocks_total(full, max_blocks_per_sign)]
-    # Each part: (float values in a_in-like units, total exponent E = e − m needed for 8 bits).
-    m = max(0, max(WEIGHT_EXP_MIN - e_total for _, e_total in parts))
+    w = full.tocoo()
+    signs = []
+    for sel in (w.data > 0, w.data < 0):
+        if sel.any():
+            part = sp.csr_matrix((w.data[sel], (w.row[sel], w.col[sel])), shape=w.shape)
+            e_first = math.ceil(math.log2(float(np.abs(part.data).max()) / 255))
+            signs.append((part, max_blocks_per_sign, e_first))
+    # Room for each sign's first block and for the finest resolution wanted: `resolution_exp`, or a second
+    # block 8 bits finer than the first ones (16-bit couplings).
+    first = min(e_total for _, _, e_total in signs)
+    finest = first - 8 if resolution_exp is None else resolution_exp
+    m = min(max(0, WEIGHT_EXP_MIN - first, WEIGHT_EXP_MIN - finest), GAP_SHIFT_MAX)
     while True:
         blocks = []
-        for values, e_total in parts:
-            e = int(np.clip(e_total + m, WEIGHT_EXP_MIN, WEIGHT_EXP_MAX))
-            ints = values.copy()
-            ints.data = np.clip(np.round(values.data / 2.0 ** (e - m)), -255, 255)
-            ints.eliminate_zeros()
-            if ints.nnz:
-                blocks.append(WeightBlock(ints.astype(np.int64), weight_exp=e))
+        for part, n_blocks, _ in signs:
+            for ints, e_total in _split_blocks(
+                part, n_blocks, min_exp=WEIGHT_EXP_MIN - m, max_exp=WEIGHT_EXP_MAX - m
+            ):
+                ints.eliminate_zeros()
+                if ints.nnz:
+                    blocks.append(WeightBlock(ints.astype(np.int64), weight_exp=e_total + m))
         # Graded Dense sums G·msg in int32: keep Σ_j |G_ij| · 2^(23 − m) below 2^31.
         worst = max(
             (float(abs(b.effective_weights()).sum(axis=1).max()) * 2.0 ** (V_BITS - m) for b in blocks),
@@ -223,28 +244,6 @@ def _gap_blocks(
             break
         m += 1
     return tuple(blocks), m
-
-
-def _split_blocks_total(full: sp.csr_matrix, max_blocks_per_sign: int) -> list[tuple[sp.csr_matrix, int]]:
-    """Split a signed float matrix by sign and magnitude; return (float part, exponent for 8 bits)."""
-    w = full.tocoo()
-    out = []
-    for sel in (w.data > 0, w.data < 0):
-        rest = sp.coo_matrix((w.data[sel], (w.row[sel], w.col[sel])), shape=w.shape)
-        for k in range(max_blocks_per_sign):
-            if rest.nnz == 0:
-                break
-            mag = np.abs(rest.data)
-            exp = math.ceil(math.log2(mag.max() / 255))
-            fine = mag < 2.0 ** (exp + SPLIT_BITS - 1)
-            if k == max_blocks_per_sign - 1 or not fine.any():
-                fine[:] = False
-            take = ~fine
-            out.append(
-                (sp.csr_matrix((rest.data[take], (rest.row[take], rest.col[take])), shape=w.shape), exp)
-            )
-            rest = sp.coo_matrix((rest.data[fine], (rest.row[fine], rest.col[fine])), shape=w.shape)
-    return out
 
 
 def _gap_in_units(lowered: LoweredNetwork, s: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
@@ -264,8 +263,12 @@ def _assemble(
     weights: tuple[WeightBlock, ...],
     input_weights: tuple[WeightBlock, ...],
     max_blocks_per_sign: int,
+    residual: np.ndarray | None = None,
 ) -> tuple[FixedPointNetwork, QuantizationReport]:
-    """Threshold, biases and gap blocks at voltage scale `s`; build the network and measure every error."""
+    """Threshold, biases and gap blocks at voltage scale `s`; build the network and measure every error.
+
+    `residual`: with refined decays, `dv` is the leak's decay rounded down and the residual d_v − dv/4096
+    joins −Σ_j gap_ij on the diagonal of the graded self-connection."""
     names = lowered.names
     vth_units = lowered.v_th / s / 2**U_SHIFT
     vth = np.round(vth_units).astype(np.int64)
@@ -283,11 +286,27 @@ def _assemble(
         schedule.append(BiasChange(step, mant, exp))
         biases_exact.append(b)
         biases_rep.append((mant << exp) * s)
+    for i in np.flatnonzero(lowered.refractory > REFRACTORY_MAX):
+        raise QuantizationError(
+            f"refractory period of neuron {names[i]} is {lowered.refractory[i]} steps of {lowered.dt * 1e3:g} ms, "
+            f"more than the {REFRACTORY_MAX}-step refractory delay register"
+        )
+    v_reset = np.round(lowered.v_reset / s).astype(np.int64)
+    for i in np.flatnonzero(np.abs(v_reset) > V_RESET_LIMIT):
+        raise QuantizationError(
+            f"reset of neuron {names[i]} (v_reset − E_L = {lowered.v_reset[i] * 1e3:.4g} mV) is {v_reset[i]} "
+            f"v units at voltage scale {s[i]:.3g} V/unit, outside ±{V_RESET_LIMIT}"
+        )
     gap_blocks: tuple[WeightBlock, ...] = ()
     gap_shift = 0
-    if lowered.gap.nnz:
+    if lowered.gap.nnz or residual is not None:
         off, diag = _gap_in_units(lowered, s)
-        gap_blocks, gap_shift = _gap_blocks(off, diag, max_blocks_per_sign + 1)
+        if residual is not None:
+            gap_blocks, gap_shift = _gap_blocks(
+                off, diag - residual, max_blocks_per_sign + 1, resolution_exp=GAP_RESOLUTION_EXP
+            )
+        else:
+            gap_blocks, gap_shift = _gap_blocks(off, diag, max_blocks_per_sign + 1)
     net = FixedPointNetwork(
         neuron_names=names,
         du=du,
@@ -302,22 +321,27 @@ def _assemble(
         bias_schedule=tuple(schedule),
         gap_weights=gap_blocks,
         gap_shift=gap_shift,
+        refractory=np.where(lowered.refractory > 1, lowered.refractory, 0),
+        v_reset=v_reset,
     )
     unit_w = sp.diags(s * 2**U_SHIFT)  # a_in units → volts per step, per row
+    # The gap blocks as represented, in (V of neuron i) per (V of neuron j); the diagonal is part of v's decay.
+    rep_gap = sp.diags(s) @ _represented(gap_blocks, lowered.gap.shape, gap_shift, False) @ sp.diags(1 / s)
+    rep_diag = rep_gap.diagonal() if gap_blocks else np.zeros(len(names))
+    exact_total = lowered.decay_v + np.asarray(lowered.gap.sum(axis=1)).ravel()
     errors = {
         "decay_u": ParamError.of(lowered.decay_u, np.minimum(du + 1, 4096) / 4096),
-        "decay_v": ParamError.of(lowered.decay_v, dv / 4096),
+        "decay_v": ParamError.of(exact_total, dv / 4096 - rep_diag),
         "vth": ParamError.of(lowered.v_th, vth * 2**U_SHIFT * s),
+        "v_reset": ParamError.of(lowered.v_reset, v_reset * s),
         "bias": ParamError.of(np.concatenate(biases_exact), np.concatenate(biases_rep)),
         "weights": _weight_error(lowered.weights, unit_w @ _represented(weights, lowered.weights.shape)),
         "input_weights": _weight_error(
             lowered.input_weights, unit_w @ _represented(input_weights, lowered.input_weights.shape)
         ),
     }
-    if lowered.gap.nnz:
-        rep = sp.diags(s) @ _represented(gap_blocks, lowered.gap.shape, gap_shift, False) @ sp.diags(1 / s)
-        exact = (lowered.gap - sp.diags(np.asarray(lowered.gap.sum(axis=1)).ravel())).tocsr()
-        errors["gap"] = _weight_error(exact, rep)
+    if lowered.gap.nnz:  # the couplings g_ij (off the diagonal)
+        errors["gap"] = _weight_error(lowered.gap, (rep_gap - sp.diags(rep_diag)).tocsr())
     notes = []
     for key in ("weights", "input_weights"):
         exact = getattr(lowered, key).tocoo()
@@ -336,6 +360,7 @@ def _assemble(
             "gap_weights": [b.weight_exp for b in gap_blocks],
         },
         notes=notes + ([f"gap_shift {gap_shift}"] if gap_blocks else []),
+        metadata_diag=rep_diag,
     )
     return net, report
 
@@ -343,14 +368,16 @@ def _assemble(
 # --- our method -------------------------------------------------------------------------------------------------
 
 
-def compensate_decays(lowered: LoweredNetwork, du: np.ndarray, dv: np.ndarray) -> LoweredNetwork:
+def compensate_decays(lowered: LoweredNetwork, du: np.ndarray, dv: np.ndarray | None) -> LoweredNetwork:
     """Scale each neuron's inputs so the quantized decays keep its DC gains exact.
 
     With decays d_u, d_v a constant bias b settles v at b/d_v, and one spike of weight w moves v by w/(d_u·d_v)
     in total. Rounding dv to 12 bits changes d_v by up to 2 % at dt = 0.1 ms, τ = 20 ms; multiplying bias and
     gap inputs by d_v'/d_v and weights by d_u'·d_v'/(d_u·d_v) (primes: quantized) restores both gains.
+    `dv=None`: v's decay is represented exactly (refined decays), so only u's rounding is compensated.
     """
-    eff_u, eff_v = np.minimum(du + 1, 4096) / 4096, dv / 4096
+    eff_u = np.minimum(du + 1, 4096) / 4096
+    eff_v = lowered.decay_v if dv is None else dv / 4096
     with np.errstate(divide="ignore", invalid="ignore"):
         rv = np.where(lowered.decay_v > 0, eff_v / lowered.decay_v, 1.0)
         ru = np.where(lowered.decay_u > 0, eff_u / lowered.decay_u, 1.0)
@@ -368,51 +395,87 @@ def compensate_decays(lowered: LoweredNetwork, du: np.ndarray, dv: np.ndarray) -
 def quantize(
     lowered: LoweredNetwork,
     *,
-    v_headroom: float = 1.0,
+    v_headroom: float | np.ndarray = 1.0,
     max_blocks_per_sign: int = 2,
     compensate: bool = True,
+    refine_decays: bool = True,
 ) -> tuple[FixedPointNetwork, QuantizationReport]:
     """Quantize `lowered` (see the module docstring); returns the network and its error report.
 
-    `v_headroom`: v must reach `−v_headroom·v_th` (below rest) before clipping, which sets the finest voltage
+    `v_headroom` (scalar or per neuron; `calibrated_headroom` measures one): v must reach `−v_headroom·v_th`
+    (below rest) before clipping, which sets the finest voltage
     scale (1: v spans ±v_th, the registers' own range, as nengo-loihi; 2 lets v reach −2·v_th for one bit less); `max_blocks_per_sign`: weight blocks per sign (magnitude classes with their own exponent);
     `compensate`: scale inputs so the decays' rounding leaves DC gains exact (`compensate_decays`). The
     report's bias/weight errors are then against the compensated targets, and "dc_gain" against the float.
+    `refine_decays`: `dv = floor(4096·d_v)` and the residual d_v − dv/4096 (< 1/4096) goes onto the diagonal
+    of the graded self-connection that gap junctions use (`GapLIF`), resolved to 2^-20: the 12-bit dv alone
+    is 2 % off at dt = 0.1 ms, τ = 20 ms, which shifts spike times by several steps over a few hundred.
+    Every network then runs in `GapLIF` with at least one graded Dense.
     """
-    if v_headroom < 1:
-        raise ValueError(f"v_headroom = {v_headroom} must be ≥ 1 (v must at least reach the threshold)")
+    v_headroom = np.broadcast_to(np.asarray(v_headroom, dtype=float), (lowered.n_neurons,))
+    if np.any(v_headroom < 1):
+        raise ValueError(
+            f"v_headroom = {float(v_headroom.min())} must be ≥ 1 (v must at least reach the threshold)"
+        )
     names = lowered.names
     du, dv = _decays(lowered, offset=1, unity=4096)
+    residual = None
+    if refine_decays:
+        dv = np.clip(np.floor(4096 * lowered.decay_v), 0, DECAY_MAX).astype(np.int64)
+        residual = lowered.decay_v - dv / 4096
     original = lowered
     if compensate:
-        lowered = compensate_decays(lowered, du, dv)
+        lowered = compensate_decays(lowered, du, None if refine_decays else dv)
     for i in np.flatnonzero(lowered.v_th <= 0):
         raise QuantizationError(
             f"threshold of neuron {names[i]} is {lowered.v_th[i] * 1e3:g} mV above rest; it must be > 0"
         )
-    vth_target = math.floor((2**V_BITS - 1) / v_headroom / 2**U_SHIFT)
+    vth_target = np.floor((2**V_BITS - 1) / v_headroom / 2**U_SHIFT)
     s = lowered.v_th / (2**U_SHIFT * vth_target)
     biases = np.abs(np.stack([lowered.bias, *(b for _, b in lowered.bias_schedule)]))
     s = np.maximum(s, biases.max(axis=0) / BIAS_MAX)
+    s = np.maximum(s, np.abs(lowered.v_reset) / V_RESET_LIMIT)  # v_reset must fit v's register
     for w in (lowered.weights, lowered.input_weights):
         row_max = np.asarray(abs(w).max(axis=1).todense()).ravel() if w.shape[1] else np.zeros(len(s))
         s = np.maximum(s, row_max / (2**U_SHIFT * WEIGHT_UNIT_MAX))
     inv = sp.diags(1 / (s * 2**U_SHIFT))
     weights = tuple(_blocks((inv @ lowered.weights).tocsr(), max_blocks_per_sign))
     input_weights = tuple(_blocks((inv @ lowered.input_weights).tocsr(), max_blocks_per_sign))
-    net, report = _assemble(lowered, "ours", s, du, dv, weights, input_weights, max_blocks_per_sign)
-    report.errors["dc_gain"] = _dc_gain_error(original, net, s)
+    net, report = _assemble(
+        lowered, "ours", s, du, dv, weights, input_weights, max_blocks_per_sign, residual=residual
+    )
+    report.errors["dc_gain"] = _dc_gain_error(original, net, s, report)
     return net, report
 
 
-def _dc_gain_error(lowered: LoweredNetwork, net: FixedPointNetwork, s: np.ndarray) -> ParamError:
-    """Relative error of each biased neuron's settled voltage b/d_v (float) vs the fixed-point one."""
-    keep = (lowered.bias != 0) & (lowered.decay_v > 0)
+def _dc_gain_error(
+    lowered: LoweredNetwork, net: FixedPointNetwork, s: np.ndarray, report: QuantizationReport
+) -> ParamError:
+    """Relative error of each biased neuron's settled voltage b/D (float) vs the fixed-point one, with D
+    the whole self-decay (leak and gap junctions) and its neighbours at rest."""
+    exact_d = lowered.decay_v + np.asarray(lowered.gap.sum(axis=1)).ravel()
+    keep = (lowered.bias != 0) & (exact_d > 0)
     rep_bias = (net.bias_mant << net.bias_exp) * s
-    exact = lowered.bias[keep] / lowered.decay_v[keep]
+    exact = lowered.bias[keep] / exact_d[keep]
+    rep_diag = report.metadata_diag if report.metadata_diag is not None else np.zeros(len(s))
     with np.errstate(divide="ignore"):
-        rep = rep_bias[keep] / (net.dv[keep] / 4096)
+        rep = rep_bias[keep] / (net.dv[keep] / 4096 - rep_diag[keep])
     return ParamError.of(exact, rep)
+
+
+def calibrated_headroom(lowered: LoweredNetwork, margin: float = 1.25) -> np.ndarray:
+    """Per-neuron `v_headroom` from a float run of `lowered` (`simulate_lowered`): margin × the lowest v
+    reached, in units of v_th, at least 1.
+
+    A current-based LIF under strong inhibition goes far below rest (klinotaxis' ASEL: 3.7·v_th), and v
+    clipped at −v_th then recovers early. Measuring the range costs one float run; the precision cost is
+    log2(headroom) bits of v.
+    """
+    from wormchip.mappers.lower import simulate_lowered
+
+    v, _ = simulate_lowered(lowered)
+    lowest = -v.min(axis=0) / lowered.v_th if len(v) else np.zeros(lowered.n_neurons)
+    return np.maximum(1.0, margin * lowest)
 
 
 # --- nengo-loihi baseline ---------------------------------------------------------------------------------------
@@ -470,5 +533,5 @@ def quantize_nengo_loihi(lowered: LoweredNetwork) -> tuple[FixedPointNetwork, Qu
     weights = block(lowered.weights, w_rec)
     input_weights = block(lowered.input_weights, w_in)
     net, report = _assemble(lowered, "nengo-loihi", s, du, dv, weights, input_weights, max_blocks_per_sign=1)
-    report.errors["dc_gain"] = _dc_gain_error(lowered, net, s)
+    report.errors["dc_gain"] = _dc_gain_error(lowered, net, s, report)
     return net, report

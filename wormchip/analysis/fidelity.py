@@ -1,0 +1,206 @@
+"""Fidelity of the Loihi compilation: Brian2 (float) vs the fixed-point emulator on the same IR network.
+
+`fidelity(circuit_or_network)` runs Brian2 and the bit-exact emulator (`run_emulator`, identical to Lava's
+fixed-point run, so its figures are Lava's; `lava=True` checks that on the run itself) and reports per-neuron
+spike-count correlation, the fraction of spikes matched within ±1 step and the total spikes of each side.
+
+Time steps line up by construction (docs/compiler.md, "Fidelity: Brian2 vs Lava"): Brian2 integrates v
+over step k and records a spike at k·dt; the emulator's step k computes the same v and reports its spike at
+k·dt. A spike at step k reaches the target's current at step k + 1 on both sides (Brian2 adds the weight
+in the "synapses" slot after the threshold of step k; Lava's Dense delivers it to u at step k + 1), so
+there is no systematic one-step offset to compensate; `offset_steps` reports the median residual.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from wormchip import ir
+from wormchip.analysis import metrics
+from wormchip.result import Result
+
+CORRELATION_GOAL = 0.99  # issue 4 acceptance on CUBA-LIF circuits
+WITHIN_1STEP_GOAL = 0.95
+
+
+@dataclass
+class FidelityReport:
+    """Brian2 vs emulator (= Lava) on one network; fractions are pooled over neurons.
+
+    `within_1step`: fraction of Brian2's spikes with an emulator spike of the same neuron within ±1 step
+    (`within_1step_emulator`: the reverse); `exact_step`: the same within 0 steps; `offset_steps`: median
+    signed offset (emulator − Brian2) of each Brian2 spike's nearest emulator spike, within ±5 steps.
+    `conductance_based`: whether the network has conductance neurons or synapses (linearised by `lower`).
+    `lava_identical`: None when Lava was not run, else whether Lava's spikes, u and v equal the emulator's.
+    """
+
+    network: str
+    duration_s: float
+    dt: float
+    n_neurons: int
+    spikes_brian2: int
+    spikes_emulator: int
+    count_correlation: float
+    within_1step: float
+    within_1step_emulator: float
+    exact_step: float
+    offset_steps: float
+    conductance_based: bool
+    headroom: str
+    approximations: list[str]
+    per_neuron: pd.DataFrame = field(repr=False)
+    lava_identical: bool | None = None
+    lava_steps: int = 0
+    results: dict[str, Result] = field(default_factory=dict, repr=False)
+
+    def meets_goal(self, correlation: float = CORRELATION_GOAL, within: float = WITHIN_1STEP_GOAL) -> bool:
+        """Issue 4's acceptance: count correlation ≥ 0.99 and ≥ 95 % of spikes within ±1 step."""
+        return self.count_correlation >= correlation and self.within_1step >= within
+
+    def row(self) -> dict:
+        """The summary as a flat dict (one table row)."""
+        return {
+            "network": self.network,
+            "kind": "conductance" if self.conductance_based else "CUBA",
+            "duration_s": self.duration_s,
+            "neurons": self.n_neurons,
+            "spikes_brian2": self.spikes_brian2,
+            "spikes_emulator": self.spikes_emulator,
+            "count_corr": self.count_correlation,
+            "within_1step": self.within_1step,
+            "exact_step": self.exact_step,
+            "offset_steps": self.offset_steps,
+            "lava_identical": self.lava_identical,
+        }
+
+
+def spike_steps(result: Result, name: str, dt: float) -> np.ndarray:
+    """Integer step indices of one neuron's spikes (spike times are k·dt on both backends)."""
+    return np.rint(np.asarray(result.spike_times.get(name, ()), dtype=float) / dt).astype(np.int64)
+
+
+def compare_steps(a: Result, b: Result, names: list[str], dt: float) -> tuple[pd.DataFrame, dict]:
+    """Per-neuron counts and ±1-step matches of runs `a` (reference) and `b`, plus pooled figures."""
+    rows, offsets = [], []
+    hits = {"a1": 0, "b1": 0, "a0": 0}
+    for name in names:
+        sa, sb = spike_steps(a, name, dt), spike_steps(b, name, dt)
+        h1 = metrics.coincident_count(sa, sb, 1)
+        hits["a1"] += h1
+        hits["b1"] += metrics.coincident_count(sb, sa, 1)
+        hits["a0"] += metrics.coincident_count(sa, sb, 0)
+        if len(sa) and len(sb):
+            nearest = sb[np.clip(np.searchsorted(sb, sa), 0, len(sb) - 1)]
+            before = sb[np.clip(np.searchsorted(sb, sa) - 1, 0, len(sb) - 1)]
+            d = np.where(np.abs(nearest - sa) <= np.abs(before - sa), nearest - sa, before - sa)
+            offsets.extend(d[np.abs(d) <= 5].tolist())
+        rows.append(
+            {"count_a": len(sa), "count_b": len(sb), "within_1step": h1 / len(sa) if len(sa) else math.nan}
+        )
+    table = pd.DataFrame(rows, index=pd.Index(names, name="neuron"))
+    total_a, total_b = int(table["count_a"].sum()), int(table["count_b"].sum())
+    summary = {
+        "total_a": total_a,
+        "total_b": total_b,
+        "count_correlation": metrics.count_correlation(table["count_a"], table["count_b"]),
+        "within_1step": hits["a1"] / total_a if total_a else math.nan,
+        "within_1step_b": hits["b1"] / total_b if total_b else math.nan,
+        "exact_step": hits["a0"] / total_a if total_a else math.nan,
+        "offset_steps": float(np.median(offsets)) if offsets else math.nan,
+    }
+    return table, summary
+
+
+def _network(circuit_or_network: str | ir.Network, duration: float | None) -> ir.Network:
+    if isinstance(circuit_or_network, str):
+        from wormchip.circuits.build import build
+        from wormchip.circuits.loader import load_spec
+
+        network = build(load_spec(circuit_or_network))
+    else:
+        network = circuit_or_network
+    if duration is not None:
+        network = dataclasses.replace(network, duration=float(duration))
+    return network
+
+
+def fidelity(
+    circuit_or_network: str | ir.Network,
+    duration: float | None = None,
+    *,
+    target: str | None = None,
+    headroom: str = "calibrated",
+    lava: bool = False,
+    lava_steps: int | None = None,
+    brian2_result: Result | None = None,
+    max_bias_changes: int | None = None,
+) -> FidelityReport:
+    """Run `circuit_or_network` (a library circuit name or an IR network) in Brian2 and in the emulator.
+
+    `duration` overrides the network's (seconds); `target`: Brian2 code-generation target (None: the
+    network's, "auto" picks numpy or cython by size). `headroom`: "calibrated" quantizes with
+    `calibrated_headroom` (v's range measured in a float run of the lowered network) or "default" with
+    `quantize`'s defaults. `lava=True` also runs Lava for `lava_steps` steps (default all) and records
+    whether spikes, u and v equal the emulator's. `brian2_result`: reuse a Brian2 run of the same network.
+    `max_bias_changes`: passed to `lower` (None: its default, which averages fast-changing currents).
+    Raises `UnsupportedFeature` if the network does not lower.
+    """
+    from wormchip.backends.brian2_backend import run_brian2
+    from wormchip.backends.emulator import run_emulator
+    from wormchip.mappers.lower import lower
+    from wormchip.mappers.quantize import calibrated_headroom, quantize
+
+    if headroom not in ("calibrated", "default"):
+        raise ValueError(f"headroom = {headroom!r}; choose 'calibrated' or 'default'")
+    network = _network(circuit_or_network, duration)
+    lowered = (
+        lower(network) if max_bias_changes is None else lower(network, max_bias_changes=max_bias_changes)
+    )
+    kwargs = {"v_headroom": calibrated_headroom(lowered)} if headroom == "calibrated" else {}
+    fixed, _report = quantize(lowered, **kwargs)
+    emu = run_emulator(fixed, lowered.steps, record=())
+    b2 = brian2_result if brian2_result is not None else run_brian2(network, target=target)
+    names = list(network.names)
+    table, s = compare_steps(b2, emu, names, network.dt)
+    table = table.rename(columns={"count_a": "count_brian2", "count_b": "count_emulator"})
+    lava_identical = None
+    n_lava = 0
+    results = {"brian2": b2, "emulator": emu}
+    if lava:
+        from wormchip.backends.lava_runner import run_lava
+
+        n_lava = lowered.steps if lava_steps is None else min(lava_steps, lowered.steps)
+        lava_run = run_lava(fixed, n_lava)
+        emu_uv = run_emulator(fixed, n_lava)
+        lava_identical = all(
+            np.array_equal(lava_run.spike_times[n], emu_uv.spike_times[n]) for n in fixed.neuron_names
+        ) and all(np.array_equal(lava_run.traces[x].values, emu_uv.traces[x].values) for x in ("u", "v"))
+        results["lava"] = lava_run
+    conductance = any(b.model == "conductance_lif" for b in network.blocks) or any(
+        p.synapse == "exp_conductance" for p in network.projections
+    )
+    return FidelityReport(
+        network=network.name,
+        duration_s=network.duration,
+        dt=network.dt,
+        n_neurons=network.size,
+        spikes_brian2=s["total_a"],
+        spikes_emulator=s["total_b"],
+        count_correlation=s["count_correlation"],
+        within_1step=s["within_1step"],
+        within_1step_emulator=s["within_1step_b"],
+        exact_step=s["exact_step"],
+        offset_steps=s["offset_steps"],
+        conductance_based=conductance,
+        headroom=headroom,
+        approximations=[a.feature for a in lowered.approximations],
+        per_neuron=table,
+        lava_identical=lava_identical,
+        lava_steps=n_lava,
+        results=results,
+    )
