@@ -22,3 +22,9 @@ def test_readme_quickstart_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     exec(compile(block, "README quickstart", "exec"), {})
     assert (tmp_path / "tau_eff.png").stat().st_size > 1000
+
+
+def test_readme_profile_table_matches_the_profiles():
+    from wormchip.mappers.hardware import profile_table_markdown
+
+    assert profile_table_markdown() in README, "regenerate the README's hardware profile table"

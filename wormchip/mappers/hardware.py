@@ -307,3 +307,20 @@ def load_profile(name_or_path: str | Path | HardwareProfile) -> HardwareProfile:
         value = raw.get(field, err.get("input")) if field else None
         shown = f" = {value!r}" if field and not isinstance(value, dict) else ""
         raise ProfileError(f"{path}: field {loc!r}{shown}: {err['msg']}") from None
+
+
+def profile_table_markdown() -> str:
+    """The built-in profiles side by side with each figure's source (the README's table is this text)."""
+    one, two = BUILTIN_PROFILES["loihi1"], BUILTIN_PROFILES["loihi2"]
+
+    def fmt(value: Any) -> str:
+        if isinstance(value, tuple):
+            return " × ".join(str(v) for v in value)
+        return f"{value:,}" if isinstance(value, int) else f"{value:g}"
+
+    rows = ["| figure | loihi1 | loihi2 | source |", "|---|---|---|---|"]
+    for name in NUMERIC_FIELDS:
+        s1, s2 = one.source(name), two.source(name)
+        source = s1 if s1 == s2 else f"Loihi 1: {s1}. Loihi 2: {s2}"
+        rows.append(f"| `{name}` | {fmt(getattr(one, name))} | {fmt(getattr(two, name))} | {source} |")
+    return "\n".join(rows)
