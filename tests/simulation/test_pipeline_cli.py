@@ -74,3 +74,31 @@ def test_compare_brian2_emulator_json(tmp_path, capsys):
 def test_unknown_backend_is_a_usage_error(capsys):
     assert main(["run", "tap_withdrawal", "--on", "spinnaker"]) == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_atlas_compare_cli_json(tmp_path, capsys):
+    assert main(["atlas-compare", "--shuffles", "2", "--json", "--out", str(tmp_path)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {"pairs", "sign_agreement", "spearman_r", "auc", "null_p"} <= set(data)
+    assert (
+        data["pairs"] > 20000 and 0.0 <= data["auc"] <= 1.0 and set(data["null_p"]) >= {"auc", "spearman_r"}
+    )
+    assert (tmp_path / "atlas_null.png").exists() and json.loads((tmp_path / "atlas.json").read_text())[
+        "pairs"
+    ]
+
+
+def test_compile_json_has_the_promised_keys(tmp_path, capsys):
+    assert main(["compile", "touch_response", "--target", "loihi1", "--json", "--out", str(tmp_path)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    keys = {"target", "cores", "chips", "neurons", "synapses", "synaptic_memory_bits", "inter_core_traffic"}
+    assert keys | {"energy_per_step_pj"} <= set(data) and data["target"] == "loihi1" and data["neurons"] == 16
+    assert data["cores"] == 1 and data["energy_per_step_pj"] > 0 and (tmp_path / "core_map.png").exists()
+
+
+def test_compile_reports_a_network_that_cannot_fit(tmp_path, capsys):
+    profile = tmp_path / "tiny.yaml"
+    profile.write_text("base: loihi1\nname: tiny\nneurons_per_core: 4\ninput_axons_per_core: 3\n")
+    assert main(["compile", "touch_response", "--target", str(profile)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "input" in err and "3" in err
