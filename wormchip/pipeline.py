@@ -8,6 +8,7 @@ other; this module is the only place that strings them together.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 from wormchip import ir
 from wormchip.circuits.build import build
 from wormchip.circuits.schema import CircuitSpec
-from wormchip.errors import WormchipError
+from wormchip.errors import ResourceError, WormchipError
 from wormchip.result import Result, Trace
 from wormchip.simulate import prepare
 
@@ -162,7 +163,10 @@ def compile_circuit(
         rates = spikes.mean(axis=0) / network.dt
     graph = graph_from_fixed_point(compiled.fixed)
     external = inputs_from_fixed_point(compiled.fixed)
-    parts = partition(graph, profile, rates=rates, method=method, external=external)
+    try:
+        parts = partition(graph, profile, rates=rates, method=method, external=external)
+    except ResourceError as err:
+        raise _with_names(err, compiled.fixed.neuron_names) from None
     placement = place(parts, graph, profile, rates=rates)
     compiled.profile, compiled.partition, compiled.placement = profile, parts, placement
     compiled.graph, compiled.rates = graph, rates
@@ -170,3 +174,15 @@ def compile_circuit(
         graph, parts, placement, profile, spikes=spikes if spikes is not None else rates, dt=network.dt
     )
     return compiled
+
+
+def _with_names(err: ResourceError, names: tuple[str, ...]) -> ResourceError:
+    """The partitioner reports neuron indices; users need names."""
+    text = re.sub(r"\s*\(neurons: \[[^\]]*\][^)]*\)", "", str(err))
+    text = re.sub(r"neuron (\d+)", lambda m: f"neuron {names[int(m.group(1))]}", text)
+    named = [names[i] for i in err.neurons]
+    if named:
+        text += (
+            " — neurons: " + ", ".join(named[:12]) + (f" … ({len(named)} in all)" if len(named) > 12 else "")
+        )
+    return ResourceError(text, err.limit, err.value, err.neurons)

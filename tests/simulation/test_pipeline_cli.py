@@ -101,4 +101,9 @@ def test_compile_reports_a_network_that_cannot_fit(tmp_path, capsys):
     profile.write_text("base: loihi1\nname: tiny\nneurons_per_core: 4\ninput_axons_per_core: 3\n")
     assert main(["compile", "touch_response", "--target", str(profile)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "input" in err and "3" in err
+    assert (
+        err.count("\n") == 0
+        and "input_axons per core is 3" in err
+        and "neuron AVDR needs 14" in err
+        and "AVAL" in err
+    )
