@@ -7,13 +7,14 @@ nearby module (ring distance ±1, ±2, … with geometric odds 0.6, 0.24, …) w
 are then randomly permuted: like a connectome listed by name, the index order says nothing about the
 modules, so partitioning matters (`--ordered` keeps the module order, which favours the contiguous split).
 
-Each size runs in its own subprocess; it reports partition + place wall time, the peak traced memory
+Each size and index order runs in its own subprocess; it reports the wall time of partition
+(`method="best"`: METIS and the contiguous split, the better kept) + place, the peak traced memory
 (tracemalloc, numpy included) of those passes, the process's max RSS (generator included), the inter-core
-traffic against the nengo-loihi-style contiguous split measured in the same run (goal ≤ 0.5×), and the core
-count against the resource lower bound (goal ≤ 1.05×).
+traffic against the nengo-loihi-style contiguous split measured in the same run (goal ≤ 0.5×; METIS alone is
+shown too), and the core count against the resource lower bound (goal ≤ 1.05×).
 
-    .venv/bin/python benchmarks/bench_compile_scale.py                 # 10k and 100k
-    .venv/bin/python benchmarks/bench_compile_scale.py --sizes 10000 100000 1000000
+    .venv/bin/python benchmarks/bench_compile_scale.py                 # 10k and 100k, shuffled and ordered
+    .venv/bin/python benchmarks/bench_compile_scale.py --sizes 1000000 --orders shuffled
 """
 
 from __future__ import annotations
@@ -76,7 +77,10 @@ def worm_like_graph(
 
 
 def run_one(n: int, ordered: bool, seed: int) -> dict:
-    """Generate, then time partition (METIS) + place; measure the contiguous baseline separately."""
+    """Generate, then time partition (method="best": METIS and the contiguous split, the better kept) + place.
+
+    Untimed extra runs give METIS alone (its traffic and cores vs the contiguous split) and the contiguous
+    split alone (also timed on its own)."""
     from wormchip.mappers.hardware import loihi1
     from wormchip.mappers.partition import partition
     from wormchip.mappers.place import place, placement_cost
@@ -86,16 +90,21 @@ def run_one(n: int, ordered: bool, seed: int) -> dict:
     t_gen = time.perf_counter() - t0
     tracemalloc.start()
     t0 = time.perf_counter()
-    part = partition(g, loihi1, method="metis", seed=seed)
+    part = partition(g, loihi1, method="best", seed=seed)
     t_part = time.perf_counter() - t0
     t0 = time.perf_counter()
     plc = place(part, g, loihi1)
     t_place = time.perf_counter() - t0
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
+    metis = partition(g, loihi1, method="metis", seed=seed)
     t0 = time.perf_counter()
     base = partition(g, loihi1, method="contiguous")
     t_base = time.perf_counter() - t0
+
+    def ratio(a: float, b: float) -> float:
+        return round(a / b, 3) if b else 0.0
+
     return {
         "neurons": n,
         "synapses": int(g.sum()),
@@ -106,13 +115,16 @@ def run_one(n: int, ordered: bool, seed: int) -> dict:
         "total_s": round(t_part + t_place, 2),
         "peak_traced_gb": round(peak / 1e9, 2),
         "max_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2),
+        "chosen": part.method,
         "cores": part.n_cores,
         "lower_bound": part.lower_bound,
-        "cores_ratio": round(part.n_cores / part.lower_bound, 3),
+        "cores_ratio": ratio(part.n_cores, part.lower_bound),
         "traffic": part.traffic,
+        "traffic_ratio": ratio(part.traffic, base.traffic),
+        "metis_cores": metis.n_cores,
+        "metis_traffic_ratio": ratio(metis.traffic, base.traffic),
         "contiguous_cores": base.n_cores,
         "contiguous_traffic": base.traffic,
-        "traffic_ratio": round(part.traffic / base.traffic, 3) if base.traffic else 0.0,
         "contiguous_s": round(t_base, 2),
         "chips": plc.n_chips,
         "hop_cost": placement_cost(plc, part, g),
@@ -123,32 +135,42 @@ def run_one(n: int, ordered: bool, seed: int) -> dict:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
-    ap.add_argument("--ordered", action="store_true", help="keep module order in neuron indices")
+    ap.add_argument(
+        "--orders",
+        nargs="+",
+        choices=("shuffled", "ordered"),
+        default=["shuffled", "ordered"],
+        help="neuron index order: shuffled, or module order kept (favours the contiguous split)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--ordered", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker is not None:
         print(json.dumps(run_one(args.worker, args.ordered, args.seed)))
         return
     print(
-        f"{'neurons':>9} {'synapses':>11} {'part+place s':>12} {'peak GB':>8} {'rss GB':>7} {'cores':>6} "
-        f"{'LB':>6} {'cores/LB':>8} {'traffic/contig':>14} {'fit':>4}"
+        f"{'neurons':>9} {'order':>8} {'synapses':>11} {'part+place s':>12} {'peak GB':>8} {'rss GB':>7} "
+        f"{'cores':>6} {'LB':>6} {'cores/LB':>8} {'chosen':>10} {'traffic/contig':>14} {'METIS/contig':>12} "
+        f"{'contig cores':>12} {'contig s':>8} {'fit':>4}"
     )
     for n in args.sizes:
-        cmd = [sys.executable, __file__, "--worker", str(n), "--seed", str(args.seed)]
-        if args.ordered:
-            cmd.append("--ordered")
-        out = subprocess.run(cmd, capture_output=True, text=True)
-        if out.returncode:
-            print(f"{n:>9} failed: {out.stderr.strip().splitlines()[-1:]}")
-            continue
-        r = json.loads(out.stdout.strip().splitlines()[-1])
-        print(
-            f"{r['neurons']:>9} {r['synapses']:>11} {r['total_s']:>12} {r['peak_traced_gb']:>8} "
-            f"{r['max_rss_gb']:>7} {r['cores']:>6} {r['lower_bound']:>6} {r['cores_ratio']:>8} "
-            f"{r['traffic_ratio']:>14} {str(r['all_cores_fit']):>4}"
-        )
-        print("  " + json.dumps(r), flush=True)
+        for order in args.orders:
+            cmd = [sys.executable, __file__, "--worker", str(n), "--seed", str(args.seed)]
+            if order == "ordered":
+                cmd.append("--ordered")
+            out = subprocess.run(cmd, capture_output=True, text=True)
+            if out.returncode:
+                print(f"{n:>9} {order:>8} failed: {out.stderr.strip().splitlines()[-1:]}")
+                continue
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            print(
+                f"{r['neurons']:>9} {order:>8} {r['synapses']:>11} {r['total_s']:>12} {r['peak_traced_gb']:>8} "
+                f"{r['max_rss_gb']:>7} {r['cores']:>6} {r['lower_bound']:>6} {r['cores_ratio']:>8} "
+                f"{r['chosen']:>10} {r['traffic_ratio']:>14} {r['metis_traffic_ratio']:>12} "
+                f"{r['contiguous_cores']:>12} {r['contiguous_s']:>8} {str(r['all_cores_fit']):>4}"
+            )
+            print("  " + json.dumps(r), flush=True)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ from wormchip.errors import ResourceError, WormchipError
 from wormchip.mappers.fixed_point import FixedPointNetwork, WeightBlock
 from wormchip.mappers.hardware import loihi1
 from wormchip.mappers.partition import (
+    _ContiguousSplits,
+    _merge_cores,
     core_usage,
     graph_from_fixed_point,
     inter_core_traffic,
@@ -158,3 +160,102 @@ def test_lower_bound_by_hand():
 def test_rejects_weights_as_counts():
     with pytest.raises(ValueError, match="synapse_graph"):
         partition(sp.csr_matrix(np.array([[0, -1.5], [0, 0]])), loihi1)
+
+
+def shuffled_modules(n_mod: int, size: int, seed: int = 0) -> tuple[sp.csr_matrix, np.ndarray]:
+    """All-to-all modules with shuffled indices, and module i → i + 1 fully (a ring of modules)."""
+    perm = np.random.default_rng(seed).permutation(n_mod * size)
+    mod = np.arange(n_mod * size) // size
+    adj = (mod[:, None] == mod[None, :]) | (mod[:, None] == (mod[None, :] + 1) % n_mod)
+    np.fill_diagonal(adj, False)
+    return sp.csr_matrix(adj[np.ix_(perm, perm)].astype(np.int32)), mod[perm]
+
+
+def test_cores_within_five_percent_of_bound_on_planted_modules():
+    # 24 modules of 12 neurons, 48 neurons per core: the bound is 288 / 48 = 6 and 4 whole modules fit a core
+    g, mod = shuffled_modules(24, 12)
+    profile = small(neurons_per_core=48)
+    p = partition(g, profile, method="metis")
+    check_fits(p, g, profile)
+    assert p.lower_bound == 6 and p.n_cores <= 1.05 * p.lower_bound  # so exactly 6
+    assert all(np.unique(mod[p.core_of == c]).size == 4 for c in range(6))  # no module is split
+    # each core's 4 modules form a run of the ring, so only its last module's 12 neurons send out: 6 × 12
+    assert p.traffic == 72
+
+
+def test_merge_usage_is_exact_against_core_usage():
+    g, _ = shuffled_modules(24, 12)
+    profile = small(neurons_per_core=48)
+    ext = sp.csr_matrix((np.ones(288, np.int32), (np.arange(288), np.arange(288) % 3)), shape=(288, 3))
+    core_of = np.arange(288) % 40  # 40 scattered cores of 7–8 neurons: merges must pack them
+    merged, tracked = _merge_cores(g, ext, core_of, profile, np.ones(288))
+    n_cores = int(merged.max()) + 1
+    assert n_cores < 40
+    exact = core_usage(g, merged, n_cores, profile, ext)
+    for field in ("neurons", "synapses", "memory_bits", "input_axons"):
+        assert np.array_equal(getattr(tracked, field), getattr(exact, field)), field
+    assert (tracked.output_axons >= exact.output_axons).all()  # other cores' counts are upper bounds
+    assert (exact.load(profile) <= 1).all()
+    assert np.array_equal(np.unique(merged), np.arange(n_cores))
+
+
+def test_two_cores_merge_by_hand():
+    # HAND on cores [0, 0, 1, 2]; merging 1 and 2: sources 0 (2 synapses: 46 bits → 64), 1 (2 → 64), 2 (1 → 64)
+    merged, tracked = _merge_cores(HAND, None, HAND_CORES, small(neurons_per_core=2), np.ones(4))
+    assert merged.tolist() == [0, 0, 1, 1]
+    assert tracked.memory_bits.tolist() == [128, 192] and tracked.input_axons.tolist() == [2, 3]
+    # core {2, 3}: neuron 2 → {1}, neuron 3 → {0}; neuron 0 → {0, 1}: 2 and 2 output axons
+    assert core_usage(HAND, merged, 2, loihi1).output_axons.tolist() == [3, 2]
+    assert tracked.output_axons.tolist()[1] == 2
+
+
+def test_fast_contiguous_usage_matches_core_usage():
+    rng = np.random.default_rng(4)
+    n = 300
+    g = sp.random(n, n, density=0.05, random_state=5, data_rvs=lambda k: rng.integers(1, 4, k)).tocsr()
+    g = g.astype(np.int32)
+    ext = sp.random(n, 7, density=0.2, random_state=6, data_rvs=lambda k: np.ones(k)).tocsr().astype(np.int32)
+    splits = _ContiguousSplits(g, ext, loihi1)
+    for k in (1, 2, 7, 64, 299):
+        fast = splits.usage(k)
+        slow = core_usage(g, splits.core_of(k), k, loihi1, ext)
+        for field in ("neurons", "synapses", "memory_bits", "input_axons", "output_axons"):
+            assert np.array_equal(getattr(fast, field), getattr(slow, field)), (k, field)
+
+
+def test_best_is_never_worse_than_contiguous():
+    # ordered ring of modules: the contiguous split is already optimal, so "best" must match it
+    n_mod, size = 12, 8
+    mod = np.arange(n_mod * size) // size
+    adj = (mod[:, None] == mod[None, :]) | (mod[:, None] == (mod[None, :] + 1) % n_mod)
+    np.fill_diagonal(adj, False)
+    g = sp.csr_matrix(adj.astype(np.int32))
+    profile = small(neurons_per_core=16)
+    base = partition(g, profile, method="contiguous")
+    assert base.n_cores == 6 and base.traffic == 6 * 8  # each core's second module feeds the next core
+    best = partition(g, profile, method="best")
+    check_fits(best, g, profile)
+    assert (best.n_cores, best.traffic) <= (base.n_cores, base.traffic)
+    assert best.method in ("metis", "contiguous")
+    shuffled, _ = shuffled_modules(n_mod, size)
+    b = partition(shuffled, profile, method="best")
+    c = partition(shuffled, profile, method="contiguous")
+    assert b.method == "metis" and (b.n_cores, b.traffic) < (c.n_cores, c.traffic)
+
+
+def test_best_survives_contiguous_failure():
+    rng = np.random.default_rng(1)
+    n = 200
+    pairs = [(0, j) for j in range(1, n)] + [(i, (i + d) % n) for i in range(n) for d in (1, 2, 3)]
+    pairs += [(int(a), int(b)) for a, b in rng.integers(0, n, (300, 2)) if a != b]
+    g = edges(n, pairs)
+    g.data[:] = 1
+    profile = small(
+        neurons_per_core=16,
+        input_axons_per_core=40,
+        output_axons_per_core=40,
+        synaptic_memory_bits_per_core=64 * 120,
+    )
+    p = partition(g, profile, method="best")  # contiguous raises ResourceError here; METIS's result is kept
+    assert p.method == "metis"
+    check_fits(p, g, profile)

@@ -24,7 +24,11 @@ from wormchip.errors import ResourceError
 from wormchip.mappers.hardware import HardwareProfile, load_profile
 
 LIMITS = ("neurons", "memory_bits", "input_axons", "output_axons")
-TARGET_FILL = 0.96  # mean core load METIS aims at; the rest absorbs imbalance before the repair
+TARGET_FILL = 0.99  # mean core load METIS aims at; the repair sheds the overflow, the merge packs it
+REPAIR_FILL = 0.98  # an over-full core sheds load down to this fraction of its binding limit
+METIS_UFACTOR = 10  # METIS load imbalance tolerance, 1/1000 (10: 1.01)
+MERGE_BELOW = 0.9  # cores above this load are not merge candidates (nothing else fits beside them)
+METHODS = ("metis", "contiguous", "best")
 REAIM_ROUNDS = 4  # METIS re-runs with a larger k (graphs ≤ 2 M synapses; 1 above)
 METIS_MAX_EDGES = 12_000_000  # above this many synapses METIS sees a random edge sample (see `_metis_parts`)
 
@@ -281,7 +285,13 @@ def _check_fits_alone(graph: sp.csr_matrix, external: sp.csr_matrix | None, prof
 
 
 def _metis_parts(
-    graph: sp.csr_matrix, n_parts: int, rates: np.ndarray, vweights: np.ndarray, seed: int
+    graph: sp.csr_matrix,
+    n_parts: int,
+    rates: np.ndarray,
+    vweights: np.ndarray,
+    seed: int,
+    tpwgts: list[float] | None = None,
+    ufactor: int = METIS_UFACTOR,
 ) -> np.ndarray:
     """METIS k-way partition of the symmetrized synapse graph (pymetis).
 
@@ -289,6 +299,7 @@ def _metis_parts(
     costs about one message, as in the connectivity objective, not one per synapse. Above
     `METIS_MAX_EDGES` synapses METIS sees a uniform random sample of them (same expected cut proportions;
     it keeps METIS's time and memory bounded); the repair and all reported numbers use the full graph.
+    `tpwgts` gives each part's share of the vertex weight (default equal).
     """
     n = graph.shape[0]
     if n_parts <= 1:
@@ -306,15 +317,18 @@ def _metis_parts(
     sym.eliminate_zeros()
     scale = 16.0 / sym.data.mean() if sym.nnz else 1.0
     ew = np.maximum(np.rint(sym.data * scale), 1).astype(np.int64)
-    opts = pymetis.Options(seed=seed, ufactor=10)
+    opts = pymetis.Options(seed=seed, ufactor=ufactor)
     adjacency = pymetis.CSRAdjacency(sym.indptr.astype(np.int64), sym.indices.astype(np.int64))
-    _, parts = pymetis.part_graph(n_parts, adjacency, vweights=vweights, eweights=ew, options=opts)
+    _, parts = pymetis.part_graph(
+        n_parts, adjacency, vweights=vweights, eweights=ew, tpwgts=tpwgts, options=opts
+    )
     return np.asarray(parts, dtype=np.int64)
 
 
 def _memory_share(graph: sp.csr_matrix, core_of: np.ndarray, profile: HardwareProfile) -> np.ndarray:
     """Per neuron, its share of its core's synaptic memory: each axon's bits split over its synapses."""
     m = axon_matrix(graph, core_of, int(core_of.max()) + 1)
+    m.sort_indices()  # the lookup below binary-searches sorted rows (a linear scan otherwise)
     per_syn = synapse_memory_bits(m.data, profile) / m.data
     lookup = sp.csr_matrix((per_syn, m.indices, m.indptr), shape=m.shape)
     row = _row_of(graph)
@@ -322,76 +336,46 @@ def _memory_share(graph: sp.csr_matrix, core_of: np.ndarray, profile: HardwarePr
     return np.rint(np.bincount(row, weights=cost, minlength=graph.shape[0])).astype(np.int64)
 
 
-def _prefix_fit(
+def _core_shares(
     graph: sp.csr_matrix,
     external: sp.csr_matrix | None,
-    order: np.ndarray,
-    out_axons: np.ndarray,
+    members: np.ndarray,
+    m_row: tuple[np.ndarray, np.ndarray],
+    e_row: tuple[np.ndarray, np.ndarray] | None,
+    out_per_neuron: np.ndarray,
+    limit: str,
     profile: HardwareProfile,
-    fill: float = 1.0,
-) -> int:
-    """How many leading neurons of `order` fit together on one empty core, each limit scaled by `fill`.
+) -> np.ndarray:
+    """Per member of one core, its share (int ≥ 1) of the core's use of `limit`.
 
-    Exact for neurons, memory and input axons (a source's synapses accumulate along the prefix); output
-    axons use each neuron's current count (moving neurons changes it, hence `fill` < 1 in the repair).
+    Memory: each axon's bits split over its synapses; input axons: each axon split over its synapses;
+    output axons: the neuron's own count; neurons: 1. Used as vertex weights when shedding load.
     """
-    k = len(order)
-    ok = np.arange(1, k + 1) <= profile.neurons_per_core
-    ok &= np.cumsum(out_axons[order]) <= fill * profile.output_axons_per_core
-    mem = np.zeros(k)
-    axons = np.zeros(k)
-    for g in (graph, external):
-        if g is None or not g.shape[1]:
+    if limit == "neurons":
+        return np.ones(members.size, np.int64)
+    if limit == "output_axons":
+        return np.maximum(out_per_neuron[members], 1).astype(np.int64)
+    share = np.zeros(members.size)
+    for g, row in ((graph, m_row), (external, e_row)):
+        if g is None or row is None or not g.shape[1]:
             continue
-        sub = g[order]
-        if not sub.nnz:
-            continue
-        row = _row_of(sub)
-        src = sub.indices
-        cnt = sub.data.astype(np.int64)
-        idx = np.lexsort((np.arange(src.size), src))  # by source, then by prefix position
-        cum = np.cumsum(cnt[idx])
-        start = np.r_[True, src[idx][1:] != src[idx][:-1]]
-        base = np.maximum.accumulate(np.where(start, cum - cnt[idx], 0))
-        after = np.empty_like(cum)
-        after[idx] = cum - base
-        before = after - cnt
-        inc = synapse_memory_bits(after, profile) - synapse_memory_bits(before, profile)
-        mem += np.cumsum(np.bincount(row, weights=inc, minlength=k))
-        axons += np.cumsum(np.bincount(row, weights=(before == 0), minlength=k))
-    ok &= mem <= fill * profile.synaptic_memory_bits_per_core
-    ok &= axons <= fill * profile.input_axons_per_core
-    bad = np.flatnonzero(~ok)
-    return int(bad[0]) if bad.size else k
+        sub = g[members]
+        idx, cnt = row
+        pos = np.searchsorted(idx, sub.indices)
+        total = cnt[pos].astype(float)
+        per_syn = synapse_memory_bits(cnt[pos], profile) / total if limit == "memory_bits" else 1.0 / total
+        share += np.bincount(_row_of(sub), weights=per_syn * sub.data, minlength=members.size)
+    scale = 1.0 if limit == "memory_bits" else 1000.0
+    return np.maximum(np.rint(share * scale), 1).astype(np.int64)
 
 
-def _pack(
-    graph: sp.csr_matrix,
-    external: sp.csr_matrix | None,
-    order: np.ndarray,
-    out_axons: np.ndarray,
-    profile: HardwareProfile,
-    fill: float = 1.0,
-) -> list[np.ndarray]:
-    """Greedy first-fit of `order` into new cores, in order (keeps neighbours together)."""
-    cores = []
-    window = 4 * profile.neurons_per_core
-    pos = 0
-    while pos < len(order):
-        chunk = order[pos : pos + window]
-        k = _prefix_fit(graph, external, chunk, out_axons, profile, fill)
-        if k == 0 and fill < 1:
-            k = min(1, _prefix_fit(graph, external, chunk, out_axons, profile))
-        if k == 0:
-            raise ResourceError(
-                f"neuron {int(chunk[0])} does not fit alone on a {profile.name} core",
-                limit="core",
-                value=1,
-                neurons=[int(chunk[0])],
-            )
-        cores.append(chunk[:k])
-        pos += k
-    return cores
+def _rows(m: sp.csr_matrix) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per row of a CSR with sorted indices, its (indices, data) arrays."""
+    m.sort_indices()
+    return [
+        (m.indices[m.indptr[c] : m.indptr[c + 1]], m.data[m.indptr[c] : m.indptr[c + 1]].astype(np.int64))
+        for c in range(m.shape[0])
+    ]
 
 
 def _repair(
@@ -399,25 +383,34 @@ def _repair(
     external: sp.csr_matrix | None,
     core_of: np.ndarray,
     profile: HardwareProfile,
-    vweights: np.ndarray,
+    rates: np.ndarray,
     seed: int = 0,
     max_rounds: int = 40,
-    fill: float = 0.97,
+    fill: float = REPAIR_FILL,
 ) -> np.ndarray:
-    """Split over-full cores until every core fits; each split keeps connected neurons together.
+    """Shed the excess of over-full cores until every core fits; each shed piece is a coherent new core.
 
-    A core whose largest load (fraction of any limit) is L is cut into ceil(L / `fill`) parts by METIS on
-    its own subgraph (so the parts stay coherent, unlike evicting single neurons, which scatters fan-ins
-    and raises axon counts elsewhere). Splitting changes other cores' output axons, so it repeats.
+    A core whose largest load (fraction of its binding limit) is L > 1 is bisected by METIS on its own
+    subgraph into parts of 1 − s and s of its binding resource, s = 1 − `fill` / L; the s part becomes a
+    new core. Vertex weights are each neuron's share of the binding resource (`_core_shares`). Shedding
+    only the excess leaves full cores plus small pieces, which `_merge_cores` then packs together; splitting
+    a core in halves instead left half-full cores. Splitting changes other cores' output axons, so it repeats.
     """
     core_of = np.unique(core_of, return_inverse=True)[1].astype(np.int64)
-    ones = np.ones(graph.shape[0])
     for _ in range(max_rounds):
         n_cores = int(core_of.max()) + 1
-        load = core_usage(graph, core_of, n_cores, profile, external).load(profile)
+        m = axon_matrix(graph, core_of, n_cores)
+        usage = core_usage(graph, core_of, n_cores, profile, external, axons=m)
+        load = usage.load(profile)
         over = np.flatnonzero(load > 1)
         if not over.size:
             return core_of
+        caps = usage.caps(profile)
+        m.sort_indices()
+        e = None if external is None or not external.shape[1] else axon_matrix(external, core_of, n_cores)
+        if e is not None:
+            e.sort_indices()
+        out_per_neuron = np.bincount(m.indices, minlength=graph.shape[0])
         by_core = np.argsort(core_of, kind="stable")
         bounds = np.searchsorted(core_of[by_core], np.arange(n_cores + 1))
         next_core = n_cores
@@ -430,14 +423,21 @@ def _repair(
                     value=float(load[c]),
                     neurons=[int(members[0])],
                 )
-            q = min(members.size, max(2, math.ceil(load[c] / fill)))
+            limit = max(caps, key=lambda k: getattr(usage, k)[c] / caps[k])
+            m_row = (m.indices[m.indptr[c] : m.indptr[c + 1]], m.data[m.indptr[c] : m.indptr[c + 1]])
+            e_row = (
+                None
+                if e is None
+                else (e.indices[e.indptr[c] : e.indptr[c + 1]], e.data[e.indptr[c] : e.indptr[c + 1]])
+            )
+            vw = _core_shares(graph, external, members, m_row, e_row, out_per_neuron, limit, profile)
+            shed = min(0.5, max(1.0 - fill / load[c], 1.5 / members.size))
             sub = graph[members][:, members]
-            parts = _metis_parts(sub, q, ones[: members.size], vweights[members], seed)
-            parts = np.unique(parts, return_inverse=True)[1]
-            if parts.max() == 0:  # METIS kept them together (e.g. no edges): halve by index
-                parts = (np.arange(members.size) * 2) // members.size
-            core_of[members[parts > 0]] = next_core + parts[parts > 0] - 1
-            next_core += int(parts.max())
+            parts = _metis_parts(sub, 2, rates[members], vw, seed, tpwgts=[1.0 - shed, shed], ufactor=1)
+            if parts.min() == parts.max():  # METIS kept them together (e.g. no edges): shed by index
+                parts = (np.arange(members.size) >= members.size * (1 - shed)).astype(np.int64)
+            core_of[members[parts == 1]] = next_core
+            next_core += 1
     raise ResourceError(
         f"partition repair did not converge in {max_rounds} rounds on {profile.name}",
         limit="repair",
@@ -445,32 +445,289 @@ def _repair(
     )
 
 
+def _merge_cores(
+    graph: sp.csr_matrix,
+    external: sp.csr_matrix | None,
+    core_of: np.ndarray,
+    profile: HardwareProfile,
+    rates: np.ndarray,
+    candidates: int = 12,
+) -> tuple[np.ndarray, CoreUsage]:
+    """Merge pairs of cores whose combined exact usage fits, most mutual traffic first.
+
+    Returns the relabelled cores and the tracked usage (exact except output axons, which are upper bounds).
+
+    Emptiest cores first, each tries up to `candidates` partners: those it exchanges the most traffic with,
+    then the emptiest. The merged usage is exact: neurons add; per source the synapse counts on the two
+    cores add before the memory estimate (`synapse_memory_bits`); input axons are the union of sources;
+    output axons are out_a + out_b minus the neurons of a ∪ b that reach both. Other cores only lose output
+    axons (a neuron reaching both a and b now needs one), so their tracked counts stay upper bounds.
+    """
+    n = graph.shape[0]
+    core_of = np.unique(core_of, return_inverse=True)[1].astype(np.int64)
+    n_cores = int(core_of.max()) + 1
+    m = axon_matrix(graph, core_of, n_cores)
+    usage = core_usage(graph, core_of, n_cores, profile, external, axons=m)
+    if n_cores < 2:
+        return core_of, usage
+    caps = usage.caps(profile)
+    rows = _rows(m)
+    e = None if external is None or not external.shape[1] else axon_matrix(external, core_of, n_cores)
+    erows = None if e is None else _rows(e)
+    neurons = usage.neurons.copy()
+    mem = usage.memory_bits.astype(np.int64).copy()
+    inp = usage.input_axons.copy()
+    out = usage.output_axons.copy()
+    # symmetric core × core traffic for partner choice
+    t = m.copy()
+    t.data = rates[t.indices].astype(float)
+    src = sp.csr_matrix((np.ones(n), (np.arange(n), core_of)), shape=(n, n_cores))
+    traffic = (t @ src).tolil()
+    traffic = (traffic + traffic.T).tolil()
+    label = np.arange(n_cores)  # current core of each original core
+
+    def load(c: int) -> float:
+        return max(
+            neurons[c] / caps["neurons"],
+            mem[c] / caps["memory_bits"],
+            inp[c] / caps["input_axons"],
+            out[c] / caps["output_axons"],
+        )
+
+    def union(ra: tuple[np.ndarray, np.ndarray], rb: tuple[np.ndarray, np.ndarray]):
+        idx, inv = np.unique(np.concatenate([ra[0], rb[0]]), return_inverse=True)
+        return idx, np.bincount(inv, weights=np.concatenate([ra[1], rb[1]])).astype(np.int64)
+
+    alive = np.ones(n_cores, bool)
+    loads = np.array([load(c) for c in range(n_cores)])
+
+    def partner(a: int) -> tuple | None:
+        """The first of a's candidate partners that fits with it, with the merged usage; else None."""
+        nbr = np.asarray(traffic.rows[a], int)
+        by_traffic = nbr[np.argsort(-np.asarray(traffic.data[a], float), kind="stable")].tolist()
+        emptiest = np.argsort(loads, kind="stable")[: candidates + 1].tolist()
+        tried = 0
+        for b in dict.fromkeys(by_traffic[:candidates] + emptiest):
+            # merging saves a few % at most (shared headers and axons), so loads summing far above 1 fail
+            if (
+                b == a
+                or not alive[b]
+                or neurons[a] + neurons[b] > caps["neurons"]
+                or loads[a] + loads[b] > 1.15
+            ):
+                continue
+            if tried >= 2 * candidates:
+                return None
+            tried += 1
+            idx, cnt = union(rows[a], rows[b])
+            n_in = idx.size
+            bits = int(synapse_memory_bits(cnt, profile).sum())
+            ext_row = None
+            if erows is not None:
+                ext_row = union(erows[a], erows[b])
+                n_in += ext_row[0].size
+                bits += int(synapse_memory_bits(ext_row[1], profile).sum())
+            common = np.intersect1d(rows[a][0], rows[b][0], assume_unique=True)
+            n_out = out[a] + out[b] - int(np.isin(label[core_of[common]], (a, b)).sum())
+            if bits <= caps["memory_bits"] and n_in <= caps["input_axons"] and n_out <= caps["output_axons"]:
+                return b, (idx, cnt), ext_row, bits, n_in, n_out
+        return None
+
+    for a in np.argsort(loads, kind="stable"):
+        while alive[a] and loads[a] <= MERGE_BELOW:  # keep absorbing partners while a has room
+            found = partner(a)
+            if found is None:
+                break
+            b, rows[a], ext_row, mem[a], inp[a], out[a] = found
+            if erows is not None:
+                erows[a] = ext_row
+            neurons[a] += neurons[b]
+            alive[b] = False
+            loads[a], loads[b] = load(a), np.inf
+            label[label == b] = a
+            for k, v in zip(traffic.rows[b], traffic.data[b]):
+                if k != a:
+                    traffic[a, k] = traffic[a, k] + v
+                    traffic[k, a] = traffic[k, a] + v
+    keep = np.flatnonzero(alive)
+    tracked = CoreUsage(
+        neurons=neurons[keep],
+        synapses=np.array([rows[c][1].sum() + (0 if erows is None else erows[c][1].sum()) for c in keep]),
+        memory_bits=mem[keep],
+        input_axons=inp[keep],
+        output_axons=out[keep],
+    )
+    return np.searchsorted(keep, label[core_of]).astype(np.int64), tracked
+
+
+class _ContiguousSplits:
+    """Exact per-core usage of the equal contiguous split into any k cores, in O(synapses) per k.
+
+    One CSC copy of the graph (each source's targets sorted by index) is made once. For a split k,
+    core(i) = i·k // n is monotone in i, so the (source, core) pairs of a source are the runs of equal
+    cores along its sorted targets: a run start is an input axon, the run's synapse sum sizes its memory,
+    and the number of runs of source j is its output axons. Work is chunked to bound memory.
+    """
+
+    CHUNK = 8_000_000  # synapses per chunk
+
+    def __init__(
+        self, graph: sp.csr_matrix, external: sp.csr_matrix | None, profile: HardwareProfile
+    ) -> None:
+        self.n = graph.shape[0]
+        self.profile = profile
+        self.sources: list[tuple[sp.csc_matrix, bool]] = []
+        for g, recurrent in ((graph, True), (external, False)):
+            if g is not None and g.shape[1] and g.nnz:
+                csc = g.tocsc()
+                csc.sort_indices()
+                self.sources.append((csc, recurrent))
+        most = max([int(csc.sum(axis=0).max()) for csc, _ in self.sources], default=0)
+        self.bits = synapse_memory_bits(np.arange(most + 1), profile)  # memory by synapse count, looked up
+
+    def core_of(self, k: int) -> np.ndarray:
+        return (np.arange(self.n, dtype=np.int64) * k // self.n).astype(np.int32)
+
+    def usage(self, k: int) -> CoreUsage:
+        """Exact `CoreUsage` of the split into k equal contiguous ranges (same numbers as `core_usage`)."""
+        tbl = self.core_of(k)
+        syn = np.zeros(k)
+        mem = np.zeros(k)
+        inp = np.zeros(k, np.int64)
+        out = np.zeros(k, np.int64)
+        for csc, recurrent in self.sources:
+            ptr = csc.indptr
+            n_src = csc.shape[1]
+            j0 = 0
+            while j0 < n_src:
+                j1 = int(np.searchsorted(ptr, ptr[j0] + self.CHUNK, side="right")) - 1
+                j1 = min(n_src, max(j1, j0 + 1))
+                a, b = int(ptr[j0]), int(ptr[j1])
+                if b > a:
+                    c = tbl[csc.indices[a:b]]
+                    new = np.empty(b - a, bool)
+                    new[0] = True
+                    np.not_equal(c[1:], c[:-1], out=new[1:])
+                    heads = ptr[j0:j1] - a
+                    new[heads[heads < b - a]] = True  # each source starts a new run
+                    starts = np.flatnonzero(new)
+                    cnt = np.add.reduceat(csc.data[a:b], starts)
+                    cc = c[starts]
+                    syn += np.bincount(cc, weights=cnt, minlength=k)
+                    mem += np.bincount(cc, weights=self.bits[cnt], minlength=k)
+                    inp += np.bincount(cc, minlength=k)
+                    if recurrent:
+                        runs = np.diff(np.searchsorted(starts, ptr[j0 : j1 + 1] - a))
+                        out += np.bincount(tbl[j0:j1], weights=runs, minlength=k).astype(np.int64)
+                j0 = j1
+        return CoreUsage(
+            neurons=np.bincount(tbl, minlength=k).astype(np.int64),
+            synapses=syn.astype(np.int64),
+            memory_bits=mem.astype(np.int64),
+            input_axons=inp,
+            output_axons=out,
+        )
+
+
 def _contiguous(
     graph: sp.csr_matrix, external: sp.csr_matrix | None, profile: HardwareProfile, lower: int
 ) -> np.ndarray:
-    """nengo-loihi-style baseline: the fewest equal contiguous index ranges such that every core fits."""
+    """nengo-loihi-style baseline: the fewest equal contiguous index ranges such that every core fits.
+
+    Searches k upward from `lower` by jumps of the max load (load falls roughly as 1/k), then narrows the
+    last failing / first fitting pair by interpolation on log load, falling back to bisection. Load is not
+    monotone in k, so this finds a small fitting k, not always the least. Each k costs one pass over the
+    synapses (`_ContiguousSplits`).
+    """
     n = graph.shape[0]
+    splits = _ContiguousSplits(graph, external, profile)
 
-    def split(k: int) -> tuple[np.ndarray, float]:
-        core_of = (np.arange(n, dtype=np.int64) * k) // n
-        return core_of, float(core_usage(graph, core_of, k, profile, external).load(profile).max())
+    def load(k: int) -> float:
+        return float(splits.usage(k).load(profile).max())
 
-    lo, hi = lower - 1, lower  # lo fails (or is 0), hi is being tried
-    core_of, load = split(hi)
-    while load > 1:
-        lo, hi = hi, min(n, max(hi + 1, math.ceil(hi * min(load, 1.1))))
-        if lo == n:
+    lo, hi = lower - 1, lower  # lo fails (or is below the bound), hi is being tried
+    l_lo, l_hi = math.inf, load(hi)
+    while l_hi > 1:
+        if hi == n:
             raise ResourceError(f"contiguous split cannot fit {profile.name}", limit="core", value=n)
-        core_of, load = split(hi)
-    best = core_of
-    while hi - lo > 1:  # load is not monotone in k, so this finds a small fitting k, not always the least
+        lo, l_lo = hi, l_hi
+        hi = min(n, max(hi + 1, math.ceil(hi * l_hi * 1.02)))
+        l_hi = load(hi)
+    halve = False
+    while hi - lo > 1:
         mid = (lo + hi) // 2
-        core_of, load = split(mid)
-        if load <= 1:
-            hi, best = mid, core_of
+        if not halve and math.isfinite(l_lo) and l_lo > l_hi > 0:
+            slope = math.log(l_lo / l_hi) / math.log(hi / lo)  # load ∝ k^-slope between lo and hi
+            guess = math.ceil(lo * l_lo ** (1.0 / slope)) if slope > 0 else mid
+            mid = min(hi - 1, max(lo + 1, guess))
+        width = hi - lo
+        l_mid = load(mid)
+        if l_mid <= 1:
+            hi, l_hi = mid, l_mid
         else:
-            lo = mid
-    return best
+            lo, l_lo = mid, l_mid
+        halve = hi - lo > width // 2  # interpolation did not halve the interval: bisect next
+    return splits.core_of(hi).astype(np.int64)
+
+
+def _better(a: Partition, b: Partition) -> Partition:
+    """The better of two valid partitions: fewer cores first, then lower traffic (ties keep `a`)."""
+    return a if (a.n_cores, a.traffic) <= (b.n_cores, b.traffic) else b
+
+
+def _finish(
+    g: sp.csr_matrix,
+    ext: sp.csr_matrix | None,
+    core_of: np.ndarray,
+    r: np.ndarray,
+    profile: HardwareProfile,
+    lower: int,
+    method: str,
+) -> Partition:
+    n_cores = int(core_of.max()) + 1 if core_of.size else 0
+    m = axon_matrix(g, core_of, n_cores)
+    usage = core_usage(g, core_of, n_cores, profile, ext, axons=m)
+    return Partition(
+        core_of=core_of,
+        n_cores=n_cores,
+        usage=usage,
+        traffic=inter_core_traffic(g, core_of, r, axons=m),
+        lower_bound=lower,
+        method=method,
+        profile_name=profile.name,
+    )
+
+
+def _metis(
+    g: sp.csr_matrix,
+    ext: sp.csr_matrix | None,
+    profile: HardwareProfile,
+    r: np.ndarray,
+    lower: int,
+    seed: int,
+) -> np.ndarray:
+    """METIS k-way at the bound, re-aimed by the measured mean load, then `_repair` and `_merge_cores`."""
+    n = g.shape[0]
+    fan_in_mem = g.sum(axis=1).A.ravel() * profile.bits_per_synapse
+    memory_bound = fan_in_mem.sum() / profile.synaptic_memory_bits_per_core > n / profile.neurons_per_core
+    vweights = (
+        (fan_in_mem + profile.bits_per_synapse).astype(np.int64) if memory_bound else np.ones(n, np.int64)
+    )
+    n_parts = min(n, lower)
+    parts = _metis_parts(g, n_parts, r, vweights, seed)
+    for _ in range(REAIM_ROUNDS if g.nnz <= 2_000_000 else 1):
+        use = core_usage(g, parts, n_parts, profile, ext)
+        if n_parts >= n or use.load(profile).max() <= 1:
+            break
+        # Fan-outs split across cores cost memory headers and axons that the bound ignores: re-aim k by
+        # the mean load, and weigh each neuron by its share of its core's memory (headers included).
+        mean_load = max(float(np.mean(getattr(use, k))) / cap for k, cap in use.caps(profile).items())
+        n_parts = min(n, max(n_parts + 1, math.ceil(n_parts * mean_load / TARGET_FILL)))
+        if memory_bound and g.nnz <= 2_000_000:
+            vweights = np.maximum(_memory_share(g, parts, profile), 1)
+        parts = _metis_parts(g, n_parts, r, vweights, seed)
+    core_of = _repair(g, ext, parts, profile, r, seed)
+    return _merge_cores(g, ext, core_of, profile, r)[0]
 
 
 def partition(
@@ -485,53 +742,35 @@ def partition(
 
     `graph`: post × pre synapse counts; `rates`: per-neuron firing rates weighting the traffic (default
     uniform); `external`: n_neurons × n_inputs synapse counts from external inputs (they use input axons
-    and memory). `method="metis"`: METIS k-way with k = the resource lower bound; if a core overflows, METIS
-    again with k scaled by mean load / `TARGET_FILL` (fan-outs split across cores cost extra axons and
-    memory headers that the bound ignores); vertex weights on the binding resource; then `_repair`. `method="contiguous"`: nengo-loihi-style equal
-    contiguous split (the baseline). Raises `ResourceError` if some neuron cannot fit on any core.
+    and memory). Methods:
+
+    - `"metis"`: METIS k-way with k = the resource lower bound, re-aimed by the mean load if a core
+      overflows; then `_repair` sheds each over-full core's excess and `_merge_cores` packs under-full
+      cores together.
+    - `"contiguous"`: the nengo-loihi-style baseline, the fewest equal contiguous index ranges that fit.
+    - `"best"`: both, returning the better (fewer cores, then lower traffic); so it is never worse than the
+      baseline. `Partition.method` names the winner.
+
+    Raises `ResourceError` if some neuron cannot fit on any core.
     """
     profile = load_profile(profile)
     g = _as_counts(graph, "graph", square=True)
     ext = None if external is None else _as_counts(external, "external", square=False)
     if ext is not None and ext.shape[0] != g.shape[0]:
         raise ValueError(f"external has {ext.shape[0]} rows, expected {g.shape[0]} (one per neuron)")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
     n = g.shape[0]
     r = _rates(rates, n)
     _check_fits_alone(g, ext, profile)
     lower = resource_lower_bound(g, profile, ext)
     if method == "contiguous":
-        core_of = _contiguous(g, ext, profile, lower)
-    elif method == "metis":
-        fan_in_mem = g.sum(axis=1).A.ravel() * profile.bits_per_synapse
-        memory_bound = fan_in_mem.sum() / profile.synaptic_memory_bits_per_core > n / profile.neurons_per_core
-        vweights = (
-            (fan_in_mem + profile.bits_per_synapse).astype(np.int64) if memory_bound else np.ones(n, np.int64)
-        )
-        n_parts = min(n, lower)
-        parts = _metis_parts(g, n_parts, r, vweights, seed)
-        for _ in range(REAIM_ROUNDS if g.nnz <= 2_000_000 else 1):
-            use = core_usage(g, parts, n_parts, profile, ext)
-            if n_parts >= n or use.load(profile).max() <= 1:
-                break
-            # Fan-outs split across cores cost memory headers and axons that the bound ignores: re-aim k by
-            # the mean load, and weigh each neuron by its share of its core's memory (headers included).
-            mean_load = max(float(np.mean(getattr(use, k))) / cap for k, cap in use.caps(profile).items())
-            n_parts = min(n, max(n_parts + 1, math.ceil(n_parts * mean_load / TARGET_FILL)))
-            if memory_bound and g.nnz <= 2_000_000:
-                vweights = np.maximum(_memory_share(g, parts, profile), 1)
-            parts = _metis_parts(g, n_parts, r, vweights, seed)
-        core_of = _repair(g, ext, parts, profile, vweights, seed)
-    else:
-        raise ValueError(f"method must be 'metis' or 'contiguous', got {method!r}")
-    n_cores = int(core_of.max()) + 1 if n else 0
-    m = axon_matrix(g, core_of, n_cores)
-    usage = core_usage(g, core_of, n_cores, profile, ext, axons=m)
-    return Partition(
-        core_of=core_of,
-        n_cores=n_cores,
-        usage=usage,
-        traffic=inter_core_traffic(g, core_of, r, axons=m),
-        lower_bound=lower,
-        method=method,
-        profile_name=profile.name,
-    )
+        return _finish(g, ext, _contiguous(g, ext, profile, lower), r, profile, lower, "contiguous")
+    best = _finish(g, ext, _metis(g, ext, profile, r, lower, seed), r, profile, lower, "metis")
+    if method == "best":
+        try:
+            base = _finish(g, ext, _contiguous(g, ext, profile, lower), r, profile, lower, "contiguous")
+        except ResourceError:  # no equal contiguous split fits (e.g. a hub overflows every range)
+            return best
+        best = _better(best, base)
+    return best
