@@ -50,7 +50,10 @@ def add_compile(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("circuit", help="library circuit name or YAML spec file")
     parser.add_argument("--target", default="loihi2", help="hardware profile: loihi1, loihi2 or a YAML file")
     parser.add_argument(
-        "--method", default="metis", choices=["metis", "contiguous"], help="neuron-to-core partitioner"
+        "--method",
+        default="metis",
+        choices=["metis", "contiguous", "best"],
+        help="neuron-to-core partitioner (best: METIS and contiguous, the one with fewer cores, then less traffic)",
     )
     parser.add_argument("--duration", help="run length used to measure firing rates (default: the spec's)")
     parser.add_argument("--out", help="folder for compile.json and core_map.png")
