@@ -8,7 +8,19 @@ import math
 import numpy as np
 import pytest
 
-from wormchip.analysis.fidelity import CORRELATION_GOAL, WITHIN_1STEP_GOAL, compare_steps, fidelity
+from wormchip.analysis.fidelity import (
+    ATTRIBUTION_CLASSES,
+    CORRELATION_GOAL,
+    WITHIN_1STEP_GOAL,
+    attribute,
+    compare_steps,
+    fidelity,
+    perturbed,
+    represented,
+    sensitivity,
+)
+from wormchip.circuits.build import build
+from wormchip.circuits.loader import load_spec
 from wormchip.result import Result
 
 
@@ -62,3 +74,37 @@ def test_touch_circuit_counts_and_conductance_circuit_reported() -> None:
     assert tap.count_correlation > 0.95
     with pytest.raises(ValueError, match="headroom"):
         fidelity("tap_withdrawal", 0.01, headroom="wide")
+
+
+def test_represented_float_network_follows_the_emulator() -> None:
+    """`represented` with every class quantized is the emulator's network in floats: over touch_response's
+    first 0.1 s its v stays within the integer state arithmetic's error (< 0.1 % of v_th) of the emulator's."""
+    from wormchip.backends.emulator import run_emulator
+    from wormchip.mappers.lower import lower, simulate_lowered
+    from wormchip.mappers.quantize import calibrated_headroom, quantize
+
+    lowered = lower(build(load_spec("touch_response")))
+    fixed, report = quantize(lowered, v_headroom=calibrated_headroom(lowered))
+    net, v_limit = represented(lowered, fixed, report, ATTRIBUTION_CLASSES)
+    v_float, _ = simulate_lowered(net, 1000, v_limit=v_limit)
+    v_emu = run_emulator(fixed, 1000, record=("v",)).traces["v"].values * report.v_scale
+    assert np.abs(v_float - v_emu).max() / lowered.v_th.min() < 1e-3
+    same, _ = represented(lowered, fixed, report, ())
+    assert np.array_equal(same.decay_u, lowered.decay_u) and (same.weights != lowered.weights).nnz == 0
+    with pytest.raises(ValueError, match="unknown"):
+        represented(lowered, fixed, report, ("dt",))
+
+
+def test_attribution_and_float_sensitivity_on_touch_response() -> None:
+    """Over 0.25 s: the float lowered network matches Brian2 exactly, each class gets a row; a 1e-5
+    weight perturbation of Brian2 itself moves no spike here (the circuit is sensitive only from ~1e-4)."""
+    table = attribute("touch_response", 0.25, target="numpy")
+    assert list(table.index) == ["float", *ATTRIBUTION_CLASSES, "all parameters", "emulator"]
+    assert table.loc["float", "within_1step"] == 1.0 and table.loc["float", "exact_step"] == 1.0
+    assert table.attrs["spikes_brian2"] == table.loc["float", "spikes"]
+    network = build(load_spec("touch_response"))
+    jittered = perturbed(network, 1e-5, seed=1)
+    ratio = jittered.projections[0].weight / network.projections[0].weight
+    assert np.allclose(np.abs(ratio - 1), 1e-5)
+    base = sensitivity("touch_response", 0.25, eps=1e-5, target="numpy")
+    assert base["within_1step"] == 1.0

@@ -9,6 +9,10 @@ over step k and records a spike at k·dt; the emulator's step k computes the sam
 k·dt. A spike at step k reaches the target's current at step k + 1 on both sides (Brian2 adds the weight
 in the "synapses" slot after the threshold of step k; Lava's Dense delivers it to u at step k + 1), so
 there is no systematic one-step offset to compensate; `offset_steps` reports the median residual.
+
+`attribute` finds which quantized parameter class moves the spikes (the float lowered network with one class
+at its represented value, `represented`); `sensitivity` is the float-vs-float ceiling (Brian2 against Brian2
+with its weights perturbed by 1e-5 relative, `perturbed`).
 """
 
 from __future__ import annotations
@@ -16,13 +20,20 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from wormchip import ir
 from wormchip.analysis import metrics
 from wormchip.result import Result
+
+if TYPE_CHECKING:
+    from wormchip.mappers.fixed_point import FixedPointNetwork
+    from wormchip.mappers.lower import LoweredNetwork
+    from wormchip.mappers.quantize import QuantizationReport
 
 CORRELATION_GOAL = 0.99  # issue 4 acceptance on CUBA-LIF circuits
 WITHIN_1STEP_GOAL = 0.95
@@ -204,3 +215,160 @@ def fidelity(
         lava_steps=n_lava,
         results=results,
     )
+
+
+# --- where the divergence comes from ------------------------------------------------------------------------------
+
+ATTRIBUTION_CLASSES = (
+    "decay_u",
+    "decay_v",
+    "v_th",
+    "v_reset",
+    "bias",
+    "weights",
+    "input_weights",
+    "gap",
+    "v_clip",
+)
+
+
+def represented(
+    lowered: LoweredNetwork, fixed: FixedPointNetwork, report: QuantizationReport, classes: tuple[str, ...]
+) -> tuple[LoweredNetwork, np.ndarray | None]:
+    """`lowered` with the float values `fixed` represents for the parameter `classes` only (the rest exact).
+
+    Returns (LoweredNetwork, v_limit or None) for `simulate_lowered`. Classes (`ATTRIBUTION_CLASSES`):
+    "decay_u" is (du + 1)/4096 with `quantize`'s compensation of the weights (×d_u'/d_u); "weights" and
+    "input_weights" the integer blocks' values without that compensation (their own rounding only);
+    "decay_v" v's whole self-decay (dv and the graded diagonal); "gap" the represented couplings g_ij, with
+    the total self-decay kept; "v_clip" v clipped at ±(2²³ − 1) units (the headroom); "bias" includes the
+    schedule. The integer state arithmetic (truncated decays, `v >> gap_shift` messages) is not modelled:
+    the emulator adds it.
+    """
+    from wormchip.mappers.fixed_point import V_RESET_LIMIT
+    from wormchip.mappers.quantize import U_SHIFT, _represented
+
+    classes = set(classes)
+    unknown = classes - set(ATTRIBUTION_CLASSES)
+    if unknown:
+        raise ValueError(f"unknown parameter classes {sorted(unknown)}; choose from {ATTRIBUTION_CLASSES}")
+    s = report.v_scale
+    eff_u = np.minimum(fixed.du + 1, 4096) / 4096
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ru = np.where(lowered.decay_u > 0, eff_u / lowered.decay_u, 1.0)
+    gap_sum = np.asarray(lowered.gap.sum(axis=1)).ravel()
+    rep_gap = sp.diags(s) @ _represented(fixed.gap_weights, lowered.gap.shape, fixed.gap_shift, False)
+    rep_gap = (rep_gap @ sp.diags(1 / s)).tocsr()
+    rep_diag = rep_gap.diagonal() if fixed.gap_weights else np.zeros(len(s))
+    off = (rep_gap - sp.diags(rep_diag)).tocsr() if "gap" in classes else lowered.gap
+    total_decay = fixed.dv / 4096 - rep_diag if "decay_v" in classes else lowered.decay_v + gap_sum
+    changes: dict = {"gap": off, "decay_v": total_decay - np.asarray(off.sum(axis=1)).ravel()}
+    unit_w = sp.diags(s * 2**U_SHIFT)
+    ru_rows = sp.diags(ru if "decay_u" in classes else np.ones(len(s)))
+    for key, blocks in (("weights", fixed.weights), ("input_weights", fixed.input_weights)):
+        exact = getattr(lowered, key)
+        if key in classes:
+            changes[key] = (ru_rows @ sp.diags(1 / ru) @ unit_w @ _represented(blocks, exact.shape)).tocsr()
+        else:
+            changes[key] = (ru_rows @ exact).tocsr()
+    if "decay_u" in classes:
+        changes["decay_u"] = eff_u
+    if "v_th" in classes:
+        changes["v_th"] = fixed.vth * 2.0**U_SHIFT * s
+    if "v_reset" in classes:
+        changes["v_reset"] = fixed.v_reset * s
+    if "bias" in classes:
+        changes["bias"] = (fixed.bias_mant << fixed.bias_exp) * s
+        changes["bias_schedule"] = tuple(
+            (c.step, (c.bias_mant << c.bias_exp) * s) for c in fixed.bias_schedule
+        )
+    v_limit = V_RESET_LIMIT * s if "v_clip" in classes else None
+    return dataclasses.replace(lowered, **changes), v_limit
+
+
+def attribute(
+    circuit_or_network: str | ir.Network,
+    duration: float | None = None,
+    *,
+    target: str | None = None,
+    headroom: str = "calibrated",
+    brian2_result: Result | None = None,
+) -> pd.DataFrame:
+    """Which quantization moves the spikes: Brian2 vs the float lowered network with ONE parameter class
+    quantized at a time (`represented`), then all of them, then the emulator (which adds the integer
+    state arithmetic). Rows: "float" (nothing quantized), each of `ATTRIBUTION_CLASSES`, "all parameters",
+    "emulator"; columns: within_1step, exact_step, count_corr, spikes (Brian2's in `attrs["spikes_brian2"]`).
+    """
+    from wormchip.backends.brian2_backend import run_brian2
+    from wormchip.backends.emulator import result_from_raster, run_emulator
+    from wormchip.mappers.lower import lower, simulate_lowered
+    from wormchip.mappers.quantize import calibrated_headroom, quantize
+
+    network = _network(circuit_or_network, duration)
+    lowered = lower(network)
+    kwargs = {"v_headroom": calibrated_headroom(lowered)} if headroom == "calibrated" else {}
+    fixed, report = quantize(lowered, **kwargs)
+    b2 = brian2_result if brian2_result is not None else run_brian2(network, target=target)
+    names = list(network.names)
+    rows = {}
+    variants = [
+        ("float", ()),
+        *((c, (c,)) for c in ATTRIBUTION_CLASSES),
+        ("all parameters", ATTRIBUTION_CLASSES),
+    ]
+    for label, classes in variants:
+        net, v_limit = represented(lowered, fixed, report, classes)
+        _, raster = simulate_lowered(net, v_limit=v_limit)
+        _, s = compare_steps(b2, result_from_raster(fixed, raster, {}, {}), names, network.dt)
+        rows[label] = s
+    _, rows["emulator"] = compare_steps(b2, run_emulator(fixed, lowered.steps, record=()), names, network.dt)
+    table = pd.DataFrame(
+        {
+            k: {
+                "within_1step": s["within_1step"],
+                "exact_step": s["exact_step"],
+                "count_corr": s["count_correlation"],
+                "spikes": s["total_b"],
+            }
+            for k, s in rows.items()
+        }
+    ).T
+    table.index.name = "quantized"
+    table.attrs["spikes_brian2"] = rows["float"]["total_a"]
+    return table
+
+
+def perturbed(network: ir.Network, eps: float = 1e-5, seed: int = 0) -> ir.Network:
+    """`network` with every synaptic, gap-junction and input weight multiplied by 1 ± `eps` (random signs)."""
+    rng = np.random.default_rng(seed)
+
+    def jitter(w: np.ndarray) -> np.ndarray:
+        w = np.asarray(w, dtype=float)
+        return w * (1 + eps * rng.choice([-1.0, 1.0], size=w.shape))
+
+    return dataclasses.replace(
+        network,
+        projections=tuple(dataclasses.replace(p, weight=jitter(p.weight)) for p in network.projections),
+        spike_inputs=tuple(dataclasses.replace(s, weight=jitter(s.weight)) for s in network.spike_inputs),
+    )
+
+
+def sensitivity(
+    circuit_or_network: str | ir.Network,
+    duration: float | None = None,
+    *,
+    eps: float = 1e-5,
+    seed: int = 0,
+    target: str | None = None,
+    brian2_result: Result | None = None,
+) -> dict:
+    """Float-vs-float ceiling: Brian2 vs Brian2 on the network with its weights perturbed by `eps` relative
+    (`perturbed`). A circuit whose spikes move under a 1e-5 perturbation cannot be matched spike for spike
+    by any fixed-point implementation; returns `compare_steps`' summary (within_1step, count_correlation, …).
+    """
+    from wormchip.backends.brian2_backend import run_brian2
+
+    network = _network(circuit_or_network, duration)
+    b2 = brian2_result if brian2_result is not None else run_brian2(network, target=target)
+    other = run_brian2(perturbed(network, eps, seed), target=target)
+    return compare_steps(b2, other, list(network.names), network.dt)[1]

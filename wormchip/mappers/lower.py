@@ -380,12 +380,15 @@ def lower(
     )
 
 
-def simulate_lowered(lowered: LoweredNetwork, steps: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def simulate_lowered(
+    lowered: LoweredNetwork, steps: int | None = None, v_limit: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The lowered network's own float dynamics, Loihi's update in volts: (v after each step, spikes).
 
     Same step order as the emulator and `GapLIF`: u, then v with the gap input of the previous step, then
     the refractory hold, threshold and reset. With `lower`'s exact exponential-Euler coefficients this
     reproduces Brian2's current-based LIF run (up to float rounding); `calibrated_headroom` uses it.
+    `v_limit` (V, per neuron): clip v to ±v_limit before the threshold, as the 24-bit v register does.
     """
     n = lowered.n_neurons
     steps = lowered.steps if steps is None else steps
@@ -401,6 +404,8 @@ def simulate_lowered(lowered: LoweredNetwork, steps: int | None = None) -> tuple
         bias = changes.get(k, bias)
         u = u * (1 - lowered.decay_u) + a_in
         v = v * (1 - lowered.decay_v) + u + bias + gap_in
+        if v_limit is not None:
+            v = np.clip(v, -v_limit, v_limit)
         held = count > 0
         v[held] = lowered.v_reset[held]
         count[held] -= 1
