@@ -86,12 +86,11 @@ def _add_circuits(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_circuits)
 
 
-def _progress(label: str, quiet: bool):
+def _progress(quiet: bool):
     """A rich progress bar on stderr (hidden with --json or when stderr is not a terminal)."""
     from rich.progress import Progress
 
-    progress = Progress(transient=True, disable=quiet or not sys.stderr.isatty())
-    return progress, label
+    return Progress(transient=True, disable=quiet or not sys.stderr.isatty())
 
 
 def _run_summary(result, files: dict) -> dict:
@@ -127,28 +126,10 @@ def _ablate_list(text: str | None) -> list[str] | None:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from wormchip.simulate import simulate
-
-    out = args.out or f"out/{Path(args.circuit).stem}"
-    progress, label = _progress(f"simulating {args.circuit}", args.json)
-    with progress:
-        task = progress.add_task(label, total=1.0)
-        run = simulate(
-            args.circuit,
-            duration=args.duration,
-            dt=args.dt,
-            seed=args.seed,
-            ablate=_ablate_list(args.ablate),
-            out=out,
-            target=args.target,
-            report=lambda done: progress.update(task, completed=done),
-        )
-    summary = _run_summary(run.result, run.files)
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        _print_run(summary, len(run.result.neuron_names))
-    return 0
+    """`simulate` is `run --on brian2` with output in out/<circuit>."""
+    args.on = "brian2"
+    args.out = args.out or f"out/{Path(args.circuit).stem}"
+    return _run(args)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -157,9 +138,8 @@ def _run(args: argparse.Namespace) -> int:
     from wormchip import plots
     from wormchip.pipeline import run_circuit
 
-    progress, label = _progress(f"running {args.circuit} on {args.on}", args.json)
-    with progress:
-        task = progress.add_task(label, total=1.0)
+    with _progress(args.json) as progress:
+        task = progress.add_task(f"running {args.circuit} on {args.on}", total=1.0)
         result = run_circuit(
             args.circuit,
             on=args.on,
