@@ -26,7 +26,7 @@ from wormchip.mappers.hardware import HardwareProfile, load_profile
 LIMITS = ("neurons", "memory_bits", "input_axons", "output_axons")
 TARGET_FILL = 0.99  # mean core load METIS aims at; the repair sheds the overflow, the merge packs it
 REPAIR_FILL = 0.98  # an over-full core sheds load down to this fraction of its binding limit
-STRAGGLER_SHED = 0.1  # from the third repair round on, a still over-full core sheds at least 0.1 × (round − 1)
+STRAGGLER_SHED = 0.1  # from repair round 3 on, an over-full core sheds ≥ 0.1 × (round − 1)
 METIS_UFACTOR = 10  # METIS load imbalance tolerance, 1/1000 (10: 1.01)
 MERGE_BELOW = 0.9  # cores above this load are not merge candidates (nothing else fits beside them)
 METHODS = ("metis", "contiguous", "best")
