@@ -367,3 +367,44 @@ def test_refractory_and_reset_bit_exact() -> None:
         assert not np.array_equal(
             raster(emu), raster(run_emulator(dataclasses.replace(net, refractory=0), 150))
         )
+
+
+def multi_core_net(core_of: np.ndarray, seed: int = 8) -> FixedPointNetwork:
+    """`gap_net` with `scheduled_net`'s bias changes, refractory delays and two mixed blocks added: exponent 0
+    with some −256 and only non-positive weights from core 0 (so a split has inhibitory sub-blocks of a mixed
+    block, where a derived sign mode would clip −256 to −255), and exponent −2 (relays)."""
+    base = gap_net()
+    rng = np.random.default_rng(seed)
+    n = base.n_neurons
+    w = np.where(rng.random((n, n)) < 0.1, rng.integers(-256, 256, (n, n)), 0)
+    w[rng.random((n, n)) < 0.03] = -256
+    w[:, core_of == 0] = -np.abs(w[:, core_of == 0])
+    w2 = np.where(rng.random((n, n)) < 0.1, rng.integers(-256, 256, (n, n)), 0)
+    return dataclasses.replace(
+        base,
+        weights=(*base.weights, WeightBlock(w), WeightBlock(w2, weight_exp=-2)),
+        bias_schedule=scheduled_net().bias_schedule,
+        refractory=rng.integers(0, 4, n),
+    )
+
+
+@pytest.mark.lava
+@needs_lava
+def test_multi_core_split_bit_exact() -> None:
+    """One LIF per core, one Dense per (block, core pair), relays for negative exponents: still bit-exact."""
+    from wormchip.backends.lava_runner import run_lava
+    from wormchip.mappers.emit import emit
+
+    core_of = np.random.default_rng(9).integers(0, 3, 60)
+    net = multi_core_net(core_of)
+    plan = emit(net, core_of)
+    assert len(plan.cores) == 3 and {kind for kind, _, _ in plan.relays()} == {"recurrent", "gap"}
+    assert any(
+        s.sign_mode is SignMode.MIXED and s.weights.data.max() <= 0 and s.weights.data.min() == -256
+        for s in plan.sub_blocks
+    ), "an inhibitory sub-block of a mixed block, holding −256"
+    emu = run_emulator(net, 150)
+    lava = run_lava(net, 150, timeout_s=120, core_of=core_of)
+    assert_identical(emu, lava)
+    spikes = raster(emu)
+    assert 0.01 < spikes.mean() < 0.9

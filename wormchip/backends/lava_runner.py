@@ -1,7 +1,8 @@
 """Run a `FixedPointNetwork` on Lava 0.10's bit-accurate CPU simulation, hygienically.
 
-The graph is one LIF process for all neurons, one Dense per `WeightBlock`, a `RingBuffer` source (+ Dense per
-input block) for external spikes and one recorder process for spikes and u, v; it runs under
+The graph is `wormchip.mappers.emit`'s plan: one LIF process per core (by default one core for all neurons),
+one Dense per `WeightBlock` and core pair, a `RingBuffer` source (+ Dense per input block and core) for
+external spikes and one recorder process per core for spikes and u, v; it runs under
 `Loihi2SimCfg(select_tag="fixed_pt")` with the bit-accurate models named explicitly. Lava's cost is per
 process per step, so fewer processes are faster.
 
@@ -41,7 +42,8 @@ import numpy as np
 from wormchip.backends.emulator import RECORDABLE, result_from_raster
 from wormchip.backends.lava_support import require_lava
 from wormchip.errors import WormchipError
-from wormchip.mappers.fixed_point import FixedPointNetwork, WeightBlock
+from wormchip.mappers.emit import emit
+from wormchip.mappers.fixed_point import FixedPointNetwork
 from wormchip.result import Result
 
 # Worker stages, in order, with the text the parent quotes if the run times out during one.
@@ -70,8 +72,12 @@ def run_lava(
     steps: int,
     timeout_s: float = 600.0,
     record: tuple[str, ...] | list[str] = RECORDABLE,
+    core_of: np.ndarray | None = None,
 ) -> Result:
     """Simulate `net` for `steps` steps in Lava (fixed point); same conventions as `run_emulator`.
+
+    `core_of[i]` (e.g. `Partition.core_of`) puts neuron i on that core: one LIF process per core and one Dense
+    per (block, source core, destination core), as `wormchip.mappers.emit.emit` plans; None: one core.
 
     Raises `LavaRunError` if Lava fails (with the child traceback) or takes longer than `timeout_s` seconds.
     """
@@ -85,7 +91,7 @@ def run_lava(
     _preload_lava()
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="wormchip-lava-") as folder:
-        out, worker_pid = run_isolated(_simulate, (net, steps, record, folder), timeout_s=timeout_s)
+        out, worker_pid = run_isolated(_simulate, (net, steps, record, folder, core_of), timeout_s=timeout_s)
     return result_from_raster(
         net,
         out["spikes"],
@@ -108,9 +114,11 @@ def _preload_lava() -> None:
     import lava.proc.dense.models  # noqa: F401
     import lava.proc.io.source  # noqa: F401
     import lava.proc.lif.models  # noqa: F401
+    import lava.utils.weightutils  # noqa: F401
 
     _recorder_classes()
     _gap_lif_classes()
+    _relay_classes()
 
 
 @functools.cache
@@ -220,8 +228,10 @@ def _recorder_classes() -> tuple[type, type]:
     class Recorder(AbstractProcess):
         """Writes spikes (and the LIF Vars in `record`) of step t to row t − 1 of `<folder>/<key>.npy`."""
 
-        def __init__(self, *, shape: tuple[int, ...], folder: str, record: tuple[str, ...]) -> None:
-            super().__init__(shape=shape, folder=folder, record=record)
+        def __init__(
+            self, *, shape: tuple[int, ...], folder: str, record: tuple[str, ...], suffix: str = ""
+        ) -> None:
+            super().__init__(shape=shape, folder=folder, record=record, suffix=suffix)
             self.s_in = InPort(shape=shape)
             self.u_ref = RefPort(
                 shape=shape
@@ -240,8 +250,9 @@ def _recorder_classes() -> tuple[type, type]:
             super().__init__(proc_params)
             self.record = proc_params["record"]
             folder = proc_params["folder"]
+            suffix = proc_params.get("suffix", "")
             self.out = {
-                key: np.load(os.path.join(folder, f"{key}.npy"), mmap_mode="r+")
+                key: np.load(os.path.join(folder, f"{key}{suffix}.npy"), mmap_mode="r+")
                 for key in ("spikes", *self.record)
             }
 
@@ -258,88 +269,187 @@ def _recorder_classes() -> tuple[type, type]:
     return Recorder, PyRecorderModel
 
 
-class LavaGraph:
-    """The Lava processes of one run and the ProcessModel chosen for each (the bit-accurate ones)."""
+@functools.cache
+def _relay_classes() -> tuple[type, type]:
+    """`ShiftRelay`: sums the unshifted outputs of one block's Dense from several cores, shifts right, forwards.
 
-    def __init__(self, net: FixedPointNetwork, steps: int, record: tuple[str, ...], folder: str) -> None:
+    It receives and sends in the same step (like a LIF), so it adds no delay: Dense → relay → LIF.
+    """
+    from lava.magma.core.decorator import implements, requires, tag
+    from lava.magma.core.model.py.model import PyLoihiProcessModel
+    from lava.magma.core.model.py.ports import PyInPort, PyOutPort
+    from lava.magma.core.model.py.type import LavaPyType
+    from lava.magma.core.process.ports.ports import InPort, OutPort
+    from lava.magma.core.process.process import AbstractProcess
+    from lava.magma.core.resources import CPU
+    from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+
+    class ShiftRelay(AbstractProcess):
+        """a_out = (Σ a_in, int32) >> shift, in the same step."""
+
+        def __init__(self, *, shape: tuple[int, ...], shift: int, name: str | None = None) -> None:
+            super().__init__(shape=shape, shift=shift, name=name)
+            self.a_in = InPort(shape=shape)
+            self.a_out = OutPort(shape=shape)
+
+    @implements(proc=ShiftRelay, protocol=LoihiProtocol)
+    @requires(CPU)
+    @tag("fixed_pt")
+    class PyShiftRelayModel(PyLoihiProcessModel):
+        a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=32)
+        a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=32)
+
+        def __init__(self, proc_params: dict) -> None:
+            super().__init__(proc_params)
+            self.shift = int(proc_params["shift"])
+
+        def run_spk(self) -> None:
+            self.a_out.send(np.right_shift(self.a_in.recv().astype(np.int32), self.shift))
+
+    return ShiftRelay, PyShiftRelayModel
+
+
+class LavaGraph:
+    """The Lava processes of one run, built from `emit`'s `LavaPlan`, and the ProcessModel chosen for each.
+
+    One LIF/GapLIF and one recorder per core; one Dense per sub-block (plus a relay where the plan asks);
+    one RingBuffer source for the inputs. `lif` is the first core's process (the runtime handle); `lifs`
+    has every core's, in plan order.
+    """
+
+    def __init__(
+        self,
+        net: FixedPointNetwork,
+        steps: int,
+        record: tuple[str, ...],
+        folder: str,
+        core_of: np.ndarray | None = None,
+    ) -> None:
         from lava.proc.dense.models import PyDenseModelBitAcc
         from lava.proc.dense.process import Dense
         from lava.proc.io.source import PySendModelFixed
         from lava.proc.io.source import RingBuffer as Source
         from lava.proc.lif.models import PyLifModelBitAcc
         from lava.proc.lif.process import LIF
+        from lava.utils.weightutils import SignMode as LavaSignMode
 
-        n = net.n_neurons
-        # du, dv and vth are per-neuron arrays: Lava's fixed-point LIF model uses them elementwise.
-        params = dict(
-            shape=(n,),
-            du=net.du,
-            dv=net.dv,
-            vth=net.vth,
-            bias_mant=net.bias_mant,
-            bias_exp=net.bias_exp,
-            name="wormchip_lif",
-        )
-        # Explicit models also spare the compiler its search, which imports every module beside a Process.
-        if net.gap_weights or net.has_refractory_or_reset:
-            gap_lif, gap_model = _gap_lif_classes()
-            self.lif = gap_lif(
-                gap_shift=net.gap_shift, v_reset=net.v_reset, refractory=net.refractory, **params
+        self.plan = plan = emit(net, core_of)
+        self.models: dict = {}
+        self.lifs: list = []
+        single = len(plan.cores) == 1
+        for core in plan.cores:
+            # du, dv and vth are per-neuron arrays: Lava's fixed-point LIF model uses them elementwise.
+            params = dict(
+                shape=(core.size,),
+                du=core.du,
+                dv=core.dv,
+                vth=core.vth,
+                bias_mant=core.bias_mant,
+                bias_exp=core.bias_exp,
+                name="wormchip_lif" if single else f"wormchip_lif_core{core.core}",
             )
-            self.models: dict = {self.lif: gap_model}
-        else:
-            self.lif = LIF(**params)
-            self.models = {self.lif: PyLifModelBitAcc}
+            # Explicit models also spare the compiler its search, which imports every module beside a Process.
+            if plan.gap_lif:
+                gap_lif, gap_model = _gap_lif_classes()
+                lif = gap_lif(
+                    gap_shift=plan.gap_shift, v_reset=core.v_reset, refractory=core.refractory, **params
+                )
+                self.models[lif] = gap_model
+            else:
+                lif = LIF(**params)
+                self.models[lif] = PyLifModelBitAcc
+            self.lifs.append(lif)
+        self.lif = self.lifs[0]
+        lif_of = {core.core: lif for core, lif in zip(plan.cores, self.lifs)}
+        size_of = {core.core: core.size for core in plan.cores}
 
-        def dense(block: WeightBlock, name: str, graded: bool = False) -> Dense:
+        relay_cls, relay_model = _relay_classes()
+        relays: dict[tuple[str, int, int], Any] = {}
+        for (kind, b, dst), shift in plan.relays().items():
+            relay = relay_cls(shape=(size_of[dst],), shift=shift, name=f"wormchip_{kind}_relay_{b}_core{dst}")
+            lif = lif_of[dst]
+            relay.a_out.connect(lif.gap_in if kind == "gap" else lif.a_in)
+            self.models[relay] = relay_model
+            relays[kind, b, dst] = relay
+
+        source = None
+        if any(s.kind == "input" for s in plan.sub_blocks):
+            source = Source(data=net.input_at(steps).T.astype(np.int32))
+            self.models[source] = PySendModelFixed
+        prefix = {"recurrent": "wormchip_dense", "gap": "wormchip_gap_dense", "input": "wormchip_input_dense"}
+        for sub in plan.sub_blocks:
+            graded = sub.kind == "gap"
+            name = f"{prefix[sub.kind]}_{sub.block}"
+            if not single:
+                name += f"_core{sub.src_core}_to_core{sub.dst_core}"
             proc = Dense(
-                weights=block.weights.toarray(),
-                weight_exp=block.weight_exp,
-                num_weight_bits=block.num_weight_bits,
+                weights=sub.weights.toarray(),
+                weight_exp=sub.dense_weight_exp,
+                num_weight_bits=sub.num_weight_bits,
+                sign_mode=LavaSignMode(sub.sign_mode.value),
                 num_message_bits=24 if graded else 0,
                 name=name,
             )
-            proc.a_out.connect(self.lif.gap_in if graded else self.lif.a_in)
             self.models[proc] = PyDenseModelBitAcc
-            return proc
-
-        for i, block in enumerate(net.gap_weights):
-            self.lif.v_out.connect(dense(block, f"wormchip_gap_dense_{i}", graded=True).s_in)
-
-        for i, block in enumerate(net.weights):
-            self.lif.s_out.connect(dense(block, f"wormchip_dense_{i}").s_in)
-        if net.input_weights:
-            source = Source(data=net.input_at(steps).T.astype(np.int32))
-            self.models[source] = PySendModelFixed
-            for i, block in enumerate(net.input_weights):
-                source.s_out.connect(dense(block, f"wormchip_input_dense_{i}").s_in)
+            dst = lif_of[sub.dst_core]
+            if sub.relay:
+                proc.a_out.connect(relays[sub.kind, sub.block, sub.dst_core].a_in)
+            else:
+                proc.a_out.connect(dst.gap_in if graded else dst.a_in)
+            if sub.kind == "input":
+                source.s_out.connect(proc.s_in)
+            else:
+                src = lif_of[sub.src_core]
+                (src.v_out if graded else src.s_out).connect(proc.s_in)
 
         recorder_cls, recorder_model = _recorder_classes()
         self.folder = folder
         self.record = record
-        np.lib.format.open_memmap(
-            os.path.join(folder, "spikes.npy"), mode="w+", dtype=np.int32, shape=(steps, n)
-        )
-        for key in record:
-            np.lib.format.open_memmap(
-                os.path.join(folder, f"{key}.npy"), mode="w+", dtype=np.int32, shape=(steps, n)
-            )
-        recorder = recorder_cls(shape=(n,), folder=folder, record=record)
-        self.lif.s_out.connect(recorder.s_in)
-        recorder.u_ref.connect_var(self.lif.u)
-        recorder.v_ref.connect_var(self.lif.v)
-        self.models[recorder] = recorder_model
+        self.steps = steps
+        for core, lif in zip(plan.cores, self.lifs):
+            suffix = "" if single else f"_core{core.core}"
+            for key in ("spikes", *record):
+                np.lib.format.open_memmap(
+                    os.path.join(folder, f"{key}{suffix}.npy"),
+                    mode="w+",
+                    dtype=np.int32,
+                    shape=(steps, core.size),
+                )
+            recorder = recorder_cls(shape=(core.size,), folder=folder, record=record, suffix=suffix)
+            lif.s_out.connect(recorder.s_in)
+            recorder.u_ref.connect_var(lif.u)
+            recorder.v_ref.connect_var(lif.v)
+            self.models[recorder] = recorder_model
+
+    def set_bias(self, change_index: int) -> None:
+        """Set every core's bias to the plan's `bias_schedule[change_index]` (between run segments)."""
+        for core, lif in zip(self.plan.cores, self.lifs):
+            change = core.bias_schedule[change_index]
+            lif.bias_mant.set(change.bias_mant.astype(np.int32))
+            lif.bias_exp.set(change.bias_exp.astype(np.int32))
 
     def read(self) -> dict[str, np.ndarray]:
-        """Spike raster (steps × n, bool) and recorded traces (steps × n, int32), as the recorder wrote them."""
-        out = {"spikes": np.load(os.path.join(self.folder, "spikes.npy")) != 0}
-        for key in self.record:
-            out[key] = np.load(os.path.join(self.folder, f"{key}.npy"))
+        """Spike raster (steps × n, bool) and recorded traces (steps × n, int32), in the network's neuron order."""
+        single = len(self.plan.cores) == 1
+        out = {
+            key: np.zeros((self.steps, self.plan.n_neurons), dtype=np.int32)
+            for key in ("spikes", *self.record)
+        }
+        for core in self.plan.cores:
+            suffix = "" if single else f"_core{core.core}"
+            for key, arr in out.items():
+                arr[:, core.neurons] = np.load(os.path.join(self.folder, f"{key}{suffix}.npy"))
+        out["spikes"] = out["spikes"] != 0
         return out
 
 
 def _simulate(
-    report: Callable[[str], None], net: FixedPointNetwork, steps: int, record: tuple[str, ...], folder: str
+    report: Callable[[str], None],
+    net: FixedPointNetwork,
+    steps: int,
+    record: tuple[str, ...],
+    folder: str,
+    core_of: np.ndarray | None = None,
 ) -> dict:
     """Worker body: build the graph, run it, read it back; always stop the runtime."""
     from lava.magma.core.run_conditions import RunSteps
@@ -357,7 +467,7 @@ def _simulate(
         report(STAGES[name].format(steps=steps))
 
     stage("build")
-    graph = LavaGraph(net, steps, record, folder)
+    graph = LavaGraph(net, steps, record, folder, core_of)
     failed = True
     try:
         stage("compile")
@@ -366,12 +476,11 @@ def _simulate(
         )
         stage("run")
         done = 0
-        for change in net.bias_schedule:  # run up to each bias change, then set the new bias
+        for k, change in enumerate(net.bias_schedule):  # run up to each bias change, then set the new bias
             if change.step >= steps:
                 break
             graph.lif.run(condition=RunSteps(num_steps=change.step - done))
-            graph.lif.bias_mant.set(change.bias_mant.astype(np.int32))
-            graph.lif.bias_exp.set(change.bias_exp.astype(np.int32))
+            graph.set_bias(k)
             done = change.step
         graph.lif.run(condition=RunSteps(num_steps=steps - done))
         stage("read")

@@ -1,0 +1,187 @@
+"""Emit: a `FixedPointNetwork` plus a core assignment → a `LavaPlan`, the Lava process graph as plain data.
+
+One LIF (or `GapLIF`) process per core; one Dense per weight block (recurrent, gap, input) and per (source
+core, destination core) pair with a nonzero weight. Pure NumPy/SciPy, no Lava import:
+`wormchip.backends.lava_runner.LavaGraph` builds the processes from the plan.
+
+Two Lava details keep a split graph bit-exact with one Dense per block (the emulator's semantics):
+- Truncation. Lava derives the sign mode per Dense matrix, and a sub-block of a mixed block can be single-sign
+  (then −256 would clip to −255 and the truncation shift would change). So sub-blocks carry the whole block's
+  *effective* weights (`WeightBlock.effective_weights()`) and the whole block's sign mode, which Lava is told
+  explicitly; clipping and truncation are idempotent, so Lava's own pass over a sub-block is a no-op.
+- Exponent rounding. Dense shifts by `weight_exp` after summing, and for `weight_exp < 0`
+  `(a + b) >> k ≠ (a >> k) + (b >> k)`. Where a block with a negative exponent reaches one destination core
+  from several source cores, those Dense send unshifted sums (`relay=True`, exponent 0) into one relay per
+  (block, destination core), which sums them in int32 and shifts once. (`weight_exp ≥ 0` is a left shift,
+  exact modulo 2³² like the int32 channels, so no relay is needed.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from wormchip.mappers.fixed_point import BiasChange, FixedPointNetwork, SignMode, WeightBlock
+
+KINDS = ("recurrent", "gap", "input")  # `FixedPointNetwork` fields: weights, gap_weights, input_weights
+INPUT_CORE = -1  # `SubBlock.src_core` of input blocks: the spike source, not a core
+
+
+@dataclass(frozen=True, eq=False)
+class CorePlan:
+    """One core's LIF process: its neurons (sorted global indices) and their parameter slices."""
+
+    core: int
+    neurons: np.ndarray
+    du: np.ndarray
+    dv: np.ndarray
+    vth: np.ndarray
+    bias_mant: np.ndarray
+    bias_exp: np.ndarray
+    refractory: np.ndarray
+    v_reset: np.ndarray
+    bias_schedule: tuple[BiasChange, ...]
+
+    @property
+    def size(self) -> int:
+        return int(self.neurons.size)
+
+
+@dataclass(frozen=True, eq=False)
+class SubBlock:
+    """One Dense: block `block` of `kind` restricted to dst_core's rows × src_core's columns.
+
+    `weights` are effective (post-truncation) weights, `sign_mode` the whole block's (tell Lava explicitly).
+    With `relay`, the Dense uses exponent 0 and a relay per (kind, block, dst_core) applies `weight_exp`.
+    """
+
+    kind: str
+    block: int
+    src_core: int
+    dst_core: int
+    weights: sp.csr_matrix
+    weight_exp: int
+    num_weight_bits: int
+    sign_mode: SignMode
+    relay: bool = False
+
+    @property
+    def dense_weight_exp(self) -> int:
+        """The exponent the Dense itself applies (0 when a relay shifts instead)."""
+        return 0 if self.relay else self.weight_exp
+
+
+@dataclass(frozen=True, eq=False)
+class LavaPlan:
+    """The Lava process graph of a `FixedPointNetwork` on cores, as data (see the module docstring)."""
+
+    n_neurons: int
+    n_inputs: int
+    cores: tuple[CorePlan, ...]
+    sub_blocks: tuple[SubBlock, ...]
+    gap_lif: bool
+    gap_shift: int
+
+    def relays(self) -> dict[tuple[str, int, int], int]:
+        """(kind, block, dst_core) → right shift, for every relay the graph needs."""
+        return {(s.kind, s.block, s.dst_core): -s.weight_exp for s in self.sub_blocks if s.relay}
+
+    @property
+    def n_processes(self) -> int:
+        """LIF + Dense + relay processes (the graph adds a spike source and recorders)."""
+        return len(self.cores) + len(self.sub_blocks) + len(self.relays())
+
+
+def truncate(weights: sp.spmatrix, mode: SignMode, num_weight_bits: int) -> sp.csr_matrix:
+    """Lava's clip + truncation of a Dense with an explicit sign mode (`lava_dense_weights` with `mode` given)."""
+    w = sp.csr_matrix(weights, dtype=np.int64, copy=True)
+    data = -w.data if mode is SignMode.INHIBITORY else w.data
+    mixed = int(mode is SignMode.MIXED)
+    t = 8 - num_weight_bits + mixed
+    data = (np.clip(data, -256 * mixed, 255) >> t) << t
+    w.data = -data if mode is SignMode.INHIBITORY else data
+    w.eliminate_zeros()
+    return w
+
+
+def _blocks(net: FixedPointNetwork, kind: str) -> tuple[WeightBlock, ...]:
+    return {"recurrent": net.weights, "gap": net.gap_weights, "input": net.input_weights}[kind]
+
+
+def _core_of(net: FixedPointNetwork, core_of: np.ndarray | None) -> np.ndarray:
+    n = net.n_neurons
+    if core_of is None:
+        return np.zeros(n, dtype=np.int64)
+    arr = np.asarray(core_of)
+    if arr.shape != (n,) or arr.dtype.kind not in "iu":
+        raise ValueError(f"core_of must be {n} integers (one core per neuron), got {arr.dtype} {arr.shape}")
+    if n and arr.min() < 0:
+        raise ValueError(f"core_of has a negative core {int(arr.min())}")
+    return arr.astype(np.int64)
+
+
+def emit(net: FixedPointNetwork, core_of: np.ndarray | None = None) -> LavaPlan:
+    """Plan one LIF process per core and one Dense per (block, source core, destination core) with weights.
+
+    `core_of[i]` is neuron i's core (`Partition.core_of`); None puts every neuron on one core (core 0).
+    Cores are the distinct values of `core_of`, in increasing order.
+    """
+    owner = _core_of(net, core_of)
+    cores = []
+    for c in np.unique(owner):
+        idx = np.flatnonzero(owner == c)
+        cores.append(
+            CorePlan(
+                core=int(c),
+                neurons=idx,
+                du=net.du[idx],
+                dv=net.dv[idx],
+                vth=net.vth[idx],
+                bias_mant=net.bias_mant[idx],
+                bias_exp=net.bias_exp[idx],
+                refractory=net.refractory[idx],
+                v_reset=net.v_reset[idx],
+                bias_schedule=tuple(
+                    BiasChange(ch.step, ch.bias_mant[idx], ch.bias_exp[idx]) for ch in net.bias_schedule
+                ),
+            )
+        )
+    sub_blocks: list[SubBlock] = []
+    for kind in KINDS:
+        for b, block in enumerate(_blocks(net, kind)):
+            eff = block.effective_weights()
+            mode = block.sign_mode
+            for dst in cores:
+                rows = eff[dst.neurons]
+                sources = (
+                    [(INPUT_CORE, rows)]
+                    if kind == "input"
+                    else [(src.core, rows[:, src.neurons]) for src in cores]
+                )
+                parts = [(s, w.tocsr()) for s, w in sources if w.count_nonzero()]
+                relay = block.weight_exp < 0 and len(parts) > 1
+                for src_core, w in parts:
+                    w.eliminate_zeros()
+                    sub_blocks.append(
+                        SubBlock(
+                            kind,
+                            b,
+                            src_core,
+                            dst.core,
+                            w,
+                            block.weight_exp,
+                            block.num_weight_bits,
+                            mode,
+                            relay,
+                        )
+                    )
+    return LavaPlan(
+        n_neurons=net.n_neurons,
+        n_inputs=net.n_inputs,
+        cores=tuple(cores),
+        sub_blocks=tuple(sub_blocks),
+        gap_lif=bool(net.gap_weights) or net.has_refractory_or_reset,
+        gap_shift=net.gap_shift,
+    )
