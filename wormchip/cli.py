@@ -127,7 +127,7 @@ def _ablate_list(text: str | None) -> list[str] | None:
 
 def _simulate(args: argparse.Namespace) -> int:
     """`simulate` is `run --on brian2` with output in out/<circuit>."""
-    args.on = "brian2"
+    args.on, args.cores_for = "brian2", None
     args.out = args.out or f"out/{Path(args.circuit).stem}"
     return _run(args)
 
@@ -149,6 +149,7 @@ def _run(args: argparse.Namespace) -> int:
             ablate=_ablate_list(args.ablate),
             target=args.target,
             report=lambda done: progress.update(task, completed=done),
+            cores_for=args.cores_for,
         )
     out = Path(args.out or f"out/{Path(args.circuit).stem}-{args.on}")
     files = {"result": result.save(out / "result.h5")}
@@ -183,6 +184,11 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_run_options(parser)
     parser.add_argument("--on", choices=BACKENDS, default="brian2", help="backend (default: brian2)")
+    parser.add_argument(
+        "--cores-for",
+        metavar="TARGET",
+        help="with --on lava: partition for TARGET (loihi1, loihi2, FILE) and run one Lava process group per core",
+    )
     parser.set_defaults(handler=_run)
 
 

@@ -81,13 +81,17 @@ def run_circuit(
     target: str | None = None,
     report: Progress | None = None,
     timeout_s: float = 600.0,
+    cores_for: str | Path | None = None,
 ) -> Result:
     """Run a circuit on `on` (brian2, nengo, lava or emulator) and return the shared `Result`.
 
     Lava and the emulator run the compiled fixed-point network (bit-identical to each other); their `v` trace
     is converted back to volts (per-neuron scale from quantization, plus E_L), the raw registers are kept as
-    `v_fixed` and `u_fixed`.
+    `v_fixed` and `u_fixed`. With `cores_for` (a hardware profile) Lava runs the network partitioned for that
+    target, one process group per core (the emit pass; slower, for checking a partition's arithmetic).
     """
+    if cores_for is not None and on != "lava":
+        raise WormchipError(f"cores_for applies to on='lava' only, not {on!r}")
     if on not in BACKENDS:
         raise WormchipError(f"unknown backend {on!r}; choose one of {', '.join(BACKENDS)}")
     network = build_circuit(circuit, duration, dt, seed, ablate)
@@ -108,7 +112,11 @@ def run_circuit(
     else:
         from wormchip.backends.lava_runner import run_lava
 
-        result = run_lava(compiled.fixed, steps, timeout_s=timeout_s)
+        core_of = None
+        if cores_for is not None:
+            core_of = compile_circuit(network, target=cores_for).partition.core_of
+        result = run_lava(compiled.fixed, steps, timeout_s=timeout_s, core_of=core_of)
+        result.metadata["cores"] = 1 if core_of is None else int(np.unique(core_of).size)
     if report is not None:
         report(1.0)
     return _to_physical(result, compiled, network)
