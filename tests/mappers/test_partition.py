@@ -96,7 +96,8 @@ def check_fits(p, g, profile, external=None):
     assert np.array_equal(np.unique(p.core_of), np.arange(p.n_cores))
 
 
-def test_hub_with_huge_fan_out_fits_after_repair():
+def hub_ring_graph():
+    """200 neurons: hub 0 → everyone, a local ring (±1..3), 300 random long-range synapses; tight 16-neuron cores."""
     rng = np.random.default_rng(1)
     n = 200
     pairs = [(0, j) for j in range(1, n)]  # hub 0 → everyone
@@ -110,6 +111,11 @@ def test_hub_with_huge_fan_out_fits_after_repair():
         output_axons_per_core=40,
         synaptic_memory_bits_per_core=64 * 120,
     )
+    return g, profile
+
+
+def test_hub_with_huge_fan_out_fits_after_repair():
+    g, profile = hub_ring_graph()
     p = partition(g, profile, method="metis")
     check_fits(p, g, profile)
     hub_core = p.core_of[0]
@@ -244,18 +250,7 @@ def test_best_is_never_worse_than_contiguous():
 
 
 def test_best_survives_contiguous_failure():
-    rng = np.random.default_rng(1)
-    n = 200
-    pairs = [(0, j) for j in range(1, n)] + [(i, (i + d) % n) for i in range(n) for d in (1, 2, 3)]
-    pairs += [(int(a), int(b)) for a, b in rng.integers(0, n, (300, 2)) if a != b]
-    g = edges(n, pairs)
-    g.data[:] = 1
-    profile = small(
-        neurons_per_core=16,
-        input_axons_per_core=40,
-        output_axons_per_core=40,
-        synaptic_memory_bits_per_core=64 * 120,
-    )
+    g, profile = hub_ring_graph()
     p = partition(g, profile, method="best")  # contiguous raises ResourceError here; METIS's result is kept
     assert p.method == "metis"
     check_fits(p, g, profile)

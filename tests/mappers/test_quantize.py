@@ -13,18 +13,9 @@ import scipy.sparse as sp
 from wormchip.backends.emulator import run_emulator
 from wormchip.circuits.build import build
 from wormchip.circuits.loader import library_path, load_spec, parse_spec
-from wormchip.errors import BackendUnavailable, QuantizationError, WormchipError
+from wormchip.errors import QuantizationError, WormchipError
 from wormchip.mappers.lower import LoweredNetwork, lower
 from wormchip.mappers.quantize import quantize, quantize_nengo_loihi
-
-try:
-    from wormchip.backends.lava_support import require_lava
-
-    require_lava()
-    LAVA_MISSING = ""
-except BackendUnavailable as err:
-    LAVA_MISSING = str(err)
-needs_lava = pytest.mark.skipif(bool(LAVA_MISSING), reason=f"Lava unavailable: {LAVA_MISSING}")
 
 
 def lowered_net(n: int, dt: float = 1e-4, **fields) -> LoweredNetwork:
@@ -212,7 +203,6 @@ def test_emulator_follows_the_float_network_with_gaps_and_schedule() -> None:
 
 
 @pytest.mark.lava
-@needs_lava
 def test_quantized_tap_withdrawal_bit_exact_in_lava() -> None:
     """The compiled library circuit (gap junctions, touch bias schedule) runs identically in Lava."""
     from wormchip.backends.lava_runner import run_lava
