@@ -8,7 +8,6 @@ other; this module is the only place that strings them together.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 from wormchip import ir
 from wormchip.circuits.build import build
 from wormchip.circuits.schema import CircuitSpec
-from wormchip.errors import ResourceError, WormchipError
+from wormchip.errors import WormchipError
 from wormchip.result import Result, Trace
 from wormchip.simulate import prepare
 
@@ -114,7 +113,7 @@ def run_circuit(
 
         core_of = None
         if cores_for is not None:
-            core_of = compile_circuit(network, target=cores_for).partition.core_of
+            core_of = map_to_cores(compiled, cores_for).partition.core_of
         result = run_lava(compiled.fixed, steps, timeout_s=timeout_s, core_of=core_of)
         result.metadata["cores"] = 1 if core_of is None else int(np.unique(core_of).size)
     if report is not None:
@@ -151,13 +150,19 @@ def compile_circuit(
     """Lower, quantize, partition and place a circuit for a hardware profile (`loihi1`, `loihi2` or a YAML
     file); the resource report uses `rates` (Hz per neuron) for traffic and energy, else a run of the emulator
     over the circuit's duration."""
+    return map_to_cores(quantized(build_circuit(circuit, duration=duration)), target, method, rates)
+
+
+def map_to_cores(
+    compiled: Compiled, target: str | Path = "loihi2", method: str = "metis", rates: np.ndarray | None = None
+) -> Compiled:
+    """Partition, place and report an already quantized network (`quantized`); fills in `compiled`."""
     from wormchip.mappers.hardware import load_profile
     from wormchip.mappers.partition import graph_from_fixed_point, inputs_from_fixed_point, partition
     from wormchip.mappers.place import place
     from wormchip.mappers.report import resource_report
 
-    network = build_circuit(circuit, duration=duration)
-    compiled = quantized(network)
+    network = compiled.network
     profile = load_profile(target)
     spikes: np.ndarray | None = None
     if rates is None:
@@ -171,10 +176,9 @@ def compile_circuit(
         rates = spikes.mean(axis=0) / network.dt
     graph = graph_from_fixed_point(compiled.fixed)
     external = inputs_from_fixed_point(compiled.fixed)
-    try:
-        parts = partition(graph, profile, rates=rates, method=method, external=external)
-    except ResourceError as err:
-        raise _with_names(err, compiled.fixed.neuron_names) from None
+    parts = partition(
+        graph, profile, rates=rates, method=method, external=external, names=compiled.fixed.neuron_names
+    )
     placement = place(parts, graph, profile, rates=rates)
     compiled.profile, compiled.partition, compiled.placement = profile, parts, placement
     compiled.graph, compiled.rates = graph, rates
@@ -182,15 +186,3 @@ def compile_circuit(
         graph, parts, placement, profile, spikes=spikes if spikes is not None else rates, dt=network.dt
     )
     return compiled
-
-
-def _with_names(err: ResourceError, names: tuple[str, ...]) -> ResourceError:
-    """The partitioner reports neuron indices; users need names."""
-    text = re.sub(r"\s*\(neurons: \[[^\]]*\][^)]*\)", "", str(err))
-    text = re.sub(r"neuron (\d+)", lambda m: f"neuron {names[int(m.group(1))]}", text)
-    named = [names[i] for i in err.neurons]
-    if named:
-        text += (
-            " — neurons: " + ", ".join(named[:12]) + (f" … ({len(named)} in all)" if len(named) > 12 else "")
-        )
-    return ResourceError(text, err.limit, err.value, err.neurons)

@@ -14,6 +14,7 @@ Everything is vectorized over synapses with scipy.sparse; Python loops run over 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -255,7 +256,17 @@ def resource_lower_bound(
     )
 
 
-def _check_fits_alone(graph: sp.csr_matrix, external: sp.csr_matrix | None, profile: HardwareProfile) -> None:
+def _label(i: int, names: Sequence[str] | None) -> str:
+    """Neuron i as the user knows it: its name when the caller gave names, else its index."""
+    return str(i) if names is None else names[i]
+
+
+def _check_fits_alone(
+    graph: sp.csr_matrix,
+    external: sp.csr_matrix | None,
+    profile: HardwareProfile,
+    names: Sequence[str] | None = None,
+) -> None:
     """Raise ResourceError if some neuron cannot fit even alone on a core: then no partition exists."""
     fan_in = np.diff(graph.indptr).astype(np.int64)
     row = _row_of(graph)
@@ -275,9 +286,10 @@ def _check_fits_alone(graph: sp.csr_matrix, external: sp.csr_matrix | None, prof
         bad = np.flatnonzero(need > cap)
         if bad.size:
             worst = int(bad[np.argmax(need[bad])])
+            shown = ", ".join(_label(int(i), names) for i in bad[:10])
             raise ResourceError(
-                f"{bad.size} neuron(s) cannot fit on any {profile.name} core: neuron {worst} needs "
-                f"{int(need[worst])} {what} but {limit} per core is {cap} (neurons: {bad[:10].tolist()}"
+                f"{bad.size} neuron(s) cannot fit on any {profile.name} core: neuron {_label(worst, names)} "
+                f"needs {int(need[worst])} {what} but {limit} per core is {cap} (neurons: {shown}"
                 f"{' …' if bad.size > 10 else ''})",
                 limit=limit,
                 value=int(need[worst]),
@@ -388,6 +400,7 @@ def _repair(
     seed: int = 0,
     max_rounds: int = 40,
     fill: float = REPAIR_FILL,
+    names: Sequence[str] | None = None,
 ) -> np.ndarray:
     """Shed the excess of over-full cores until every core fits; each shed piece is a coherent new core.
 
@@ -419,7 +432,8 @@ def _repair(
             members = by_core[bounds[c] : bounds[c + 1]]
             if members.size == 1:
                 raise ResourceError(
-                    f"neuron {int(members[0])} does not fit alone on a {profile.name} core (load {load[c]:.2f})",
+                    f"neuron {_label(int(members[0]), names)} does not fit alone on a {profile.name} core "
+                    f"(load {load[c]:.2f})",
                     limit="core",
                     value=float(load[c]),
                     neurons=[int(members[0])],
@@ -710,6 +724,7 @@ def _metis(
     r: np.ndarray,
     lower: int,
     seed: int,
+    names: Sequence[str] | None = None,
 ) -> np.ndarray:
     """METIS k-way at the bound, re-aimed by the measured mean load, then `_repair` and `_merge_cores`."""
     n = g.shape[0]
@@ -731,7 +746,7 @@ def _metis(
         if memory_bound and g.nnz <= 2_000_000:
             vweights = np.maximum(_memory_share(g, parts, profile), 1)
         parts = _metis_parts(g, n_parts, r, vweights, seed)
-    core_of = _repair(g, ext, parts, profile, r, seed)
+    core_of = _repair(g, ext, parts, profile, r, seed, names=names)
     return _merge_cores(g, ext, core_of, profile, r)[0]
 
 
@@ -742,12 +757,13 @@ def partition(
     method: str = "metis",
     seed: int = 0,
     external: sp.spmatrix | None = None,
+    names: Sequence[str] | None = None,
 ) -> Partition:
     """Assign neurons to cores so that every core fits the profile's limits, minimizing inter-core traffic.
 
     `graph`: post × pre synapse counts; `rates`: per-neuron firing rates weighting the traffic (default
     uniform); `external`: n_neurons × n_inputs synapse counts from external inputs (they use input axons
-    and memory). Methods:
+    and memory); `names`: neuron names for error messages (default: indices). Methods:
 
     - `"metis"`: METIS k-way with k = the resource lower bound, re-aimed by the mean load if a core
       overflows; then `_repair` sheds each over-full core's excess and `_merge_cores` packs under-full
@@ -767,11 +783,13 @@ def partition(
         raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
     n = g.shape[0]
     r = _rates(rates, n)
-    _check_fits_alone(g, ext, profile)
+    if names is not None and len(names) != g.shape[0]:
+        raise ValueError(f"names has {len(names)} entries, expected {g.shape[0]} (one per neuron)")
+    _check_fits_alone(g, ext, profile, names)
     lower = resource_lower_bound(g, profile, ext)
     if method == "contiguous":
         return _finish(g, ext, _contiguous(g, ext, profile, lower), r, profile, lower, "contiguous")
-    best = _finish(g, ext, _metis(g, ext, profile, r, lower, seed), r, profile, lower, "metis")
+    best = _finish(g, ext, _metis(g, ext, profile, r, lower, seed, names), r, profile, lower, "metis")
     if method == "best":
         try:
             base = _finish(g, ext, _contiguous(g, ext, profile, lower), r, profile, lower, "contiguous")
