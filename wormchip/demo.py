@@ -27,10 +27,6 @@ class DemoSummary:
     figures: dict[str, float] = field(default_factory=dict)
 
 
-def _window(result, names: list[str], start: float, stop: float) -> dict[str, int]:
-    return {n: int(np.sum((result.spike_times[n] >= start) & (result.spike_times[n] < stop))) for n in names}
-
-
 def run_demo(
     out: str | Path = "out/demo",
     shuffles: int = 20,
@@ -80,7 +76,8 @@ def run_demo(
         spec = load_spec("tap_withdrawal")
         spec.stimuli[0].site = site
         result = run_circuit(spec, on="brian2", target="numpy")
-        counts = _window(result, ["AVA", "AVB", "REV", "FWD"], 0.1, 0.35)
+        window = result.spike_counts(0.1, 0.35)
+        counts = {n: window[n] for n in ("AVA", "AVB", "REV", "FWD")}
         rows.append({"touch": site, **counts})
         html.figure(
             plots.raster(result, title=f"tap_withdrawal, {site} touch at 100–300 ms"), f"{site} touch"

@@ -52,9 +52,17 @@ class Result:
     weights: dict[str, Trace] = field(default_factory=dict)
     metadata: dict = field(default_factory=dict)
 
-    def spike_counts(self) -> dict[str, int]:
-        """Number of spikes per neuron, in `neuron_names` order."""
-        return {name: int(len(self.spike_times.get(name, ()))) for name in self.neuron_names}
+    def spike_counts(self, start: float = 0.0, stop: float | None = None) -> dict[str, int]:
+        """Number of spikes per neuron, in `neuron_names` order; with `start`/`stop` (s) only those in
+        [start, stop)."""
+        if start == 0.0 and stop is None:
+            return {name: int(len(self.spike_times.get(name, ()))) for name in self.neuron_names}
+        stop = np.inf if stop is None else stop
+        counts = {}
+        for name in self.neuron_names:
+            t = np.asarray(self.spike_times.get(name, ()))
+            counts[name] = int(np.count_nonzero((t >= start) & (t < stop)))
+        return counts
 
     def rates_hz(self) -> dict[str, float]:
         """Mean firing rate per neuron over the whole run."""

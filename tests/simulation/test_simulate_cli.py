@@ -73,3 +73,10 @@ def test_unknown_ablation_from_the_command_line_names_the_option_not_a_file_line
     assert main(["simulate", "tap_withdrawal", "--ablate", "AVX"]) == 2
     err = capsys.readouterr().err
     assert "--ablate[0]" in err and "line" not in err and "'AVM'" in err
+
+
+def test_spike_counts_in_a_window_are_half_open():
+    result = Result(["A", "B"], 1.0, 1e-3, {"A": np.array([0.1, 0.2, 0.35, 0.5]), "B": np.zeros(0)})
+    assert result.spike_counts() == {"A": 4, "B": 0}
+    assert result.spike_counts(0.1, 0.35) == {"A": 2, "B": 0}  # [0.1, 0.35): 0.35 excluded
+    assert result.spike_counts(0.3) == {"A": 2, "B": 0}

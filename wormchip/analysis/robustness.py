@@ -139,8 +139,7 @@ def run_robustness(
         counts: dict[tuple[str, int], dict[str, dict[str, int]]] = {}
         for prefix, res in zip(prefixes, unstack(result, prefixes)):
             model, seed, site = prefix.split("-")
-            window = {n: int(np.sum((t >= lo) & (t < hi))) for n, t in res.spike_times.items()}
-            counts.setdefault((model, int(seed)), {})[site] = window
+            counts.setdefault((model, int(seed)), {})[site] = res.spike_counts(lo, hi)
         for (model, seed), by_site in counts.items():
             accuracy, margin = _score(by_site)
             rows.append(
