@@ -171,6 +171,15 @@ def test_library_name_and_missing_file() -> None:
         load_spec("nowhere.yaml")
 
 
+def test_a_folder_named_like_a_library_circuit_does_not_hide_it(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ncp").mkdir()
+    (tmp_path / "stuff").mkdir()
+    assert load_spec("ncp").name == "ncp"
+    with pytest.raises(SpecError, match="stuff is a folder, not a spec file"):
+        load_spec("stuff")
+
+
 def test_binary_file_gives_spec_error(tmp_path: Path) -> None:
     path = tmp_path / "bin.yaml"
     path.write_bytes(b"\xff\xfe\x00garbage\x81")

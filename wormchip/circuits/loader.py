@@ -52,10 +52,12 @@ def _library_hint(name: str) -> str:
 def load_spec(circuit: str | Path) -> CircuitSpec:
     """Load a spec from a library name ("tap_withdrawal") or a YAML file path."""
     text_path = Path(circuit)
-    if text_path.suffix in (".yaml", ".yml") or text_path.exists():
+    if text_path.suffix in (".yaml", ".yml") or text_path.is_file():
         if not text_path.is_file():
             raise SpecError([Problem([], f"spec file not found: {text_path}")])
         return parse_spec(_read(text_path), source=str(text_path))
+    if text_path.is_dir() and str(circuit) not in library_names():
+        raise SpecError([Problem([], f"{text_path} is a folder, not a spec file or library circuit")])
     return parse_spec(_read(library_path(str(circuit))), source=f"library:{circuit}")
 
 
