@@ -95,6 +95,16 @@ def _atlas_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be ≥ 0, got {value}")
+    return value
+
+
 def add_atlas_compare(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "atlas-compare",
@@ -102,7 +112,7 @@ def add_atlas_compare(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--circuit", default="whole_worm", help="circuit to perturb (default whole_worm)")
     parser.add_argument(
-        "--shuffles", type=int, default=100, help="degree-preserving null shuffles (default 100)"
+        "--shuffles", type=_non_negative, default=100, help="degree-preserving null shuffles (default 100)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for the shuffles")
     parser.add_argument("--out", help="folder for atlas.json and figures")

@@ -124,3 +124,10 @@ def test_lava_partitioned_into_cores_equals_the_emulator(tmp_path):
     for name in emulated.neuron_names:
         np.testing.assert_array_equal(lava.spike_times[name], emulated.spike_times[name])
     np.testing.assert_array_equal(lava.traces["v_fixed"].values, emulated.traces["v_fixed"].values)
+
+
+@pytest.mark.parametrize("value, message", [("-3", "must be ≥ 0, got -3"), ("x", "must be a whole number")])
+def test_atlas_compare_rejects_a_bad_shuffle_count(capsys, value, message):
+    assert main(["atlas-compare", "--shuffles", value]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--shuffles" in err and message in err

@@ -280,6 +280,8 @@ def atlas_compare(
         raise ValueError(f"measure must be one of {sorted(MEASURE_UNITS)}, not {measure!r}")
     if strain not in STRAINS:
         raise ValueError(f"strain must be one of {STRAINS}, not {strain!r}")
+    if shuffles < 0:
+        raise ValueError(f"shuffles must be ≥ 0, not {shuffles}")
     t_start = time.perf_counter()
     protocol = protocol or PerturbationProtocol()
     if network is None:
