@@ -15,7 +15,9 @@ def _compare(args: argparse.Namespace) -> int:
     results = []
     for on in (args.a, args.b):
         results.append(run_circuit(args.circuit, on=on, duration=args.duration, target=args.target))
-    comparison = compare(*results, labels=(args.a, args.b))
+    # The same backend twice is a determinism check; the runs still need distinct labels.
+    labels = (args.a, args.b) if args.a != args.b else (f"{args.a}-1", f"{args.b}-2")
+    comparison = compare(*results, labels=labels)
     summary = comparison.to_dict()
     summary["circuit"] = args.circuit
     if args.out:
@@ -31,7 +33,7 @@ def _compare(args: argparse.Namespace) -> int:
         print(json.dumps(summary))
         return 0
     s = comparison.summary
-    print(f"{args.circuit}: {args.a} vs {args.b}")
+    print(f"{args.circuit}: {labels[0]} vs {labels[1]}")
     for key, value in s.items():
         if isinstance(value, float):
             print(f"  {key:<32} {value:.4g}")

@@ -131,3 +131,21 @@ def test_atlas_compare_rejects_a_bad_shuffle_count(capsys, value, message):
     assert main(["atlas-compare", "--shuffles", value]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "--shuffles" in err and message in err
+
+
+def test_compare_a_backend_with_itself_is_a_determinism_check(capsys):
+    args = [
+        "compare",
+        "tap_withdrawal",
+        "--a",
+        "emulator",
+        "--b",
+        "emulator",
+        "--duration",
+        "200 ms",
+        "--json",
+    ]
+    assert main(args) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["labels"] == ["emulator-1", "emulator-2"] and data["summary"]["count_correlation"] == 1.0
+    assert set(data["summary"]["fraction_within_1step"].values()) == {1.0}
