@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wormchip.circuits.build import build
+from wormchip.circuits.errors import Problem, SpecError
 from wormchip.circuits.loader import load_spec
 from wormchip.circuits.schema import CircuitSpec
 from wormchip.result import Result
+from wormchip.units import UnitError, parse_quantity
 
 
 @dataclass
@@ -27,6 +29,12 @@ def prepare(
     seed: int | None = None,
 ) -> tuple[CircuitSpec, Path | None]:
     """Load a spec (library name, YAML path or object) and apply run-setting overrides (strings with units)."""
+    for option, value in (("--duration", duration), ("--dt", dt)):
+        if value is not None:  # checked here: an override is not in the file, so it has no file line
+            try:
+                parse_quantity(value, "time")
+            except UnitError as err:
+                raise SpecError([Problem([option], str(err), value)]) from None
     spec = circuit if isinstance(circuit, CircuitSpec) else load_spec(circuit)
     spec = spec.model_copy(deep=True)
     if duration is not None:

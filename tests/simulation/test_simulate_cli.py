@@ -80,3 +80,9 @@ def test_spike_counts_in_a_window_are_half_open():
     assert result.spike_counts() == {"A": 4, "B": 0}
     assert result.spike_counts(0.1, 0.35) == {"A": 2, "B": 0}  # [0.1, 0.35): 0.35 excluded
     assert result.spike_counts(0.3) == {"A": 2, "B": 0}
+
+
+def test_a_bad_duration_override_names_the_option_not_a_file_line(capsys):
+    assert main(["simulate", "tap_withdrawal", "--duration", "5mV"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("wormchip: error: --duration: '5mV' is a voltage") and "line" not in err
