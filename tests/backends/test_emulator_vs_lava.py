@@ -312,8 +312,67 @@ def test_refractory_period_and_reset_follow_the_rule() -> None:
     assert isi_a.min() >= 5, "no spike inside the refractory delay"
 
 
+def delayed_net(seed: int = 10) -> FixedPointNetwork:
+    """`random_net(.., "split")` with its blocks delayed by 0 and 5 steps plus a mixed block at exponent −2
+    delayed by 63 steps (the 6-bit maximum) and one at exponent 1 delayed by 1."""
+    base = random_net(seed, "split")
+    rng = np.random.default_rng(seed)
+    n = base.n_neurons
+    return dataclasses.replace(
+        base,
+        weights=(
+            base.weights[0],
+            dataclasses.replace(base.weights[1], delay=5),
+            _block(rng, (n, n), 0.1, -256, 255, weight_exp=-2, delay=63),
+            _block(rng, (n, n), 0.05, -256, 255, weight_exp=1, delay=1),
+        ),
+    )
+
+
+def test_delay_postpones_arrival_by_its_steps() -> None:
+    """A spike at step k reaches u at step k + 1 + delay; nothing arrives earlier."""
+    for delay in (0, 1, 4, 63):
+        net = FixedPointNetwork(
+            ["pre", "post"], du=[0, 4095], dv=[0, 4095], vth=[10, 131071], bias_mant=[1000, 0], bias_exp=0,
+            weights=(WeightBlock(np.array([[0, 0], [100, 0]]), delay=delay),),
+        )  # fmt: skip
+        res = run_emulator(net, 80)
+        first_spike = int(np.flatnonzero(raster(res)[:, 0])[0])
+        u_post = res.traces["u"].values[:, 1]
+        arrival = first_spike + 1 + delay
+        if arrival < 80:
+            assert int(np.flatnonzero(u_post)[0]) == arrival
+            assert u_post[arrival] == 100 << 6
+        else:
+            assert not u_post.any()
+
+
+def test_delay_validation() -> None:
+    with pytest.raises(ValueError, match=r"delay = 64 steps is outside \[0, 63\]"):
+        WeightBlock(np.array([[1]]), delay=64)
+    with pytest.raises(ValueError, match="only recurrent weight blocks carry delays"):
+        FixedPointNetwork(
+            ["a"], 0, 0, 1, 0, 0, input_spikes=np.zeros((3, 1), bool),
+            input_weights=(WeightBlock(np.array([[1]]), delay=2),),
+        )  # fmt: skip
+
+
+@pytest.mark.lava
+def test_delays_bit_exact() -> None:
+    """Lava's DelayDense (6-bit delays, each delay's sum shifted on its own) == the emulator's ring buffer."""
+    from wormchip.backends.lava_runner import run_lava
+
+    net = delayed_net()
+    emu = run_emulator(net, 150)
+    assert_identical(emu, run_lava(net, 150, timeout_s=120))
+    undelayed = dataclasses.replace(net, weights=tuple(dataclasses.replace(b, delay=0) for b in net.weights))
+    assert not np.array_equal(raster(emu), raster(run_emulator(undelayed, 150)))
+
+
 @pytest.mark.skipif(numba is None, reason="numba not installed")
-@pytest.mark.parametrize("make", [edge_net, scheduled_net, gap_net, lambda: refractory_net(gap_net())])
+@pytest.mark.parametrize(
+    "make", [edge_net, scheduled_net, gap_net, lambda: refractory_net(gap_net()), delayed_net]
+)
 def test_numba_and_numpy_engines_agree(make) -> None:
     net = make()
     a, b = run_emulator(net, 200, engine="numpy"), run_emulator(net, 200, engine="numba")
@@ -345,9 +404,15 @@ def multi_core_net(core_of: np.ndarray, seed: int = 8) -> FixedPointNetwork:
     w[rng.random((n, n)) < 0.03] = -256
     w[:, core_of == 0] = -np.abs(w[:, core_of == 0])
     w2 = np.where(rng.random((n, n)) < 0.1, rng.integers(-256, 256, (n, n)), 0)
+    w3 = np.where(rng.random((n, n)) < 0.05, rng.integers(-256, 256, (n, n)), 0)
     return dataclasses.replace(
         base,
-        weights=(*base.weights, WeightBlock(w), WeightBlock(w2, weight_exp=-2)),
+        weights=(
+            *base.weights,
+            WeightBlock(w),
+            WeightBlock(w2, weight_exp=-2),
+            WeightBlock(w3, weight_exp=-3, delay=4),
+        ),
         bias_schedule=scheduled_net().bias_schedule,
         refractory=rng.integers(0, 4, n),
     )

@@ -64,7 +64,7 @@ populations:
   - {name: b, size: 2, model: conductance_lif}
 connections:
   - {name: slow, source: [a], target: [b], synapse: exp_conductance, random: {p: 1.0},
-     weight_scale: "1 nS", params: {delay: "2 ms"}, plasticity: [learn]}
+     weight_scale: "1 nS", params: {delay: "7 ms"}, plasticity: [learn]}
   - {name: graded, source: [b], target: [b], synapse: graded_sigmoid, random: {p: 1.0},
      weight_scale: "1 nS"}
 plasticity:
@@ -82,7 +82,7 @@ def test_unsupported_lists_every_offender() -> None:
         ("neuron:adaptive_lif", "neuron a_0"),
         ("neuron:adaptive_lif", "neuron a_1"),
         ("plasticity:stdp", "projection slow (rule learn)"),
-        ("param:delay", "projection slow (delay 2 ms)"),
+        ("param:long_delay", "projection slow (delay 7 ms = 70 steps)"),
         ("synapse:graded_sigmoid", "projection graded"),
     }
     for _, element in offenders:

@@ -265,12 +265,19 @@ def represented(
     changes: dict = {"gap": off, "decay_v": total_decay - np.asarray(off.sum(axis=1)).ravel()}
     unit_w = sp.diags(s * 2**U_SHIFT)
     ru_rows = sp.diags(ru if "decay_u" in classes else np.ones(len(s)))
-    for key, blocks in (("weights", fixed.weights), ("input_weights", fixed.input_weights)):
-        exact = getattr(lowered, key)
+
+    def weights_as(key: str, exact: sp.csr_matrix, blocks: tuple) -> sp.csr_matrix:
         if key in classes:
-            changes[key] = (ru_rows @ sp.diags(1 / ru) @ unit_w @ _represented(blocks, exact.shape)).tocsr()
-        else:
-            changes[key] = (ru_rows @ exact).tocsr()
+            return (ru_rows @ sp.diags(1 / ru) @ unit_w @ _represented(blocks, exact.shape)).tocsr()
+        return (ru_rows @ exact).tocsr()
+
+    by_delay = [
+        (d, weights_as("weights", w, tuple(b for b in fixed.weights if b.delay == d)))
+        for d, w in lowered.weights_by_delay()
+    ]
+    changes["weights"] = by_delay[0][1]
+    changes["delayed_weights"] = tuple(by_delay[1:])
+    changes["input_weights"] = weights_as("input_weights", lowered.input_weights, fixed.input_weights)
     if "decay_u" in classes:
         changes["decay_u"] = eff_u
     if "v_th" in classes:

@@ -6,7 +6,8 @@ Dense sums in int64 and shifts by `weight_exp` after summing; its output travels
 not saturated to 16 bit); inputs from several Dense add in int32; `a_in << 6` and `u` updates are int32; u wraps
 once at 24 bit; v clips to ±(2²³ − 1).
 
-Three extensions run here exactly as in `lava_runner`: a piecewise-constant bias schedule; gap junctions
+Four extensions run here exactly as in `lava_runner`: synaptic delays (`DelayDense`: each block's shifted
+sum waits `delay` steps in a ring buffer before it joins a_in); a piecewise-constant bias schedule; gap junctions
 (`GapLIF`: graded voltage messages `v >> gap_shift` through graded Dense blocks, whose int32 output adds to
 v at the next step; the graded Dense computes `W.dot(msg)` in int32, so its sum wraps in int32); and
 `GapLIF`'s refractory period and reset to `v_reset` (see `FixedPointNetwork`).
@@ -124,6 +125,10 @@ class _Prepared:
             [b.effective_weights() for b in net.weights] or [sp.csr_matrix((0, n))], format="csr"
         ).astype(np.int64)
         self.exps = np.repeat([b.weight_exp for b in net.weights], n).astype(np.int64)
+        # Delays: block b's sum computed at step k joins a_in at the end of step k + delay (ring of slots).
+        self.delays = np.array([b.delay for b in net.weights], dtype=np.int64)
+        self.row_delays = np.repeat(self.delays, n).astype(np.int64)
+        self.ring = net.max_delay + 1
         # Gap junctions: graded Dense blocks stacked the same way; their sums wrap in int32 (int32 dot).
         self.n_gap = len(net.gap_weights)
         self.gap_stacked = sp.vstack(
@@ -158,6 +163,8 @@ class _Prepared:
             csc.indices.astype(np.int64),
             csc.data.astype(np.int64),
             self.exps,
+            self.row_delays,
+            int(self.ring),
             gap.indptr.astype(np.int64),
             gap.indices.astype(np.int64),
             gap.data.astype(np.int64),
@@ -202,6 +209,7 @@ def _numpy_loop(p: _Prepared, raster: np.ndarray, u_rec: np.ndarray, v_rec: np.n
     lo = np.zeros(n, dtype=bool)
     fired = np.zeros(n, dtype=bool)
     acc = np.zeros(n_blocks * n, dtype=np.int64)
+    pending = np.zeros((p.ring, n), dtype=np.int64)  # delayed Dense sums, slot (arrival step) mod ring
     record_u, record_v = len(u_rec) > 0, len(v_rec) > 0
 
     for k in range(steps):
@@ -246,8 +254,17 @@ def _numpy_loop(p: _Prepared, raster: np.ndarray, u_rec: np.ndarray, v_rec: np.n
         if shift_right:
             np.right_shift(acc, right, out=acc)
         np.copyto(a_in, p.input_drive[k])
+        if p.ring > 1:  # sums computed `delay` steps ago arrive now
+            slot = k % p.ring
+            np.add(a_in, pending[slot], out=a_in, casting="unsafe")
+            pending[slot] = 0
         for b in range(n_blocks):  # int64 + int32 computed in int64, stored wrapped: int32 arithmetic
-            np.add(a_in, acc[b * n : (b + 1) * n], out=a_in, casting="unsafe")
+            d = p.delays[b]
+            if d:
+                target = pending[(k + d) % p.ring]
+                np.add(target, acc[b * n : (b + 1) * n], out=target)
+            else:
+                np.add(a_in, acc[b * n : (b + 1) * n], out=a_in, casting="unsafe")
         if n_gap:
             # GapLIF sends v >> gap_shift; each graded Dense: int32 W.dot(msg), shifted in int32, summed in int32.
             np.right_shift(v, p.gap_shift, out=gap_msg)
@@ -284,6 +301,8 @@ def _step_loop(
     col_rows: np.ndarray,
     col_w: np.ndarray,
     row_exps: np.ndarray,
+    row_delays: np.ndarray,
+    ring: int,
     gap_ptr: np.ndarray,
     gap_cols: np.ndarray,
     gap_w: np.ndarray,
@@ -307,6 +326,7 @@ def _step_loop(
     gap_in = np.zeros(n, np.int64)
     msg = np.zeros(n, np.int64)
     acc = np.zeros(n_rows, np.int64)
+    pending = np.zeros((ring, n), np.int64)
     ref_count = np.zeros(n, np.int64)
     fired = np.zeros(n, np.bool_)
     record_u, record_v = u_rec.shape[0] > 0, v_rec.shape[0] > 0
@@ -357,11 +377,21 @@ def _step_loop(
                         acc[col_rows[q]] += col_w[q]
         for i in range(n):
             a_in[i] = input_drive[k, i]
+        if ring > 1:  # delayed sums arriving now
+            slot = k % ring
+            for i in range(n):
+                a_in[i] += pending[slot, i]
+                pending[slot, i] = 0
         if n_fired:
             for r in range(n_rows):
                 e = row_exps[r]
                 s = acc[r] << e if e > 0 else acc[r] >> -e
-                a_in[r % n] += s
+                d = row_delays[r]
+                if d:
+                    pending[(k + d) % ring, r % n] += s
+                else:
+                    a_in[r % n] += s
+        if n_fired or ring > 1:
             for i in range(n):
                 a_in[i] = _wrap32_jit(a_in[i])
         if n_gap:

@@ -1,7 +1,7 @@
 """Run a `FixedPointNetwork` on Lava 0.10's bit-accurate CPU simulation, hygienically.
 
 The graph is `wormchip.mappers.emit`'s plan: one LIF process per core (by default one core for all neurons),
-one Dense per `WeightBlock` and core pair, a `RingBuffer` source (+ Dense per input block and core) for
+one Dense per `WeightBlock` and core pair (a `DelayDense` where the block has a delay), a `RingBuffer` source (+ Dense per input block and core) for
 external spikes and one recorder process per core for spikes and u, v; it runs under
 `Loihi2SimCfg(select_tag="fixed_pt")` with the bit-accurate models named explicitly. Lava's cost is per
 process per step, so fewer processes are faster.
@@ -325,8 +325,8 @@ class LavaGraph:
         folder: str,
         core_of: np.ndarray | None = None,
     ) -> None:
-        from lava.proc.dense.models import PyDenseModelBitAcc
-        from lava.proc.dense.process import Dense
+        from lava.proc.dense.models import PyDelayDenseModelBitAcc, PyDenseModelBitAcc
+        from lava.proc.dense.process import DelayDense, Dense
         from lava.proc.io.source import PySendModelFixed
         from lava.proc.io.source import RingBuffer as Source
         from lava.proc.lif.models import PyLifModelBitAcc
@@ -382,7 +382,7 @@ class LavaGraph:
             name = f"{prefix[sub.kind]}_{sub.block}"
             if not single:
                 name += f"_core{sub.src_core}_to_core{sub.dst_core}"
-            proc = Dense(
+            dense = dict(
                 weights=sub.weights.toarray(),
                 weight_exp=sub.dense_weight_exp,
                 num_weight_bits=sub.num_weight_bits,
@@ -390,7 +390,12 @@ class LavaGraph:
                 num_message_bits=24 if graded else 0,
                 name=name,
             )
-            self.models[proc] = PyDenseModelBitAcc
+            if sub.delay:
+                proc = DelayDense(delays=np.full(sub.weights.shape, sub.delay, dtype=int), **dense)
+                self.models[proc] = PyDelayDenseModelBitAcc
+            else:
+                proc = Dense(**dense)
+                self.models[proc] = PyDenseModelBitAcc
             dst = lif_of[sub.dst_core]
             if sub.relay:
                 proc.a_out.connect(relays[sub.kind, sub.block, sub.dst_core].a_in)

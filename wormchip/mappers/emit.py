@@ -55,6 +55,8 @@ class SubBlock:
 
     `weights` are effective (post-truncation) weights, `sign_mode` the whole block's (tell Lava explicitly).
     With `relay`, the Dense uses exponent 0 and a relay per (kind, block, dst_core) applies `weight_exp`.
+    `delay` > 0 (the block's, in steps): a Lava `DelayDense` instead of a Dense; every sub-block of a block
+    shares it, so a relay still sums outputs that left their cores at the same step.
     """
 
     kind: str
@@ -66,6 +68,7 @@ class SubBlock:
     num_weight_bits: int
     sign_mode: SignMode
     relay: bool = False
+    delay: int = 0
 
     @property
     def dense_weight_exp(self) -> int:
@@ -175,6 +178,7 @@ def emit(net: FixedPointNetwork, core_of: np.ndarray | None = None) -> LavaPlan:
                             block.num_weight_bits,
                             mode,
                             relay,
+                            block.delay,
                         )
                     )
     return LavaPlan(

@@ -142,7 +142,19 @@ _ROWS = (
         "synapses with different τ onto one neuron: one du (the τ carrying most charge), weights rescaled "
         "to keep each PSC's charge; cost: relative L2 error of the PSC kernel",
     ),
-    ("param:delay", "parameter", Lowering.UNSUPPORTED, "synaptic delays > 0 (DelayDense not lowered yet)"),
+    (
+        "param:delay",
+        "parameter",
+        Lowering.NATIVE,
+        "Lava DelayDense (Loihi 2's 6-bit delay): round(delay/dt) steps as Brian2; delayed spike inputs are "
+        "shifted in the input raster",
+    ),
+    (
+        "param:long_delay",
+        "parameter",
+        Lowering.UNSUPPORTED,
+        "recurrent delays over 63 steps exceed the 6-bit delay field (no relay chain is built)",
+    ),
     (
         "param:threshold_at_rest",
         "parameter",

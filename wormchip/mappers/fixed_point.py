@@ -25,6 +25,8 @@ GAP_SHIFT_MIN, GAP_SHIFT_MAX = 0, 23  # graded voltage message v >> gap_shift (v
 # Refractory delay in steps: Loihi 1's per-compartment `refractDelay` is a 6-bit field (NxSDK `CxProfileCfg`;
 # Davies et al. 2018). 0 and 1 both mean no refractory period.
 REFRACTORY_MAX = 63
+# Synaptic delay in steps: Loihi 2's 6-bit delay field (lava-nc 0.10 `PyDelayDenseModelBitAcc` rejects > 63).
+DELAY_MAX = 63
 V_RESET_LIMIT = 2**23 - 1  # v_reset lies in v's 24-bit signed range (v clips at ±(2²³ − 1))
 
 
@@ -113,12 +115,15 @@ class WeightBlock:
     """One integer weight matrix (post × pre) with a shared exponent; maps to one Lava Dense (one core, later).
 
     The synaptic input a block delivers is `(W @ s) << weight_exp` (or `>> -weight_exp`), applied after summing
-    (Lava's Dense; nengo-loihi instead scales each weight, which differs).
+    (Lava's Dense; nengo-loihi instead scales each weight, which differs). `delay` (steps, 0…63): a spike at
+    step k reaches u at step k + 1 + delay (Lava's `DelayDense`, which shifts each delay's sum separately; 0 is
+    a plain Dense).
     """
 
     weights: sp.csr_matrix
     weight_exp: int = 0
     num_weight_bits: int = 8
+    delay: int = 0
 
     def __post_init__(self) -> None:
         w = self.weights
@@ -146,6 +151,11 @@ class WeightBlock:
                 f"num_weight_bits = {self.num_weight_bits!r} is outside "
                 f"[{NUM_WEIGHT_BITS_MIN}, {NUM_WEIGHT_BITS_MAX}]"
             )
+        if int(self.delay) != self.delay or not 0 <= self.delay <= DELAY_MAX:
+            raise ValueError(
+                f"delay = {self.delay!r} steps is outside [0, {DELAY_MAX}] (Loihi 2's 6-bit delay)"
+            )
+        object.__setattr__(self, "delay", int(self.delay))
         object.__setattr__(self, "weights", w)
         object.__setattr__(self, "weight_exp", int(self.weight_exp))
         object.__setattr__(self, "num_weight_bits", int(self.num_weight_bits))
@@ -186,7 +196,8 @@ class FixedPointNetwork:
     (effective threshold `vth << 6`), bias `bias_mant[i] << bias_exp[i]`. Recurrent synapses are the sum of
     `weights` blocks (each n × n). External input is a boolean raster `input_spikes[step, k]` fed through
     `input_weights` blocks (each n × n_inputs); steps past the end of the raster carry no input. A spike
-    (neuron or input) at step t reaches the current u at step t + 1. `dt` is the step length in seconds.
+    (neuron or input) at step t reaches the current u at step t + 1 (+ the block's `delay`; input blocks have
+    delay 0: `lower` shifts delayed inputs' spikes in the raster instead). `dt` is the step length in seconds.
 
     `bias_schedule`: `BiasChange`s with strictly increasing steps ≥ 1 replace the bias from their step on.
     Gap junctions (`gap_weights`, each n × n, post × pre): every neuron also sends its voltage after the spike
@@ -252,6 +263,11 @@ class FixedPointNetwork:
             for i, block in enumerate(blocks):
                 if block.shape != (n, cols):
                     raise ValueError(f"{attr}[{i}] has shape {block.shape}, expected ({n}, {cols})")
+                if attr != "weights" and block.delay:
+                    raise ValueError(
+                        f"{attr}[{i}] has delay {block.delay}: only recurrent weight blocks carry delays "
+                        "(delay input spikes in the raster instead)"
+                    )
             object.__setattr__(self, attr, blocks)
         if not (np.isfinite(self.dt) and self.dt > 0):
             raise ValueError(f"dt = {self.dt!r} must be a positive number of seconds")
@@ -302,6 +318,11 @@ class FixedPointNetwork:
     def has_refractory_or_reset(self) -> bool:
         """Whether any neuron needs the refractory period or a nonzero reset (so `GapLIF`, not Lava's LIF)."""
         return bool(np.any(self.refractory > 1) or np.any(self.v_reset != 0))
+
+    @property
+    def max_delay(self) -> int:
+        """The longest recurrent synaptic delay in steps (0: no delays)."""
+        return max((b.delay for b in self.weights), default=0)
 
     @property
     def n_inputs(self) -> int:

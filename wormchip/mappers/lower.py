@@ -25,6 +25,7 @@ import scipy.sparse as sp
 from wormchip import ir
 from wormchip.errors import UnsupportedFeature
 from wormchip.mappers.features import FEATURES, Lowering
+from wormchip.mappers.fixed_point import DELAY_MAX
 
 MAX_BIAS_CHANGES = 2000  # current stimuli with more changes are averaged over hold windows
 OPERATING_POINT = 0.5  # conductance synapses linearised at v_op = E_L + OPERATING_POINT·(v_th − E_L)
@@ -52,6 +53,9 @@ class LoweredNetwork:
     `gap` (n × n, zero diagonal): dimensionless coupling per step, v_i += Σ_j gap[i, j]·(v_j − v_i).
     `refractory[i]`: refractory delay in steps (after a spike at step k, v is held at `v_reset[i]`, V from
     rest, until step k + refractory − 1; Brian2's `timestep(t_ref, dt)`). `None` means 0 (none, reset to rest).
+    `delayed_weights`: recurrent synapses with an axonal delay, as (delay in steps ≥ 1, post × pre matrix in V
+    per step): a spike at step k reaches u at step k + 1 + delay. `weights` holds the undelayed ones. Delayed
+    external spikes are shifted in `input_spikes` instead (exact).
     """
 
     names: tuple[str, ...]
@@ -74,6 +78,7 @@ class LoweredNetwork:
     metadata: dict = field(default_factory=dict)
     refractory: np.ndarray | None = None
     v_reset: np.ndarray | None = None
+    delayed_weights: tuple[tuple[int, sp.csr_matrix], ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.names)
@@ -85,6 +90,18 @@ class LoweredNetwork:
     @property
     def n_neurons(self) -> int:
         return len(self.names)
+
+    def weights_by_delay(self) -> tuple[tuple[int, sp.csr_matrix], ...]:
+        """Every recurrent weight matrix with its delay in steps: (0, `weights`) first, then the delayed ones."""
+        return ((0, self.weights), *self.delayed_weights)
+
+    @property
+    def all_weights(self) -> sp.csr_matrix:
+        """All recurrent synapses, whatever their delay, summed into one post × pre matrix."""
+        total = self.weights
+        for _, w in self.delayed_weights:
+            total = total + w
+        return total.tocsr()
 
     def approximation_table(self) -> str:
         """Markdown list of the approximations applied, with their costs (for reports)."""
@@ -179,7 +196,8 @@ def lower(
     v_reset = p["v_reset"] - p["E_L"]
 
     # --- synapses: spiking projections and inputs to (weight in amperes, τ) per target --------------------------
-    edges: list[tuple[np.ndarray, np.ndarray, np.ndarray, float, str]] = []  # (pre, post, I-weight, τ, name)
+    # (pre, post, I-weight, τ, name, delay in steps)
+    edges: list[tuple[np.ndarray, np.ndarray, np.ndarray, float, str, int]] = []
     gap_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     linearised: list[str] = []
     drive_error = 0.0
@@ -208,10 +226,13 @@ def lower(
         if proj.synapse == "gap_junction":
             gap_parts.append((proj.pre, proj.post, np.abs(proj.weight)))
             continue
-        if proj.params.get("delay", 0.0) > 0:
-            lw.unsupported("param:delay", f"{label} (delay {proj.params['delay'] * 1e3:g} ms)")
+        delay = _delay_steps(proj.params.get("delay", 0.0), dt)
+        if delay > DELAY_MAX:
+            lw.unsupported(
+                "param:long_delay", f"{label} (delay {proj.params['delay'] * 1e3:g} ms = {delay} steps)"
+            )
         w = current_weight(proj.synapse, proj.weight, proj.post, label)
-        edges.append((proj.pre, proj.post, w, float(proj.params["tau"]), label))
+        edges.append((proj.pre, proj.post, w, float(proj.params["tau"]), label, delay))
 
     # External spike inputs: one raster column per (source, layer); k spikes in one step use k layers.
     columns: list[np.ndarray] = []
@@ -221,11 +242,11 @@ def lower(
     in_names: list[str] = []
     for inp in network.spike_inputs:
         label = f"input {inp.name}"
-        if inp.params.get("delay", 0.0) > 0:
-            lw.unsupported("param:delay", f"{label} (delay {inp.params['delay'] * 1e3:g} ms)")
+        in_delay = _delay_steps(inp.params.get("delay", 0.0), dt)  # exact: the spikes move in the raster
         w = current_weight(inp.synapse, inp.weight, inp.target, label)
         for k, times in enumerate(inp.spike_times):
             step_of = np.floor(np.asarray(times) / dt + 1e-3).astype(np.int64)  # Brian2's generator binning
+            step_of = step_of + in_delay
             step_of = step_of[(step_of >= 0) & (step_of < steps)]
             counts = np.bincount(step_of, minlength=steps)
             for layer in range(int(counts.max()) if len(step_of) else 1):
@@ -244,7 +265,7 @@ def lower(
 
     # One synaptic time constant per neuron: the τ carrying most charge (Σ|w|·τ); others rescaled by τ_s/τ_u.
     charge: dict[int, dict[float, float]] = defaultdict(lambda: defaultdict(float))
-    for _pre, post, w, tau, _ in edges:
+    for _pre, post, w, tau, *_ in edges:
         for i, c in zip(post.tolist(), (np.abs(w) * tau).tolist()):
             charge[i][tau] += c
     for i, w, tau in zip(in_post, in_weight, in_tau):
@@ -301,19 +322,21 @@ def lower(
     i_el = np.bincount(gap_post, weights=gap_g * (p["E_L"][gap_pre] - p["E_L"][gap_post]), minlength=n)
     gap = sp.csr_matrix((gap_g * kappa[gap_post], (gap_post, gap_pre)), shape=(n, n))
 
-    rows, cols, vals = [], [], []
-    for pre, post, w, tau, _ in edges:
-        rows.append(post)
-        cols.append(pre)
-        vals.append(w * (tau / tau_u[post]) * kappa[post])
-    weights = sp.csr_matrix(
-        (
-            np.concatenate(vals or [np.zeros(0)]),
-            (np.concatenate(rows or [np.zeros(0, int)]), np.concatenate(cols or [np.zeros(0, int)])),
-        ),
-        shape=(n, n),
-    )  # duplicates (parallel synapses) are summed
-    weights.eliminate_zeros()
+    by_delay: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = defaultdict(list)
+    for pre, post, w, tau, _, delay in edges:
+        by_delay[delay].append((post, pre, w * (tau / tau_u[post]) * kappa[post]))
+
+    def matrix(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> sp.csr_matrix:
+        """Post × pre; duplicates (parallel synapses) are summed."""
+        rows, cols, vals = zip(*parts) if parts else ([np.zeros(0, int)], [np.zeros(0, int)], [np.zeros(0)])
+        out = sp.csr_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
+        )
+        out.eliminate_zeros()
+        return out
+
+    weights = matrix(by_delay.pop(0, []))
+    delayed_weights = tuple((d, matrix(by_delay[d])) for d in sorted(by_delay))
     m = len(columns)
     post_arr = np.array(in_post, dtype=np.int64)
     in_w = (
@@ -369,6 +392,7 @@ def lower(
         approximations=tuple(lw.approximations),
         refractory=refractory,
         v_reset=v_reset,
+        delayed_weights=delayed_weights,
         metadata={
             "network": network.name,
             "kappa_v_per_a": kappa,
@@ -378,6 +402,11 @@ def lower(
             ],
         },
     )
+
+
+def _delay_steps(delay: float, dt: float) -> int:
+    """A delay in seconds as whole steps, rounded as Brian2's spike queue does (`round(delay / dt)`)."""
+    return int(np.round(delay / dt))
 
 
 def simulate_lowered(
@@ -397,6 +426,8 @@ def simulate_lowered(
     changes = dict(lowered.bias_schedule)
     laplacian = (lowered.gap - sp.diags(np.asarray(lowered.gap.sum(axis=1)).ravel())).tocsr()
     weights, input_weights = lowered.weights.tocsr(), lowered.input_weights.tocsr()
+    ring = 1 + max((d for d, _ in lowered.delayed_weights), default=0)
+    pending = np.zeros((ring, n))  # delayed synaptic input, by arrival step mod ring
     frozen = np.maximum(lowered.refractory - 1, 0)
     count = np.zeros(n, dtype=np.int64)
     v_out, spikes_out = np.zeros((steps, n)), np.zeros((steps, n), dtype=bool)
@@ -413,7 +444,10 @@ def simulate_lowered(
         v[spikes] = lowered.v_reset[spikes]
         count[spikes] = frozen[spikes]
         v_out[k], spikes_out[k] = v, spikes
-        a_in = weights @ spikes
+        a_in = weights @ spikes + pending[k % ring]
+        pending[k % ring] = 0
+        for d, w in lowered.delayed_weights:
+            pending[(k + d) % ring] += w @ spikes
         if k < len(lowered.input_spikes):
             a_in = a_in + input_weights @ lowered.input_spikes[k]
         gap_in = laplacian @ v

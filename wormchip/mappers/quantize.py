@@ -150,8 +150,9 @@ def _split_blocks(
     return out
 
 
-def _blocks(w_units: sp.csr_matrix, max_blocks_per_sign: int) -> list[WeightBlock]:
-    """Excitatory and inhibitory blocks (each possibly split by magnitude) of a float matrix in a_in units."""
+def _blocks(w_units: sp.csr_matrix, max_blocks_per_sign: int, delay: int = 0) -> list[WeightBlock]:
+    """Excitatory and inhibitory blocks (each possibly split by magnitude) of a float matrix in a_in units,
+    all with the synaptic `delay` (steps)."""
     w = w_units.tocoo()
     blocks = []
     for sel in (w.data > 0, w.data < 0):
@@ -159,7 +160,7 @@ def _blocks(w_units: sp.csr_matrix, max_blocks_per_sign: int) -> list[WeightBloc
         for ints, exp in _split_blocks(part, max_blocks_per_sign):
             ints.eliminate_zeros()
             if ints.nnz:
-                blocks.append(WeightBlock(ints.astype(np.int64), weight_exp=exp))
+                blocks.append(WeightBlock(ints.astype(np.int64), weight_exp=exp, delay=delay))
     return blocks
 
 
@@ -329,13 +330,14 @@ def _assemble(
     rep_gap = sp.diags(s) @ _represented(gap_blocks, lowered.gap.shape, gap_shift, False) @ sp.diags(1 / s)
     rep_diag = rep_gap.diagonal() if gap_blocks else np.zeros(len(names))
     exact_total = lowered.decay_v + np.asarray(lowered.gap.sum(axis=1)).ravel()
+    all_weights = lowered.all_weights  # every delay: the blocks of all delays sum to it
     errors = {
         "decay_u": ParamError.of(lowered.decay_u, np.minimum(du + 1, 4096) / 4096),
         "decay_v": ParamError.of(exact_total, dv / 4096 - rep_diag),
         "vth": ParamError.of(lowered.v_th, vth * 2**U_SHIFT * s),
         "v_reset": ParamError.of(lowered.v_reset, v_reset * s),
         "bias": ParamError.of(np.concatenate(biases_exact), np.concatenate(biases_rep)),
-        "weights": _weight_error(lowered.weights, unit_w @ _represented(weights, lowered.weights.shape)),
+        "weights": _weight_error(all_weights, unit_w @ _represented(weights, all_weights.shape)),
         "input_weights": _weight_error(
             lowered.input_weights, unit_w @ _represented(input_weights, lowered.input_weights.shape)
         ),
@@ -344,7 +346,7 @@ def _assemble(
         errors["gap"] = _weight_error(lowered.gap, (rep_gap - sp.diags(rep_diag)).tocsr())
     notes = []
     for key in ("weights", "input_weights"):
-        exact = getattr(lowered, key).tocoo()
+        exact = (all_weights if key == "weights" else lowered.input_weights).tocoo()
         blocks = weights if key == "weights" else input_weights
         rep = _at(_represented(blocks, exact.shape), exact.row, exact.col)
         lost = int(np.sum((rep == 0) & (exact.data != 0)))
@@ -387,6 +389,7 @@ def compensate_decays(lowered: LoweredNetwork, du: np.ndarray, dv: np.ndarray | 
         bias=lowered.bias * rv,
         bias_schedule=tuple((step, b * rv) for step, b in lowered.bias_schedule),
         weights=(rows_uv @ lowered.weights).tocsr(),
+        delayed_weights=tuple((d, (rows_uv @ w).tocsr()) for d, w in lowered.delayed_weights),
         input_weights=(rows_uv @ lowered.input_weights).tocsr(),
         gap=(rows_v @ lowered.gap).tocsr(),
     )
@@ -435,11 +438,15 @@ def quantize(
     biases = np.abs(np.stack([lowered.bias, *(b for _, b in lowered.bias_schedule)]))
     s = np.maximum(s, biases.max(axis=0) / BIAS_MAX)
     s = np.maximum(s, np.abs(lowered.v_reset) / V_RESET_LIMIT)  # v_reset must fit v's register
-    for w in (lowered.weights, lowered.input_weights):
+    for w in (*(w for _, w in lowered.weights_by_delay()), lowered.input_weights):
         row_max = np.asarray(abs(w).max(axis=1).todense()).ravel() if w.shape[1] else np.zeros(len(s))
         s = np.maximum(s, row_max / (2**U_SHIFT * WEIGHT_UNIT_MAX))
     inv = sp.diags(1 / (s * 2**U_SHIFT))
-    weights = tuple(_blocks((inv @ lowered.weights).tocsr(), max_blocks_per_sign))
+    weights = tuple(
+        block
+        for d, w in lowered.weights_by_delay()
+        for block in _blocks((inv @ w).tocsr(), max_blocks_per_sign, delay=d)
+    )
     input_weights = tuple(_blocks((inv @ lowered.input_weights).tocsr(), max_blocks_per_sign))
     net, report = _assemble(
         lowered, "ours", s, du, dv, weights, input_weights, max_blocks_per_sign, residual=residual
@@ -481,7 +488,7 @@ def calibrated_headroom(lowered: LoweredNetwork, margin: float = 1.25) -> np.nda
 # --- nengo-loihi baseline ---------------------------------------------------------------------------------------
 
 
-def _nengo_weights(w_units: sp.csr_matrix, exp: int) -> WeightBlock:
+def _nengo_weights(w_units: sp.csr_matrix, exp: int, delay: int = 0) -> WeightBlock:
     """nengo-loihi's `discretize_weights`: mixed blocks use one shift bit (round(w/2)·2, |w| ≤ 254)."""
     w = w_units.tocsr().copy()
     mixed = (w.data > 0).any() and (w.data < 0).any()
@@ -489,7 +496,7 @@ def _nengo_weights(w_units: sp.csr_matrix, exp: int) -> WeightBlock:
     top = 2 ** (8 - shift) - 1
     w.data = np.clip(np.round(w.data / 2**shift), -top, top) * 2**shift
     w.eliminate_zeros()
-    return WeightBlock(w.astype(np.int64), weight_exp=exp)
+    return WeightBlock(w.astype(np.int64), weight_exp=exp, delay=delay)
 
 
 def quantize_nengo_loihi(lowered: LoweredNetwork) -> tuple[FixedPointNetwork, QuantizationReport]:
@@ -502,7 +509,8 @@ def quantize_nengo_loihi(lowered: LoweredNetwork) -> tuple[FixedPointNetwork, Qu
     """
     n = lowered.n_neurons
     du, dv = _decays(lowered, offset=1, unity=4095)
-    w_rec = float(abs(lowered.weights).max()) if lowered.weights.nnz else 0.0
+    all_weights = lowered.all_weights
+    w_rec = float(abs(all_weights).max()) if all_weights.nnz else 0.0
     w_in = float(abs(lowered.input_weights).max()) if lowered.input_weights.nnz else 0.0
     w_max = max(w_rec, w_in)
     biases = np.abs(np.stack([lowered.bias, *(b for _, b in lowered.bias_schedule)])).max(axis=0)
@@ -522,15 +530,15 @@ def quantize_nengo_loihi(lowered: LoweredNetwork) -> tuple[FixedPointNetwork, Qu
         v_scale = (2**21 - 1) / (float(lowered.v_th.max()) + 1e-30)  # nengo-loihi: vth_max = 2^Q_BITS − 1
     s = np.full(n, 1.0 / v_scale)
 
-    def block(w: sp.csr_matrix, w_max_i: float) -> tuple[WeightBlock, ...]:
+    def block(w: sp.csr_matrix, w_max_i: float, delay: int = 0) -> tuple[WeightBlock, ...]:
         if w.nnz == 0:
             return ()
         dw = int(math.floor(math.log2(w_max / w_max_i)))
         e2 = max(exp - dw, WEIGHT_EXP_MIN)
         units = w * v_scale / 2**U_SHIFT / 2.0**e2
-        return (_nengo_weights(units, e2),)
+        return (_nengo_weights(units, e2, delay),)
 
-    weights = block(lowered.weights, w_rec)
+    weights = tuple(b for d, w in lowered.weights_by_delay() for b in block(w, w_rec, d))
     input_weights = block(lowered.input_weights, w_in)
     net, report = _assemble(lowered, "nengo-loihi", s, du, dv, weights, input_weights, max_blocks_per_sign=1)
     report.errors["dc_gain"] = _dc_gain_error(lowered, net, s, report)
