@@ -8,11 +8,10 @@ import warnings
 import numpy as np
 import pytest
 
-from wormchip.backends.brian2_backend import run_brian2
 from wormchip.circuits.build import build
 from wormchip.circuits.loader import library_names, library_path, load_spec, parse_spec
 from wormchip.errors import UnsupportedFeature, WormchipError
-from wormchip.mappers.lower import lower, simulate_lowered
+from wormchip.mappers.lower import lower
 
 LOWERS = {"klinotaxis", "tap_withdrawal", "touch_response", "whole_worm"}
 
@@ -177,19 +176,8 @@ run: {dt: "0.1 ms", duration: "60 ms"}
 """
 
 
-def test_lowered_float_dynamics_reproduce_brian2() -> None:
+def test_lowered_float_dynamics_reproduce_brian2(lowered_matches_brian2) -> None:
     """The lowered network's float run (Loihi's update order in volts) equals Brian2's run of the IR: the
     same spike steps and v to float precision, with gap junctions (different E_L), refractory periods and
     v_reset ≠ E_L. The emulator then differs from Brian2 only by quantization."""
-    net = spec_network(CUBA)
-    lo = lower(net)
-    v_float, spikes = simulate_lowered(lo)
-    ref = run_brian2(net, target="numpy")
-    assert spikes.sum() > 20
-    for i, name in enumerate(net.names):
-        np.testing.assert_array_equal(np.flatnonzero(spikes[:, i]), np.rint(ref.spike_times[name] / net.dt))
-        # Brian2's monitor samples v at the start of a step: its sample k + 1 is our v after step k.
-        column = ref.traces["v"].channels.index(name)
-        np.testing.assert_allclose(
-            v_float[:-1, i], ref.traces["v"].values[1:, column] - lo.e_l[i], atol=1e-9, rtol=0
-        )
+    lowered_matches_brian2(spec_network(CUBA))
