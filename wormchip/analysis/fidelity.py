@@ -229,6 +229,7 @@ ATTRIBUTION_CLASSES = (
     "input_weights",
     "gap",
     "v_clip",
+    "adaptation",
 )
 
 
@@ -242,10 +243,11 @@ def represented(
     "input_weights" the integer blocks' values without that compensation (their own rounding only);
     "decay_v" v's whole self-decay (dv and the graded diagonal); "gap" the represented couplings g_ij, with
     the total self-decay kept; "v_clip" v clipped at ±(2²³ − 1) units (the headroom); "bias" includes the
-    schedule. The integer state arithmetic (truncated decays, `v >> gap_shift` messages) is not modelled:
+    schedule; "adaptation" w's decay dw/2²⁴ and increment adapt_b·2^−w_shift (with `quantize`'s compensation
+    ×d_w'/d_w). The integer state arithmetic (truncated decays, `v >> gap_shift` messages) is not modelled:
     the emulator adds it.
     """
-    from wormchip.mappers.fixed_point import V_RESET_LIMIT
+    from wormchip.mappers.fixed_point import V_RESET_LIMIT, W_DECAY_BITS
     from wormchip.mappers.quantize import U_SHIFT, _represented
 
     classes = set(classes)
@@ -289,6 +291,9 @@ def represented(
         changes["bias_schedule"] = tuple(
             (c.step, (c.bias_mant << c.bias_exp) * s) for c in fixed.bias_schedule
         )
+    if "adaptation" in classes:
+        changes["decay_w"] = fixed.dw / 2**W_DECAY_BITS
+        changes["adapt_b"] = fixed.adapt_b * 2.0**-fixed.w_shift * s
     v_limit = V_RESET_LIMIT * s if "v_clip" in classes else None
     return dataclasses.replace(lowered, **changes), v_limit
 
@@ -324,6 +329,9 @@ def attribute(
         ("all parameters", ATTRIBUTION_CLASSES),
     ]
     for label, classes in variants:
+        if label == "adaptation" and not fixed.has_adaptation:  # nothing to quantize: the float row
+            rows[label] = rows["float"]
+            continue
         net, v_limit = represented(lowered, fixed, report, classes)
         _, raster = simulate_lowered(net, v_limit=v_limit)
         _, s = compare_steps(b2, result_from_raster(fixed, raster, {}, {}), names, network.dt)

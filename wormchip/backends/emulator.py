@@ -9,8 +9,9 @@ once at 24 bit; v clips to ±(2²³ − 1).
 Four extensions run here exactly as in `lava_runner`: synaptic delays (`DelayDense`: each block's shifted
 sum waits `delay` steps in a ring buffer before it joins a_in); a piecewise-constant bias schedule; gap junctions
 (`GapLIF`: graded voltage messages `v >> gap_shift` through graded Dense blocks, whose int32 output adds to
-v at the next step; the graded Dense computes `W.dot(msg)` in int32, so its sum wraps in int32); and
-`GapLIF`'s refractory period and reset to `v_reset` (see `FixedPointNetwork`).
+v at the next step; the graded Dense computes `W.dot(msg)` in int32, so its sum wraps in int32);
+`GapLIF`'s refractory period and reset to `v_reset` (see `FixedPointNetwork`); and `GapLIF`'s adaptation
+register w (`w ← round(w·(2²⁴ − dw)/2²⁴) + adapt_b·s_prev`, int32; v receives `−(w >> w_shift)`).
 
 Two engines compute the same integers: a numba-compiled step loop (the default when numba is installed; one
 pass over the neurons per step and a scatter over the spiking neurons' fan-out, a few µs per step for the
@@ -26,12 +27,14 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import _sparsetools  # the kernel of `csr_matrix @ x`, minus its per-call dispatch cost
 
-from wormchip.mappers.fixed_point import FixedPointNetwork
+from wormchip.mappers.fixed_point import W_DECAY_BITS, FixedPointNetwork
 from wormchip.result import Result, Trace
 
 UV_MAX = 2**23  # u, v are 24-bit signed
 V_LIMIT = UV_MAX - 1
 RECORDABLE = ("u", "v")
+EMULATOR_RECORDABLE = (*RECORDABLE, "w")  # the emulator also records the adaptation register
+W_ROUND = 2 ** (W_DECAY_BITS - 1)  # w's decay rounds half up: (w·f + 2²³) >> 24
 ENGINES = ("auto", "numba", "numpy")
 
 try:  # numba is a dependency; without it (e.g. an unsupported platform) the NumPy loop runs instead
@@ -66,14 +69,15 @@ def run_emulator(
     record: tuple[str, ...] | list[str] = RECORDABLE,
     engine: str = "auto",
 ) -> Result:
-    """Simulate `net` for `steps` steps; spikes always, u/v traces (unit "fixed-point") for names in `record`.
+    """Simulate `net` for `steps` steps; spikes always, u/v/w traces (unit "fixed-point") for names in `record`
+    ("w": the adaptation register, with `w_shift` fractional bits; Lava records u and v only).
 
     Step k (0-based) is Lava's time step k + 1; spike and sample times are `k * net.dt` seconds. `engine`:
     "numba" (compiled loop), "numpy" (vectorized loop) or "auto" (numba when installed); results are identical.
     """
-    unknown = set(record) - set(RECORDABLE)
+    unknown = set(record) - set(EMULATOR_RECORDABLE)
     if unknown:
-        raise ValueError(f"cannot record {sorted(unknown)}; choose from {list(RECORDABLE)}")
+        raise ValueError(f"cannot record {sorted(unknown)}; choose from {list(EMULATOR_RECORDABLE)}")
     if steps < 0:
         raise ValueError(f"steps = {steps} must be ≥ 0")
     if engine not in ENGINES:
@@ -87,11 +91,12 @@ def run_emulator(
     raster = np.zeros((steps, n), dtype=bool)
     u_rec = np.empty((steps, n) if "u" in record else (0, n), dtype=np.int32)
     v_rec = np.empty((steps, n) if "v" in record else (0, n), dtype=np.int32)
+    w_rec = np.empty((steps, n) if "w" in record else (0, n), dtype=np.int32)
     if use_numba:
-        _kernel()(*prep.kernel_args(), raster, u_rec, v_rec)
+        _kernel()(*prep.kernel_args(), raster, u_rec, v_rec, w_rec)
     else:
-        _numpy_loop(prep, raster, u_rec, v_rec)
-    traces = {key: vals for key, vals in (("u", u_rec), ("v", v_rec)) if key in record}
+        _numpy_loop(prep, raster, u_rec, v_rec, w_rec)
+    traces = {key: vals for key, vals in (("u", u_rec), ("v", v_rec), ("w", w_rec)) if key in record}
     return result_from_raster(
         net,
         raster,
@@ -144,6 +149,11 @@ class _Prepared:
         self.vth = (net.vth << 6).astype(np.int64)
         self.refractory = net.refractory.astype(np.int64)
         self.v_reset = net.v_reset.astype(np.int64)
+        # Adaptation register w (GapLIF): decays by dw/2²⁴ (rounded), + adapt_b after a spike; v gets −(w >> shift).
+        self.adaptive = net.has_adaptation
+        self.w_factor = (2**W_DECAY_BITS - net.dw).astype(np.int64)
+        self.adapt_b = net.adapt_b.astype(np.int64)
+        self.w_shift = net.w_shift.astype(np.int64)
 
     def kernel_args(self) -> tuple:
         """Arguments of the numba kernel: the recurrent matrix by column (the spiking neurons' fan-out)."""
@@ -172,6 +182,10 @@ class _Prepared:
             int(self.gap_shift),
             self.refractory,
             self.v_reset,
+            bool(self.adaptive),
+            self.w_factor,
+            self.adapt_b,
+            self.w_shift,
         )
 
 
@@ -180,7 +194,9 @@ def _prepare(net: FixedPointNetwork, steps: int) -> _Prepared:
     return _Prepared(net, steps)
 
 
-def _numpy_loop(p: _Prepared, raster: np.ndarray, u_rec: np.ndarray, v_rec: np.ndarray) -> None:
+def _numpy_loop(
+    p: _Prepared, raster: np.ndarray, u_rec: np.ndarray, v_rec: np.ndarray, w_rec: np.ndarray
+) -> None:
     """The vectorized NumPy step loop (the reference implementation; used when numba is missing)."""
     n, steps, n_blocks, n_gap = p.n, p.steps, p.n_blocks, p.n_gap
     stacked, gap_stacked = p.stacked, p.gap_stacked
@@ -210,7 +226,11 @@ def _numpy_loop(p: _Prepared, raster: np.ndarray, u_rec: np.ndarray, v_rec: np.n
     fired = np.zeros(n, dtype=bool)
     acc = np.zeros(n_blocks * n, dtype=np.int64)
     pending = np.zeros((p.ring, n), dtype=np.int64)  # delayed Dense sums, slot (arrival step) mod ring
-    record_u, record_v = len(u_rec) > 0, len(v_rec) > 0
+    record_u, record_v, record_w = len(u_rec) > 0, len(v_rec) > 0, len(w_rec) > 0
+    adaptive = p.adaptive
+    w = np.zeros(n, dtype=np.int32)  # adaptation register (GapLIF's Var w), int32
+    w_prod = np.zeros(n, dtype=np.int64)
+    w_term = np.zeros(n, dtype=np.int32)
 
     for k in range(steps):
         if k == p.change_steps[change_idx + 1]:
@@ -224,12 +244,21 @@ def _numpy_loop(p: _Prepared, raster: np.ndarray, u_rec: np.ndarray, v_rec: np.n
         np.less_equal(u, -UV_MAX, out=lo)
         np.subtract(u, 2 * UV_MAX, out=u, where=hi)
         np.add(u, 2 * UV_MAX, out=u, where=lo)
-        # v = decay(v) + u + bias, in int32, clipped to ±(2²³ − 1); spike where v > vth << 6; reset v.
+        if adaptive:  # w = round(w·(2²⁴ − dw)/2²⁴) + adapt_b·(spike of step k − 1), stored as int32
+            np.multiply(w, p.w_factor, out=w_prod)
+            np.add(w_prod, W_ROUND, out=w_prod)
+            np.right_shift(w_prod, W_DECAY_BITS, out=w_prod)
+            np.add(w_prod, p.adapt_b, out=w_prod, where=fired)
+            np.copyto(w, w_prod, casting="unsafe")
+            np.right_shift(w, p.w_shift, out=w_term, casting="unsafe")
+        # v = decay(v) + u − (w >> w_shift) + bias, in int32, clipped to ±(2²³ − 1); spike where v > vth << 6.
         _decay(v, v_factor, prod, tmp)
         np.add(prod, u, out=prod)
         np.add(prod, bias, out=prod)
         if n_gap:
             np.add(prod, gap_in, out=prod)
+        if adaptive:
+            np.subtract(prod, w_term, out=prod)
         np.copyto(v, prod, casting="unsafe")
         np.maximum(v, -V_LIMIT, out=v)
         np.minimum(v, V_LIMIT, out=v)
@@ -246,6 +275,8 @@ def _numpy_loop(p: _Prepared, raster: np.ndarray, u_rec: np.ndarray, v_rec: np.n
             u_rec[k] = u
         if record_v:
             v_rec[k] = v
+        if record_w:
+            w_rec[k] = w
         # Dense: int64 sums of the spiking columns, shifted by weight_exp, sent as int32, summed in int32.
         acc.fill(0)
         _sparsetools.csr_matvec(n_blocks * n, n, stacked.indptr, stacked.indices, stacked.data, fired, acc)
@@ -310,9 +341,14 @@ def _step_loop(
     gap_shift: int,
     refractory: np.ndarray,
     v_reset: np.ndarray,
+    adaptive: bool,
+    w_factor: np.ndarray,
+    adapt_b: np.ndarray,
+    w_shift: np.ndarray,
     raster: np.ndarray,
     u_rec: np.ndarray,
     v_rec: np.ndarray,
+    w_rec: np.ndarray,
 ) -> None:
     """One run, scalar by scalar, with the integer widths of the NumPy loop (compiled by numba).
 
@@ -329,7 +365,9 @@ def _step_loop(
     pending = np.zeros((ring, n), np.int64)
     ref_count = np.zeros(n, np.int64)
     fired = np.zeros(n, np.bool_)
-    record_u, record_v = u_rec.shape[0] > 0, v_rec.shape[0] > 0
+    record_u, record_v, record_w = u_rec.shape[0] > 0, v_rec.shape[0] > 0, w_rec.shape[0] > 0
+    w = np.zeros(n, np.int64)
+    w_round = 1 << 23  # W_ROUND: w's decay, (w·f + 2²³) >> 24
     change_idx = 0
     for k in range(steps):
         if k == change_steps[change_idx + 1]:
@@ -344,9 +382,17 @@ def _step_loop(
             elif x <= -8388608:
                 x += 16777216
             u[i] = x
+            w_term = 0
+            if adaptive:  # fired[i] still holds the spike of step k − 1
+                wi = (w[i] * w_factor[i] + w_round) >> 24
+                if fired[i]:
+                    wi += adapt_b[i]
+                wi = _wrap32_jit(wi)
+                w[i] = wi
+                w_term = wi >> w_shift[i]
             p = v[i] * v_factor[i]
             dec = -((-p) >> 12) if p < 0 else p >> 12
-            y = _wrap32_jit(dec + x + bias_table[change_idx, i] + gap_in[i])
+            y = _wrap32_jit(dec + x + bias_table[change_idx, i] + gap_in[i] - w_term)
             if y > 8388607:
                 y = 8388607
             elif y < -8388607:
@@ -368,6 +414,8 @@ def _step_loop(
                 u_rec[k, i] = x
             if record_v:
                 v_rec[k, i] = y
+            if record_w:
+                w_rec[k, i] = w[i]
         # Dense: scatter the spiking neurons' columns into int64 sums, shift per block, wrap to int32.
         if n_fired:
             acc[:] = 0

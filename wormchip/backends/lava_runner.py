@@ -18,7 +18,8 @@ A bias schedule runs as segments: `RunSteps` up to the next change, set the LIF'
 continue. Gap junctions, a refractory period and a reset to v_reset ≠ 0 use `GapLIF`, a LIF whose fixed-point
 model also sends `v >> gap_shift` every step as a graded message (Loihi 2 graded spikes) through graded Dense
 processes (`num_message_bits=24`) back into its `gap_in` port, which adds to v like a bias at the next step,
-and which holds v at `v_reset` for its refractory delay after each spike.
+which holds v at `v_reset` for its refractory delay after each spike, and which carries the adaptation
+register w of adaptive_lif neurons (subtracted from v; see `FixedPointNetwork`).
 """
 
 from __future__ import annotations
@@ -130,8 +131,12 @@ def _gap_lif_classes() -> tuple[type, type]:
     after the spike reset `v >> gap_shift` is sent on `v_out`. Two per-neuron Vars add what Lava's LIF lacks
     and Brian2's LIF has: `v_reset` (v after a spike, instead of 0) and `refractory` (Loihi 1's refractory
     delay, Davies et al. 2018: for `refractory − 1` steps after a spike v is held at `v_reset` and the neuron
-    cannot spike; u keeps integrating); `ref_count` counts those steps down. Everything else is Lava's
-    bit-accurate LIF.
+    cannot spike; u keeps integrating); `ref_count` counts those steps down. Adaptation (adaptive_lif): a
+    second current register `w` (int32, `w_shift` fractional bits below v's unit) with its own decay `dw`
+    (24-bit fraction, rounded half up) and increment `adapt_b` per spike: at each step, before v's update,
+    `w = ((w·(2²⁴ − dw) + 2²³) >> 24) + adapt_b·spiked` (`spiked`: the previous step's spikes), and
+    `w >> w_shift` is subtracted from the effective bias, so `v = decay(v) + u − (w >> w_shift) + bias + gap`.
+    Everything else is Lava's bit-accurate LIF.
     """
     from lava.magma.core.decorator import implements, requires, tag
     from lava.magma.core.model.py.ports import PyInPort, PyOutPort
@@ -153,6 +158,9 @@ def _gap_lif_classes() -> tuple[type, type]:
             gap_shift: int = 0,
             v_reset: np.ndarray | int = 0,
             refractory: np.ndarray | int = 0,
+            dw: np.ndarray | int = 0,
+            adapt_b: np.ndarray | int = 0,
+            w_shift: np.ndarray | int = 0,
             **kwargs: Any,
         ) -> None:
             super().__init__(shape=shape, gap_shift=gap_shift, **kwargs)
@@ -161,6 +169,11 @@ def _gap_lif_classes() -> tuple[type, type]:
             self.v_reset = Var(shape=shape, init=v_reset)
             self.refractory = Var(shape=shape, init=refractory)
             self.ref_count = Var(shape=shape, init=0)
+            self.w = Var(shape=shape, init=0)
+            self.dw = Var(shape=shape, init=dw)
+            self.adapt_b = Var(shape=shape, init=adapt_b)
+            self.w_shift = Var(shape=shape, init=w_shift)
+            self.spiked = Var(shape=shape, init=0)
 
     @implements(proc=GapLIF, protocol=LoihiProtocol)
     @requires(CPU)
@@ -174,6 +187,11 @@ def _gap_lif_classes() -> tuple[type, type]:
         v_reset: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
         refractory: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=6)
         ref_count: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=6)
+        w: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=32)
+        dw: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+        adapt_b: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=32)
+        w_shift: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=5)
+        spiked: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=1)
 
         def __init__(self, proc_params: dict) -> None:
             super().__init__(proc_params)
@@ -192,6 +210,11 @@ def _gap_lif_classes() -> tuple[type, type]:
             gap = self.gap_in.recv()
             self.scale_bias()
             self.effective_bias = self.effective_bias + gap.astype(np.int32)
+            # Adaptation: w decays (24-bit fraction, rounded half up), then jumps by adapt_b after a spike.
+            decayed_w = self.w.astype(np.int64) * (2**24 - self.dw.astype(np.int64)) + 2**23
+            decayed_w = np.right_shift(decayed_w, 24) + self.adapt_b.astype(np.int64) * self.spiked
+            self.w[:] = decayed_w.astype(np.int32)
+            self.effective_bias = self.effective_bias - np.right_shift(self.w, self.w_shift).astype(np.int32)
             if not self.isthrscaled:
                 self.scale_threshold()
             self.subthr_dynamics(activation_in=a_in_data)
@@ -201,6 +224,7 @@ def _gap_lif_classes() -> tuple[type, type]:
             self.s_out_buff = self.spiking_activation() & ~held
             self.v[self.s_out_buff] = self.v_reset[self.s_out_buff]
             self.ref_count[self.s_out_buff] = np.maximum(self.refractory[self.s_out_buff] - 1, 0)
+            self.spiked[:] = self.s_out_buff
             self.s_out.send(self.s_out_buff)
             self.v_out.send(np.right_shift(self.v, self.gap_shift))
 
@@ -352,7 +376,13 @@ class LavaGraph:
             if plan.gap_lif:
                 gap_lif, gap_model = _gap_lif_classes()
                 lif = gap_lif(
-                    gap_shift=plan.gap_shift, v_reset=core.v_reset, refractory=core.refractory, **params
+                    gap_shift=plan.gap_shift,
+                    v_reset=core.v_reset,
+                    refractory=core.refractory,
+                    dw=core.dw,
+                    adapt_b=core.adapt_b,
+                    w_shift=core.w_shift,
+                    **params,
                 )
                 self.models[lif] = gap_model
             else:

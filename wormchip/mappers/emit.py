@@ -31,7 +31,8 @@ INPUT_CORE = -1  # `SubBlock.src_core` of input blocks: the spike source, not a 
 
 @dataclass(frozen=True, eq=False)
 class CorePlan:
-    """One core's LIF process: its neurons (sorted global indices) and their parameter slices."""
+    """One core's LIF process: its neurons (sorted global indices) and their parameter slices (`dw`, `adapt_b`,
+    `w_shift`: `GapLIF`'s adaptation register; None means zeros)."""
 
     core: int
     neurons: np.ndarray
@@ -43,6 +44,14 @@ class CorePlan:
     refractory: np.ndarray
     v_reset: np.ndarray
     bias_schedule: tuple[BiasChange, ...]
+    dw: np.ndarray | None = None
+    adapt_b: np.ndarray | None = None
+    w_shift: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("dw", "adapt_b", "w_shift"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.zeros(self.neurons.size, dtype=np.int64))
 
     @property
     def size(self) -> int:
@@ -146,6 +155,9 @@ def emit(net: FixedPointNetwork, core_of: np.ndarray | None = None) -> LavaPlan:
                 bias_exp=net.bias_exp[idx],
                 refractory=net.refractory[idx],
                 v_reset=net.v_reset[idx],
+                dw=net.dw[idx],
+                adapt_b=net.adapt_b[idx],
+                w_shift=net.w_shift[idx],
                 bias_schedule=tuple(
                     BiasChange(ch.step, ch.bias_mant[idx], ch.bias_exp[idx]) for ch in net.bias_schedule
                 ),
@@ -186,6 +198,6 @@ def emit(net: FixedPointNetwork, core_of: np.ndarray | None = None) -> LavaPlan:
         n_inputs=net.n_inputs,
         cores=tuple(cores),
         sub_blocks=tuple(sub_blocks),
-        gap_lif=bool(net.gap_weights) or net.has_refractory_or_reset,
+        gap_lif=net.needs_gap_lif,
         gap_shift=net.gap_shift,
     )

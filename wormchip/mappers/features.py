@@ -43,8 +43,9 @@ _ROWS = (
     (
         "neuron:adaptive_lif",
         "neuron model",
-        Lowering.UNSUPPORTED,
-        "spike-triggered adaptation current needs a second compartment (multi-compartment not lowered)",
+        Lowering.CUSTOM_PROCESS,
+        "GapLIF's second current register w (decay τ_w as a 24-bit fraction, + b after each spike, int32 with "
+        "fractional bits) is subtracted from v: Brian2's exponential-Euler step, up to quantization",
     ),
     (
         "neuron:conductance_lif",

@@ -28,6 +28,12 @@ REFRACTORY_MAX = 63
 # Synaptic delay in steps: Loihi 2's 6-bit delay field (lava-nc 0.10 `PyDelayDenseModelBitAcc` rejects > 63).
 DELAY_MAX = 63
 V_RESET_LIMIT = 2**23 - 1  # v_reset lies in v's 24-bit signed range (v clips at ±(2²³ − 1))
+# Adaptation register w (`GapLIF`, adaptive_lif): int32, with `w_shift` fractional bits below v's unit; its decay
+# is a 24-bit fraction dw/2²⁴ (a 12-bit du-style decay is 2.3 % off at τ_w = 100 ms, dt = 0.1 ms).
+W_DECAY_BITS = 24
+DW_MAX = 2**W_DECAY_BITS - 1
+W_SHIFT_MAX = 24
+ADAPT_B_LIMIT = 2**31 - 1  # the increment per spike is an int32
 
 
 class SignMode(Enum):
@@ -209,6 +215,13 @@ class FixedPointNetwork:
     k, v is set to `v_reset[i]` and held there, with no spike possible, for steps k + 1 … k + `refractory[i]` − 1
     (Loihi 1's `refractDelay`, the same count as Brian2's `timestep(t_ref, dt)`); u keeps integrating. The
     defaults (0, 0) are Lava's LIF: reset to 0, no refractory period.
+
+    Adaptation (`GapLIF`'s second current register w: adaptive_lif's spike-triggered current). At each step,
+    before v's update, `w ← ((w·(2²⁴ − dw[i]) + 2²³) >> 24) + adapt_b[i]·s` (int64 product, rounded half up,
+    stored as int32), s the neuron's spike of the previous step; then `v = decay(v) + u − (w >> w_shift[i]) +
+    bias + gap`. So w has `w_shift[i]` fractional bits below v's unit and decays by dw/2²⁴ per step (24-bit,
+    rounded: a 12-bit, truncating decay like u's is percent-level off for τ_w ≫ dt and biases w). The
+    defaults (0, 0, 0) are no adaptation.
     """
 
     neuron_names: tuple[str, ...]
@@ -226,6 +239,9 @@ class FixedPointNetwork:
     gap_shift: int = 0
     refractory: np.ndarray | int = 0
     v_reset: np.ndarray | int = 0
+    dw: np.ndarray | int = 0
+    adapt_b: np.ndarray | int = 0
+    w_shift: np.ndarray | int = 0
 
     def __post_init__(self) -> None:
         names = tuple(str(n) for n in self.neuron_names)
@@ -242,6 +258,9 @@ class FixedPointNetwork:
             ("bias_exp", BIAS_EXP_MIN, BIAS_EXP_MAX),
             ("refractory", 0, REFRACTORY_MAX),
             ("v_reset", -V_RESET_LIMIT, V_RESET_LIMIT),
+            ("dw", 0, DW_MAX),
+            ("adapt_b", -ADAPT_B_LIMIT, ADAPT_B_LIMIT),
+            ("w_shift", 0, W_SHIFT_MAX),
         ):
             arr = _as_int_array(name, getattr(self, name), n)
             _check_range(name, arr, lo, hi)
@@ -318,6 +337,17 @@ class FixedPointNetwork:
     def has_refractory_or_reset(self) -> bool:
         """Whether any neuron needs the refractory period or a nonzero reset (so `GapLIF`, not Lava's LIF)."""
         return bool(np.any(self.refractory > 1) or np.any(self.v_reset != 0))
+
+    @property
+    def has_adaptation(self) -> bool:
+        """Whether any neuron has an adaptation current (so `GapLIF`, with its w register)."""
+        return bool(np.any(self.adapt_b != 0))
+
+    @property
+    def needs_gap_lif(self) -> bool:
+        """Whether the network needs `GapLIF` rather than Lava's LIF: gap junctions, a refractory period, a
+        reset ≠ 0 or adaptation."""
+        return bool(self.gap_weights) or self.has_refractory_or_reset or self.has_adaptation
 
     @property
     def max_delay(self) -> int:

@@ -56,6 +56,9 @@ class LoweredNetwork:
     `delayed_weights`: recurrent synapses with an axonal delay, as (delay in steps ≥ 1, post × pre matrix in V
     per step): a spike at step k reaches u at step k + 1 + delay. `weights` holds the undelayed ones. Delayed
     external spikes are shifted in `input_spikes` instead (exact).
+    Adaptation (adaptive_lif): a second current w per neuron, `w ← w·(1 − decay_w[i]) + adapt_b[i]·s` with s the
+    spike of the previous step (`decay_w = 1 − e^(−dt/τ_w)`, `adapt_b = b·κ` in V per step), entering v as
+    `v ← … + u − w + …` (like u, it uses step k − 1's spike at step k). `None` means 0 (no adaptation).
     """
 
     names: tuple[str, ...]
@@ -79,6 +82,8 @@ class LoweredNetwork:
     refractory: np.ndarray | None = None
     v_reset: np.ndarray | None = None
     delayed_weights: tuple[tuple[int, sp.csr_matrix], ...] = ()
+    decay_w: np.ndarray | None = None
+    adapt_b: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.names)
@@ -86,6 +91,9 @@ class LoweredNetwork:
             object.__setattr__(self, "refractory", np.zeros(n, dtype=np.int64))
         if self.v_reset is None:
             object.__setattr__(self, "v_reset", np.zeros(n))
+        for name in ("decay_w", "adapt_b"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.zeros(n))
 
     @property
     def n_neurons(self) -> int:
@@ -168,6 +176,7 @@ def lower(
     # --- neurons ---------------------------------------------------------------------------------------------
     p = {k: np.zeros(n) for k in ("C_m", "g_L", "E_L", "v_th", "v_reset", "t_ref", "I_bias")}
     e_rev = {"E_e": np.zeros(n), "E_i": np.full(n, -0.09)}
+    tau_w, b_w = np.full(n, np.inf), np.zeros(n)  # adaptation: τ_w (s) and the increment b (A) per spike
     for block in network.blocks:
         for key in p:
             p[key][block.indices] = block.params[key]
@@ -175,9 +184,9 @@ def lower(
             if key in block.params:
                 e_rev[key][block.indices] = block.params[key]
         members = [names[i] for i in block.indices]
-        if block.model == "adaptive_lif":
-            for name in members:
-                lw.unsupported("neuron:adaptive_lif", f"neuron {name}")
+        if block.model == "adaptive_lif":  # GapLIF's w register (custom process), exact up to quantization
+            tau_w[block.indices] = block.params["tau_w"]
+            b_w[block.indices] = block.params["b"]
         elif block.model == "conductance_lif":
             lw.approximate(
                 "neuron:conductance_lif",
@@ -393,6 +402,9 @@ def lower(
         refractory=refractory,
         v_reset=v_reset,
         delayed_weights=delayed_weights,
+        # Brian2's exponential Euler holds w over a step, like I: w enters v through the same κ as any current.
+        decay_w=np.where(b_w != 0, _decay(dt, tau_w), 0.0),
+        adapt_b=b_w * kappa,
         metadata={
             "network": network.name,
             "kappa_v_per_a": kappa,
@@ -414,9 +426,10 @@ def simulate_lowered(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The lowered network's own float dynamics, Loihi's update in volts: (v after each step, spikes).
 
-    Same step order as the emulator and `GapLIF`: u, then v with the gap input of the previous step, then
-    the refractory hold, threshold and reset. With `lower`'s exact exponential-Euler coefficients this
-    reproduces Brian2's current-based LIF run (up to float rounding); `calibrated_headroom` uses it.
+    Same step order as the emulator and `GapLIF`: u and the adaptation current w, then v with the gap input
+    of the previous step, then the refractory hold, threshold and reset. With `lower`'s exact exponential-Euler
+    coefficients this reproduces Brian2's current-based LIF run (up to float rounding); `calibrated_headroom`
+    uses it.
     `v_limit` (V, per neuron): clip v to ±v_limit before the threshold, as the 24-bit v register does.
     """
     n = lowered.n_neurons
@@ -430,11 +443,13 @@ def simulate_lowered(
     pending = np.zeros((ring, n))  # delayed synaptic input, by arrival step mod ring
     frozen = np.maximum(lowered.refractory - 1, 0)
     count = np.zeros(n, dtype=np.int64)
+    w_adapt, spikes = np.zeros(n), np.zeros(n, dtype=bool)  # adaptation current; spikes of the previous step
     v_out, spikes_out = np.zeros((steps, n)), np.zeros((steps, n), dtype=bool)
     for k in range(steps):
         bias = changes.get(k, bias)
         u = u * (1 - lowered.decay_u) + a_in
-        v = v * (1 - lowered.decay_v) + u + bias + gap_in
+        w_adapt = w_adapt * (1 - lowered.decay_w) + lowered.adapt_b * spikes
+        v = v * (1 - lowered.decay_v) + u - w_adapt + bias + gap_in
         if v_limit is not None:
             v = np.clip(v, -v_limit, v_limit)
         held = count > 0

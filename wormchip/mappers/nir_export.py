@@ -158,7 +158,8 @@ class _Export:
         tau_syn = self.tau_syn[block.indices]
         if block.model == "adaptive_lif":
             self.unsupported.append(
-                f"adaptation of {name} (adaptive_lif, {len(block.indices)} neurons): left out"
+                f"adaptation of {name} (adaptive_lif, {len(block.indices)} neurons): NIR's CubaLIF has no "
+                "spike-triggered adaptation current; exported as LIF without it"
             )
         if block.model == "conductance_lif":
             self.unsupported.append(

@@ -11,6 +11,9 @@ Our method (`quantize`), register by register (Lava 0.10 fixed-point LIF/Dense; 
   exponent that puts its largest weight near 255 (never below 0: see `_split_blocks`), the next holding
   each weight's residual at a finer exponent (up to `max_blocks_per_sign` blocks per sign).
 - refractory delay (steps, ≤ 63) and reset voltage `v_reset` (in the neuron's v units) for `GapLIF`.
+- adaptation (adaptive_lif, `GapLIF`'s w register): `dw = round(2²⁴·d_w)` (24-bit fraction), the increment
+  `adapt_b` in v units with `w_shift` fractional bits, as many as keep w's largest value (spiking every
+  refractory period) within int32 with a factor 2 to spare; compensated by d_w'/d_w like the weights.
 - gap junctions: off-diagonal g_ij (excitatory blocks) and the diagonal −Σg (inhibitory block), with the
   voltage message shift `gap_shift` chosen as small as the exponents allow, and large enough that the graded
   Dense's int32 sum cannot overflow.
@@ -35,10 +38,13 @@ from wormchip.mappers.fixed_point import (
     BIAS_EXP_MAX,
     BIAS_MANT_MAX,
     DECAY_MAX,
+    DW_MAX,
     GAP_SHIFT_MAX,
     REFRACTORY_MAX,
     V_RESET_LIMIT,
     VTH_MAX,
+    W_DECAY_BITS,
+    W_SHIFT_MAX,
     WEIGHT_EXP_MAX,
     WEIGHT_EXP_MIN,
     BiasChange,
@@ -53,6 +59,7 @@ U_SHIFT = 6  # a_in << 6 into u; vth << 6
 WEIGHT_UNIT_MAX = 255 * 2**WEIGHT_EXP_MAX  # largest single-sign weight in a_in units
 INT32_MAX = 2**31 - 1
 GAP_RESOLUTION_EXP = -20  # refined decays: the gap blocks resolve 2^-20 of v per step (a decay to 0.02 %)
+W_BOUND = 2**30  # the adaptation register's largest value: half of int32, for rounding and the estimate
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,42 @@ def _bias_manexp(name: str, bias_units: np.ndarray, names: tuple[str, ...]) -> t
             f"({BIAS_MANT_MAX} << {BIAS_EXP_MAX}); the voltage scale is too fine for it"
         )
     return mant, exp
+
+
+def _w_decay(lowered: LoweredNetwork) -> np.ndarray:
+    """dw = round(2²⁴·d_w): the adaptation register's decay, the nearest 24-bit fraction."""
+    return np.clip(np.round(2**W_DECAY_BITS * lowered.decay_w), 0, DW_MAX).astype(np.int64)
+
+
+def _adaptation(lowered: LoweredNetwork, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(dw, adapt_b, w_shift) of `GapLIF`'s w register at voltage scale `s` (see `FixedPointNetwork`).
+
+    w_shift is the most fractional bits (≤ W_SHIFT_MAX) that keep |w| ≤ 2³⁰ when the neuron fires every
+    refractory period (w right after a spike: |b|/(1 − (1 − d_w')^R)); adapt_b = round(b·2^w_shift) in v units.
+    """
+    dw = _w_decay(lowered)
+    b_units = lowered.adapt_b / s  # v units per step
+    active = b_units != 0
+    eff = dw / 2**W_DECAY_BITS
+    period = np.maximum(lowered.refractory, 1)  # shortest interval between two spikes, in steps
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_period = -np.expm1(period * np.log1p(-np.minimum(eff, 1 - 2.0**-52)))  # w's decay in R steps
+        bound = np.where(active, np.abs(b_units) / per_period, 0.0)
+    for i in np.flatnonzero(active & ~(bound <= W_BOUND)):
+        reason = (
+            f"its decay d_w = {lowered.decay_w[i]:.3g} per step rounds to 0 in 24 bits (τ_w too long)"
+            if dw[i] == 0
+            else f"w would reach {bound[i]:.4g} v units, beyond the int32 register"
+        )
+        raise QuantizationError(
+            f"adaptation of neuron {lowered.names[i]} (b = {lowered.adapt_b[i]:.4g} V per step) cannot be "
+            f"represented: {reason}"
+        )
+    with np.errstate(divide="ignore"):
+        shift = np.floor(np.log2(W_BOUND / np.where(active, bound, 1.0)))
+    w_shift = np.where(active, np.clip(shift, 0, W_SHIFT_MAX), 0).astype(np.int64)
+    adapt_b = np.round(b_units * 2.0**w_shift).astype(np.int64)
+    return dw, adapt_b, w_shift
 
 
 def _split_blocks(
@@ -298,6 +341,7 @@ def _assemble(
             f"reset of neuron {names[i]} (v_reset − E_L = {lowered.v_reset[i] * 1e3:.4g} mV) is {v_reset[i]} "
             f"v units at voltage scale {s[i]:.3g} V/unit, outside ±{V_RESET_LIMIT}"
         )
+    dw, adapt_b, w_shift = _adaptation(lowered, s)
     gap_blocks: tuple[WeightBlock, ...] = ()
     gap_shift = 0
     if lowered.gap.nnz or residual is not None:
@@ -324,6 +368,9 @@ def _assemble(
         gap_shift=gap_shift,
         refractory=np.where(lowered.refractory > 1, lowered.refractory, 0),
         v_reset=v_reset,
+        dw=dw,
+        adapt_b=adapt_b,
+        w_shift=w_shift,
     )
     unit_w = sp.diags(s * 2**U_SHIFT)  # a_in units → volts per step, per row
     # The gap blocks as represented, in (V of neuron i) per (V of neuron j); the diagonal is part of v's decay.
@@ -344,6 +391,10 @@ def _assemble(
     }
     if lowered.gap.nnz:  # the couplings g_ij (off the diagonal)
         errors["gap"] = _weight_error(lowered.gap, (rep_gap - sp.diags(rep_diag)).tocsr())
+    adaptive = adapt_b != 0
+    if adaptive.any():  # w's decay (24-bit) and its increment per spike (against the compensated target)
+        errors["decay_w"] = ParamError.of(lowered.decay_w[adaptive], dw[adaptive] / 2**W_DECAY_BITS)
+        errors["adapt_b"] = ParamError.of(lowered.adapt_b, adapt_b * 2.0**-w_shift * s)
     notes = []
     for key in ("weights", "input_weights"):
         exact = (all_weights if key == "weights" else lowered.input_weights).tocoo()
@@ -370,22 +421,30 @@ def _assemble(
 # --- our method -------------------------------------------------------------------------------------------------
 
 
-def compensate_decays(lowered: LoweredNetwork, du: np.ndarray, dv: np.ndarray | None) -> LoweredNetwork:
+def compensate_decays(
+    lowered: LoweredNetwork, du: np.ndarray, dv: np.ndarray | None, dw: np.ndarray | None = None
+) -> LoweredNetwork:
     """Scale each neuron's inputs so the quantized decays keep its DC gains exact.
 
     With decays d_u, d_v a constant bias b settles v at b/d_v, and one spike of weight w moves v by w/(d_u·d_v)
     in total. Rounding dv to 12 bits changes d_v by up to 2 % at dt = 0.1 ms, τ = 20 ms; multiplying bias and
     gap inputs by d_v'/d_v and weights by d_u'·d_v'/(d_u·d_v) (primes: quantized) restores both gains.
     `dv=None`: v's decay is represented exactly (refined decays), so only u's rounding is compensated.
+    `dw` (24-bit, `_w_decay`): the adaptation increment is scaled by d_w'·d_v'/(d_w·d_v), so a steady firing
+    rate gives the exact mean adaptation current; None leaves it (and d_w) as it is.
     """
     eff_u = np.minimum(du + 1, 4096) / 4096
     eff_v = lowered.decay_v if dv is None else dv / 4096
     with np.errstate(divide="ignore", invalid="ignore"):
         rv = np.where(lowered.decay_v > 0, eff_v / lowered.decay_v, 1.0)
         ru = np.where(lowered.decay_u > 0, eff_u / lowered.decay_u, 1.0)
+        eff_w = lowered.decay_w if dw is None else dw / 2**W_DECAY_BITS
+        # A decay that rounds to 0 is left uncompensated: `_adaptation` then refuses it.
+        rw = np.where((lowered.decay_w > 0) & (eff_w > 0), eff_w / lowered.decay_w, 1.0)
     rows_v, rows_uv = sp.diags(rv), sp.diags(ru * rv)
     return replace(
         lowered,
+        adapt_b=lowered.adapt_b * rw * rv,
         bias=lowered.bias * rv,
         bias_schedule=tuple((step, b * rv) for step, b in lowered.bias_schedule),
         weights=(rows_uv @ lowered.weights).tocsr(),
@@ -428,7 +487,7 @@ def quantize(
         residual = lowered.decay_v - dv / 4096
     original = lowered
     if compensate:
-        lowered = compensate_decays(lowered, du, None if refine_decays else dv)
+        lowered = compensate_decays(lowered, du, None if refine_decays else dv, _w_decay(lowered))
     for i in np.flatnonzero(lowered.v_th <= 0):
         raise QuantizationError(
             f"threshold of neuron {names[i]} is {lowered.v_th[i] * 1e3:g} mV above rest; it must be > 0"
