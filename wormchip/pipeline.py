@@ -163,7 +163,7 @@ def map_to_cores(
     from wormchip.mappers.report import resource_report
 
     network = compiled.network
-    profile = load_profile(target)
+    profile = load_profile(target).with_delays(compiled.fixed.max_delay)
     spikes: np.ndarray | None = None
     if rates is None:
         from wormchip.backends.emulator import run_emulator

@@ -79,3 +79,14 @@ def test_delay_beyond_six_bits_is_unsupported() -> None:
         UnsupportedFeature, match=r"param:long_delay.*projection late \(delay 6.4 ms = 64 steps\)"
     ):
         lower(net)
+
+
+def test_delays_cost_synaptic_memory_bits() -> None:
+    """Each synapse entry of a network with delays up to 40 steps carries ceil(log2 41) = 6 delay bits."""
+    from wormchip.mappers.hardware import loihi2
+    from wormchip.pipeline import compile_circuit
+
+    compiled = compile_circuit(delayed_network(), target="loihi2")
+    assert compiled.profile.delay_bits == 6
+    assert compiled.profile.bits_per_synapse == loihi2.bits_per_synapse + 6
+    assert loihi2.with_delays(0) is loihi2 and loihi2.with_delays(1).delay_bits == 1

@@ -135,6 +135,14 @@ class HardwareProfile(BaseModel):
         """Bits of one sparse synapse entry: weight + delay + tag + index (nengo-loihi, compression 0)."""
         return self.weight_bits + self.delay_bits + self.tag_bits + self.index_bits
 
+    def with_delays(self, max_delay: int) -> HardwareProfile:
+        """This profile for a network whose longest synaptic delay is `max_delay` steps: each synapse entry
+        then needs ceil(log2(max_delay + 1)) delay bits (nengo-loihi's dlyBits), if the profile has fewer."""
+        bits = math.ceil(math.log2(max_delay + 1)) if max_delay > 0 else 0
+        if bits <= self.delay_bits:
+            return self
+        return self.model_copy(update={"delay_bits": bits})
+
     def source(self, field: str) -> str:
         """Where the figure in `field` comes from."""
         return self.sources[field]
@@ -183,7 +191,8 @@ _LOIHI1: dict[str, Any] = dict(
         system_mesh="our model: 32 × 24 chip grid holding Pohoiki Springs' 768 chips (board topology not modelled)",
         chips_per_system=f"{DAVIES_2021}: Pohoiki Springs, 768 chips / 100 M neurons",
         weight_bits=f"{NENGO_LOIHI}: largest weight format, 8 bit (WEIGHT_BITS_MAP)",
-        delay_bits="wormchip uses no synaptic delays, so 0 (nengo-loihi: dlyBits = 0 without delays)",
+        delay_bits="0 without synaptic delays (nengo-loihi: dlyBits = 0); a network with delays gets "
+        "ceil(log2(max delay + 1)) bits (`with_delays`, applied by `map_to_cores`)",
         tag_bits="no learning tags without plasticity, so 0 (nengo-loihi: tagBits = 0)",
         index_bits=f"{NENGO_LOIHI}: sparse index 6–12 bit (INDEX_BITS_MAP); 10 bit addresses 1,024 compartments",
         axon_header_bits=f"{NENGO_LOIHI}: SYNAPSE_FMT_IDX_BITS 4 + N_SYNAPSES_BITS 6 per synapse group",
