@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from wormchip.mappers.emit import INPUT_CORE, KINDS, LavaPlan, emit, truncate
+from wormchip.mappers.emit import INPUT_CORE, KINDS, LavaPlan, blocks_of, emit, truncate
 from wormchip.mappers.fixed_point import (
     BiasChange,
     FixedPointNetwork,
@@ -25,7 +25,8 @@ def _block(
 
 
 def net_with_every_block(seed: int = 0, n: int = 30, n_in: int = 4) -> FixedPointNetwork:
-    """Mixed (with −256s), excitatory, inhibitory, coarse recurrent blocks; gap and input blocks; a schedule."""
+    """Mixed (with −256s), excitatory, inhibitory, coarse recurrent blocks; gap, graded and input blocks; a
+    schedule."""
     rng = np.random.default_rng(seed)
     mixed = _block(rng, (n, n), 0.3, -256, 255, weight_exp=-2)
     w = mixed.weights.toarray()
@@ -49,13 +50,13 @@ def net_with_every_block(seed: int = 0, n: int = 30, n_in: int = 4) -> FixedPoin
         input_weights=(_block(rng, (n, n_in), 0.5, -256, 255, weight_exp=2),),
         gap_weights=(WeightBlock(g, weight_exp=-3), WeightBlock(np.diag(np.clip(-g.sum(1) // 4, -256, 0)))),
         gap_shift=6,
+        graded_weights=(_block(rng, (n, n), 0.15, 0, 255, weight_exp=-4), _block(rng, (n, n), 0.1, -256, 0)),
+        graded_mu=rng.integers(-5000, 5000, n),
+        graded_slope_mant=rng.integers(1, 2**16, n),
+        graded_slope_shift=rng.integers(10, 20, n),
         bias_schedule=(BiasChange(10, rng.integers(-300, 600, n), rng.integers(0, 4, n)),),
         refractory=rng.integers(0, 5, n),
     )
-
-
-def _blocks(net: FixedPointNetwork, kind: str) -> tuple[WeightBlock, ...]:
-    return {"recurrent": net.weights, "gap": net.gap_weights, "input": net.input_weights}[kind]
 
 
 def reassemble(plan: LavaPlan, kind: str, b: int, shape: tuple[int, int]) -> np.ndarray:
@@ -79,7 +80,7 @@ def test_every_effective_weight_lies_in_exactly_one_sub_block(n_cores: int) -> N
     core_of = np.random.default_rng(n_cores).integers(0, n_cores, net.n_neurons) * 2  # non-contiguous ids
     plan = emit(net, core_of)
     for kind in KINDS:
-        for b, block in enumerate(_blocks(net, kind)):
+        for b, block in enumerate(blocks_of(net, kind)):
             eff = block.effective_weights().toarray()
             np.testing.assert_array_equal(reassemble(plan, kind, b, block.shape), eff, err_msg=f"{kind}[{b}]")
             subs = [s for s in plan.sub_blocks if (s.kind, s.block) == (kind, b)]
@@ -146,7 +147,7 @@ def test_one_core_is_todays_graph() -> None:
     assert len(plan.cores) == 1 and plan.cores[0].neurons.tolist() == list(range(net.n_neurons))
     assert not plan.relays() and plan.gap_lif
     assert [(s.kind, s.block) for s in plan.sub_blocks] == [
-        (kind, b) for kind in KINDS for b in range(len(_blocks(net, kind)))
+        (kind, b) for kind in KINDS for b in range(len(blocks_of(net, kind)))
     ]
 
 

@@ -13,8 +13,6 @@ from wormchip.circuits.loader import library_names, library_path, load_spec, par
 from wormchip.errors import UnsupportedFeature, WormchipError
 from wormchip.mappers.lower import lower
 
-LOWERS = {"klinotaxis", "tap_withdrawal", "touch_response", "whole_worm"}
-
 
 def library(name: str):
     with warnings.catch_warnings():
@@ -27,14 +25,8 @@ def spec_network(text: str):
 
 
 @pytest.mark.parametrize("name", library_names())
-def test_library_circuits_lower_or_name_offenders(name: str) -> None:
+def test_library_circuits_lower(name: str) -> None:
     net = library(name)
-    if name not in LOWERS:
-        with pytest.raises(UnsupportedFeature) as err:
-            lower(net)
-        assert name == "ncp"
-        assert err.value.offenders == [("synapse:graded_sigmoid", "projection ncp")]
-        return
     lowered = lower(net)
     assert lowered.n_neurons == net.size
     assert lowered.steps == round(net.duration / net.dt)
@@ -54,6 +46,11 @@ def test_library_circuits_lower_or_name_offenders(name: str) -> None:
         assert lowered.metadata["approximations"], "approximations are recorded for reports"
     if name == "klinotaxis":
         assert "input:current_varying" in features
+    if name == "ncp":  # graded synapses: hard sigmoid + linearised driving force, costs recorded
+        graded = next(a for a in lowered.approximations if a.feature == "synapse:graded_sigmoid")
+        assert graded.elements == ("projection ncp",)
+        assert 0.1 < graded.cost["max_sigmoid_error"] < 0.12  # NCP's range reaches the hard sigmoid's knees
+        assert lowered.graded.nnz == len(net.projections[0].pre)
 
 
 MULTI = """
@@ -66,6 +63,8 @@ connections:
      weight_scale: "1 nS", params: {delay: "7 ms"}, plasticity: [learn]}
   - {name: graded, source: [b], target: [b], synapse: graded_sigmoid, random: {p: 1.0},
      weight_scale: "1 nS"}
+  - {name: steeper, source: [b], target: [a], synapse: graded_sigmoid, random: {p: 1.0},
+     weight_scale: "1 nS", params: {sigma: 1.0}}
 plasticity:
   - {name: learn, rule: stdp}
 run: {dt: "0.1 ms", duration: "10 ms"}
@@ -80,7 +79,8 @@ def test_unsupported_lists_every_offender() -> None:
     assert offenders == {  # adaptive_lif (population a) lowers to GapLIF's adaptation register
         ("plasticity:stdp", "projection slow (rule learn)"),
         ("param:long_delay", "projection slow (delay 7 ms = 70 steps)"),
-        ("synapse:graded_sigmoid", "projection graded"),
+        ("synapse:graded_mixed_sigmoid", "projection steeper (neuron b_0)"),
+        ("synapse:graded_mixed_sigmoid", "projection steeper (neuron b_1)"),
     }
     for _, element in offenders:
         assert element in str(err.value)

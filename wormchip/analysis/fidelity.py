@@ -193,7 +193,7 @@ def fidelity(
         ) and all(np.array_equal(lava_run.traces[x].values, emu_uv.traces[x].values) for x in ("u", "v"))
         results["lava"] = lava_run
     conductance = any(b.model == "conductance_lif" for b in network.blocks) or any(
-        p.synapse == "exp_conductance" for p in network.projections
+        p.synapse in ("exp_conductance", "graded_sigmoid") for p in network.projections
     )
     return FidelityReport(
         network=network.name,

@@ -6,7 +6,8 @@ Dense sums in int64 and shifts by `weight_exp` after summing; its output travels
 not saturated to 16 bit); inputs from several Dense add in int32; `a_in << 6` and `u` updates are int32; u wraps
 once at 24 bit; v clips to ±(2²³ − 1).
 
-Four extensions run here exactly as in `lava_runner`: synaptic delays (`DelayDense`: each block's shifted
+Five extensions run here exactly as in `lava_runner`: graded sigmoid synapses (a second graded message
+per neuron, its 12-bit hard-sigmoid activation, through graded Dense blocks into v like gap input); synaptic delays (`DelayDense`: each block's shifted
 sum waits `delay` steps in a ring buffer before it joins a_in); a piecewise-constant bias schedule; gap junctions
 (`GapLIF`: graded voltage messages `v >> gap_shift` through graded Dense blocks, whose int32 output adds to
 v at the next step; the graded Dense computes `W.dot(msg)` in int32, so its sum wraps in int32);
@@ -27,7 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import _sparsetools  # the kernel of `csr_matrix @ x`, minus its per-call dispatch cost
 
-from wormchip.mappers.fixed_point import W_DECAY_BITS, FixedPointNetwork
+from wormchip.mappers.fixed_point import GRADED_HALF, W_DECAY_BITS, FixedPointNetwork
 from wormchip.result import Result, Trace
 
 UV_MAX = 2**23  # u, v are 24-bit signed
@@ -134,12 +135,29 @@ class _Prepared:
         self.delays = np.array([b.delay for b in net.weights], dtype=np.int64)
         self.row_delays = np.repeat(self.delays, n).astype(np.int64)
         self.ring = net.max_delay + 1
-        # Gap junctions: graded Dense blocks stacked the same way; their sums wrap in int32 (int32 dot).
-        self.n_gap = len(net.gap_weights)
-        self.gap_stacked = sp.vstack(
-            [b.effective_weights() for b in net.gap_weights] or [sp.csr_matrix((0, n))], format="csr"
-        ).astype(np.int64)
-        self.gap_exps = np.array([b.weight_exp for b in net.gap_weights], dtype=np.int64)
+        # Gap junctions and graded synapses: graded Dense blocks stacked the same way; their sums wrap in int32
+        # (int32 dot). With graded synapses the message vector has 2n entries, [v >> gap_shift, activation],
+        # and each block reads its half (gap blocks the first, graded blocks the second).
+        self.graded = bool(net.graded_weights)
+        self.msg_width = 2 * n if self.graded else n
+        empty = sp.csr_matrix((n, n))
+        graded_blocks = [
+            *(sp.hstack([b.effective_weights(), empty]) for b in net.gap_weights),
+            *(sp.hstack([empty, b.effective_weights()]) for b in net.graded_weights),
+        ]
+        all_gap = (*net.gap_weights, *net.graded_weights)
+        self.n_gap = len(all_gap)
+        if self.graded:
+            self.gap_stacked = sp.vstack(graded_blocks, format="csr").astype(np.int64)
+        else:
+            self.gap_stacked = sp.vstack(
+                [b.effective_weights() for b in net.gap_weights] or [sp.csr_matrix((0, n))], format="csr"
+            ).astype(np.int64)
+        self.gap_exps = np.array([b.weight_exp for b in all_gap], dtype=np.int64)
+        self.graded_mu = net.graded_mu.astype(np.int64)
+        self.graded_mant = net.graded_slope_mant.astype(np.int64)
+        self.graded_shift = net.graded_slope_shift.astype(np.int64)
+        self.graded_round = np.left_shift(1, self.graded_shift) >> 1
         self.gap_shift = net.gap_shift
         self.u_factor = (4096 - (net.du + 1)).astype(np.int64)  # Lava's ds_offset: du = 0 still leaks 1/4096
         self.v_factor = (4096 - net.dv).astype(np.int64)
@@ -180,6 +198,11 @@ class _Prepared:
             gap.data.astype(np.int64),
             self.gap_exps,
             int(self.gap_shift),
+            bool(self.graded),
+            self.graded_mu,
+            self.graded_mant,
+            self.graded_shift,
+            self.graded_round,
             self.refractory,
             self.v_reset,
             bool(self.adaptive),
@@ -204,7 +227,8 @@ def _numpy_loop(
     shift_left, shift_right = bool(left.any()), bool(right.any())
     gap_acc = np.zeros(n_gap * n, dtype=np.int64)
     gap_acc32 = np.zeros(n_gap * n, dtype=np.int32)
-    gap_msg = np.zeros(n, dtype=np.int32)
+    gap_msg = np.zeros(p.msg_width, dtype=np.int32)  # [v >> gap_shift, graded activation]
+    graded_x = np.zeros(n, dtype=np.int64)
     gap_in = np.zeros(n, dtype=np.int32)  # gap input at step k: computed from v at step k − 1
     u_factor, v_factor = p.u_factor, p.v_factor
     change_idx = 0
@@ -298,10 +322,24 @@ def _numpy_loop(
                 np.add(a_in, acc[b * n : (b + 1) * n], out=a_in, casting="unsafe")
         if n_gap:
             # GapLIF sends v >> gap_shift; each graded Dense: int32 W.dot(msg), shifted in int32, summed in int32.
-            np.right_shift(v, p.gap_shift, out=gap_msg)
+            np.right_shift(v, p.gap_shift, out=gap_msg[:n])
+            if p.graded:  # hard sigmoid: clip(2¹¹ + ((v − μ)·mant + r >> shift), 0, 2¹²), int64, rounded
+                np.subtract(v, p.graded_mu, out=graded_x)
+                np.multiply(graded_x, p.graded_mant, out=graded_x)
+                np.add(graded_x, p.graded_round, out=graded_x)
+                np.right_shift(graded_x, p.graded_shift, out=graded_x)
+                np.add(graded_x, GRADED_HALF, out=graded_x)
+                np.clip(graded_x, 0, 2 * GRADED_HALF, out=graded_x)
+                np.copyto(gap_msg[n:], graded_x, casting="unsafe")
             gap_acc.fill(0)
             _sparsetools.csr_matvec(
-                n_gap * n, n, gap_stacked.indptr, gap_stacked.indices, gap_stacked.data, gap_msg, gap_acc
+                n_gap * n,
+                p.msg_width,
+                gap_stacked.indptr,
+                gap_stacked.indices,
+                gap_stacked.data,
+                gap_msg,
+                gap_acc,
             )
             np.copyto(gap_acc32, gap_acc, casting="unsafe")
             gap_in.fill(0)
@@ -339,6 +377,11 @@ def _step_loop(
     gap_w: np.ndarray,
     gap_exps: np.ndarray,
     gap_shift: int,
+    graded: bool,
+    graded_mu: np.ndarray,
+    graded_mant: np.ndarray,
+    graded_shift: np.ndarray,
+    graded_round: np.ndarray,
     refractory: np.ndarray,
     v_reset: np.ndarray,
     adaptive: bool,
@@ -360,7 +403,7 @@ def _step_loop(
     v = np.zeros(n, np.int64)
     a_in = np.zeros(n, np.int64)
     gap_in = np.zeros(n, np.int64)
-    msg = np.zeros(n, np.int64)
+    msg = np.zeros(2 * n if graded else n, np.int64)
     acc = np.zeros(n_rows, np.int64)
     pending = np.zeros((ring, n), np.int64)
     ref_count = np.zeros(n, np.int64)
@@ -443,10 +486,15 @@ def _step_loop(
             for i in range(n):
                 a_in[i] = _wrap32_jit(a_in[i])
         if n_gap:
-            # GapLIF's graded message v >> gap_shift; graded Dense: int32 dot, int32 shift, int32 sum.
+            # GapLIF's graded messages v >> gap_shift (and the graded activation, columns n…2n − 1);
+            # graded Dense: int32 dot, int32 shift, int32 sum.
             for i in range(n):
                 msg[i] = v[i] >> gap_shift
                 gap_in[i] = 0
+                if graded:
+                    x = (v[i] - graded_mu[i]) * graded_mant[i] + graded_round[i]
+                    x = GRADED_HALF + (x >> graded_shift[i])
+                    msg[n + i] = min(max(x, 0), 2 * GRADED_HALF)
             for b in range(n_gap):
                 e = gap_exps[b]
                 for i in range(n):

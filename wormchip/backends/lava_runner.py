@@ -43,8 +43,8 @@ import numpy as np
 from wormchip.backends.emulator import RECORDABLE, result_from_raster
 from wormchip.backends.lava_support import require_lava
 from wormchip.errors import WormchipError
-from wormchip.mappers.emit import emit
-from wormchip.mappers.fixed_point import FixedPointNetwork
+from wormchip.mappers.emit import GRADED_KINDS, emit
+from wormchip.mappers.fixed_point import GRADED_HALF, FixedPointNetwork
 from wormchip.result import Result
 
 # Worker stages, in order, with the text the parent quotes if the run times out during one.
@@ -161,11 +161,18 @@ def _gap_lif_classes() -> tuple[type, type]:
             dw: np.ndarray | int = 0,
             adapt_b: np.ndarray | int = 0,
             w_shift: np.ndarray | int = 0,
+            graded_mu: np.ndarray | int = 0,
+            graded_slope_mant: np.ndarray | int = 0,
+            graded_slope_shift: np.ndarray | int = 0,
             **kwargs: Any,
         ) -> None:
             super().__init__(shape=shape, gap_shift=gap_shift, **kwargs)
             self.gap_in = InPort(shape=shape)
             self.v_out = OutPort(shape=shape)
+            self.graded_out = OutPort(shape=shape)
+            self.graded_mu = Var(shape=shape, init=graded_mu)
+            self.graded_slope_mant = Var(shape=shape, init=graded_slope_mant)
+            self.graded_slope_shift = Var(shape=shape, init=graded_slope_shift)
             self.v_reset = Var(shape=shape, init=v_reset)
             self.refractory = Var(shape=shape, init=refractory)
             self.ref_count = Var(shape=shape, init=0)
@@ -192,6 +199,10 @@ def _gap_lif_classes() -> tuple[type, type]:
         adapt_b: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=32)
         w_shift: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=5)
         spiked: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=1)
+        graded_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+        graded_mu: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=25)
+        graded_slope_mant: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=16)
+        graded_slope_shift: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=6)
 
         def __init__(self, proc_params: dict) -> None:
             super().__init__(proc_params)
@@ -227,6 +238,11 @@ def _gap_lif_classes() -> tuple[type, type]:
             self.spiked[:] = self.s_out_buff
             self.s_out.send(self.s_out_buff)
             self.v_out.send(np.right_shift(self.v, self.gap_shift))
+            # Graded sigmoid synapses: the hard-sigmoid activation of v, 12 bits, int64 arithmetic, rounded.
+            shift = self.graded_slope_shift.astype(np.int64)
+            x = (self.v.astype(np.int64) - self.graded_mu) * self.graded_slope_mant.astype(np.int64)
+            x = np.right_shift(x + (np.left_shift(1, shift) >> 1), shift) + GRADED_HALF
+            self.graded_out.send(np.clip(x, 0, 2 * GRADED_HALF).astype(np.int32))
 
     return GapLIF, PyGapLifModelBitAcc
 
@@ -382,6 +398,9 @@ class LavaGraph:
                     dw=core.dw,
                     adapt_b=core.adapt_b,
                     w_shift=core.w_shift,
+                    graded_mu=core.graded_mu,
+                    graded_slope_mant=core.graded_slope_mant,
+                    graded_slope_shift=core.graded_slope_shift,
                     **params,
                 )
                 self.models[lif] = gap_model
@@ -398,7 +417,7 @@ class LavaGraph:
         for (kind, b, dst), shift in plan.relays().items():
             relay = relay_cls(shape=(size_of[dst],), shift=shift, name=f"wormchip_{kind}_relay_{b}_core{dst}")
             lif = lif_of[dst]
-            relay.a_out.connect(lif.gap_in if kind == "gap" else lif.a_in)
+            relay.a_out.connect(lif.gap_in if kind in GRADED_KINDS else lif.a_in)
             self.models[relay] = relay_model
             relays[kind, b, dst] = relay
 
@@ -406,9 +425,14 @@ class LavaGraph:
         if any(s.kind == "input" for s in plan.sub_blocks):
             source = Source(data=net.input_at(steps).T.astype(np.int32))
             self.models[source] = PySendModelFixed
-        prefix = {"recurrent": "wormchip_dense", "gap": "wormchip_gap_dense", "input": "wormchip_input_dense"}
+        prefix = {
+            "recurrent": "wormchip_dense",
+            "gap": "wormchip_gap_dense",
+            "graded": "wormchip_graded_dense",
+            "input": "wormchip_input_dense",
+        }
         for sub in plan.sub_blocks:
-            graded = sub.kind == "gap"
+            graded = sub.kind in GRADED_KINDS
             name = f"{prefix[sub.kind]}_{sub.block}"
             if not single:
                 name += f"_core{sub.src_core}_to_core{sub.dst_core}"
@@ -435,7 +459,8 @@ class LavaGraph:
                 source.s_out.connect(proc.s_in)
             else:
                 src = lif_of[sub.src_core]
-                (src.v_out if graded else src.s_out).connect(proc.s_in)
+                port = {"gap": "v_out", "graded": "graded_out"}.get(sub.kind, "s_out")
+                getattr(src, port).connect(proc.s_in)
 
         recorder_cls, recorder_model = _recorder_classes()
         self.folder = folder

@@ -25,14 +25,16 @@ import scipy.sparse as sp
 
 from wormchip.mappers.fixed_point import BiasChange, FixedPointNetwork, SignMode, WeightBlock
 
-KINDS = ("recurrent", "gap", "input")  # `FixedPointNetwork` fields: weights, gap_weights, input_weights
+# `FixedPointNetwork` fields: weights, gap_weights, graded_weights, input_weights
+KINDS = ("recurrent", "gap", "graded", "input")
+GRADED_KINDS = ("gap", "graded")  # graded-message Dense (v, activation) into GapLIF's gap_in
 INPUT_CORE = -1  # `SubBlock.src_core` of input blocks: the spike source, not a core
 
 
 @dataclass(frozen=True, eq=False)
 class CorePlan:
     """One core's LIF process: its neurons (sorted global indices) and their parameter slices (`dw`, `adapt_b`,
-    `w_shift`: `GapLIF`'s adaptation register; None means zeros)."""
+    `w_shift`: `GapLIF`'s adaptation register; `graded_*`: its graded activation; None means zeros)."""
 
     core: int
     neurons: np.ndarray
@@ -47,9 +49,12 @@ class CorePlan:
     dw: np.ndarray | None = None
     adapt_b: np.ndarray | None = None
     w_shift: np.ndarray | None = None
+    graded_mu: np.ndarray | None = None
+    graded_slope_mant: np.ndarray | None = None
+    graded_slope_shift: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        for name in ("dw", "adapt_b", "w_shift"):
+        for name in ("dw", "adapt_b", "w_shift", "graded_mu", "graded_slope_mant", "graded_slope_shift"):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, np.zeros(self.neurons.size, dtype=np.int64))
 
@@ -118,8 +123,14 @@ def truncate(weights: sp.spmatrix, mode: SignMode, num_weight_bits: int) -> sp.c
     return w
 
 
-def _blocks(net: FixedPointNetwork, kind: str) -> tuple[WeightBlock, ...]:
-    return {"recurrent": net.weights, "gap": net.gap_weights, "input": net.input_weights}[kind]
+def blocks_of(net: FixedPointNetwork, kind: str) -> tuple[WeightBlock, ...]:
+    """The network's weight blocks of one `KINDS` entry."""
+    return {
+        "recurrent": net.weights,
+        "gap": net.gap_weights,
+        "graded": net.graded_weights,
+        "input": net.input_weights,
+    }[kind]
 
 
 def _core_of(net: FixedPointNetwork, core_of: np.ndarray | None) -> np.ndarray:
@@ -158,6 +169,9 @@ def emit(net: FixedPointNetwork, core_of: np.ndarray | None = None) -> LavaPlan:
                 dw=net.dw[idx],
                 adapt_b=net.adapt_b[idx],
                 w_shift=net.w_shift[idx],
+                graded_mu=net.graded_mu[idx],
+                graded_slope_mant=net.graded_slope_mant[idx],
+                graded_slope_shift=net.graded_slope_shift[idx],
                 bias_schedule=tuple(
                     BiasChange(ch.step, ch.bias_mant[idx], ch.bias_exp[idx]) for ch in net.bias_schedule
                 ),
@@ -165,7 +179,7 @@ def emit(net: FixedPointNetwork, core_of: np.ndarray | None = None) -> LavaPlan:
         )
     sub_blocks: list[SubBlock] = []
     for kind in KINDS:
-        for b, block in enumerate(_blocks(net, kind)):
+        for b, block in enumerate(blocks_of(net, kind)):
             eff = block.effective_weights()
             mode = block.sign_mode
             for dst in cores:

@@ -64,8 +64,15 @@ _ROWS = (
     (
         "synapse:graded_sigmoid",
         "synapse model",
+        Lowering.APPROXIMATION,
+        "GapLIF sends a 12-bit hard sigmoid clip(½ + s(v − μ)/4, 0, 1) of v every step (graded spike); a "
+        "graded Dense holds |w|·(E_rev − v_op) into v next step; cost: max sigmoid and driving-force errors",
+    ),
+    (
+        "synapse:graded_mixed_sigmoid",
+        "synapse model",
         Lowering.UNSUPPORTED,
-        "continuous sigmoid of v_pre times a driving force: no fixed-point lowering yet",
+        "one neuron sending graded synapses with different μ or s (GapLIF sends one activation per neuron)",
     ),
     (
         "synapse:gap_junction",

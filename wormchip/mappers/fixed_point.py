@@ -34,6 +34,15 @@ W_DECAY_BITS = 24
 DW_MAX = 2**W_DECAY_BITS - 1
 W_SHIFT_MAX = 24
 ADAPT_B_LIMIT = 2**31 - 1  # the increment per spike is an int32
+# Graded sigmoid synapses (`GapLIF`): each neuron sends a hard-sigmoid activation of v as an unsigned message
+# m = clip(GRADED_HALF + ((v − graded_mu)·graded_slope_mant >> graded_slope_shift), 0, 2·GRADED_HALF).
+GRADED_BITS = 12
+GRADED_HALF = 2 ** (GRADED_BITS - 1)
+GRADED_MU_LIMIT = 2**24  # μ in v units, within twice v's range
+GRADED_SLOPE_MANT_MAX = 2**16 - 1
+GRADED_SLOPE_SHIFT_MAX = (
+    47  # (v − μ)·mant fits int64 for any shift; 47 resolves 2⁻⁴⁷ message units per v unit
+)
 
 
 class SignMode(Enum):
@@ -222,6 +231,11 @@ class FixedPointNetwork:
     bias + gap`. So w has `w_shift[i]` fractional bits below v's unit and decays by dw/2²⁴ per step (24-bit,
     rounded: a 12-bit, truncating decay like u's is percent-level off for τ_w ≫ dt and biases w). The
     defaults (0, 0, 0) are no adaptation.
+
+    Graded sigmoid synapses (`GapLIF`): after the spike reset every neuron also sends the message
+    `m = clip(2¹¹ + (((v − graded_mu)·graded_slope_mant + r) >> graded_slope_shift), 0, 2¹²)` (int64,
+    rounded: r = 2^(shift − 1), 0 for shift 0; a hard sigmoid of v in 12 bits) on a second graded port; `graded_weights` blocks (post × pre) deliver
+    `(G @ m) << weight_exp` (int32, Lava's graded Dense), which adds to v at the next step with the gap input.
     """
 
     neuron_names: tuple[str, ...]
@@ -242,6 +256,10 @@ class FixedPointNetwork:
     dw: np.ndarray | int = 0
     adapt_b: np.ndarray | int = 0
     w_shift: np.ndarray | int = 0
+    graded_weights: tuple[WeightBlock, ...] = ()
+    graded_mu: np.ndarray | int = 0
+    graded_slope_mant: np.ndarray | int = 0
+    graded_slope_shift: np.ndarray | int = 0
 
     def __post_init__(self) -> None:
         names = tuple(str(n) for n in self.neuron_names)
@@ -261,6 +279,9 @@ class FixedPointNetwork:
             ("dw", 0, DW_MAX),
             ("adapt_b", -ADAPT_B_LIMIT, ADAPT_B_LIMIT),
             ("w_shift", 0, W_SHIFT_MAX),
+            ("graded_mu", -GRADED_MU_LIMIT, GRADED_MU_LIMIT),
+            ("graded_slope_mant", 0, GRADED_SLOPE_MANT_MAX),
+            ("graded_slope_shift", 0, GRADED_SLOPE_SHIFT_MAX),
         ):
             arr = _as_int_array(name, getattr(self, name), n)
             _check_range(name, arr, lo, hi)
@@ -277,7 +298,12 @@ class FixedPointNetwork:
         spikes.flags.writeable = False
         object.__setattr__(self, "input_spikes", spikes)
 
-        for attr, cols in (("weights", n), ("input_weights", spikes.shape[1]), ("gap_weights", n)):
+        for attr, cols in (
+            ("weights", n),
+            ("input_weights", spikes.shape[1]),
+            ("gap_weights", n),
+            ("graded_weights", n),
+        ):
             blocks = tuple(self._as_blocks(attr))
             for i, block in enumerate(blocks):
                 if block.shape != (n, cols):
@@ -345,9 +371,19 @@ class FixedPointNetwork:
 
     @property
     def needs_gap_lif(self) -> bool:
-        """Whether the network needs `GapLIF` rather than Lava's LIF: gap junctions, a refractory period, a
-        reset ≠ 0 or adaptation."""
-        return bool(self.gap_weights) or self.has_refractory_or_reset or self.has_adaptation
+        """Whether the network needs `GapLIF` rather than Lava's LIF: gap junctions, graded synapses, a
+        refractory period, a reset ≠ 0 or adaptation."""
+        return (
+            bool(self.gap_weights or self.graded_weights)
+            or self.has_refractory_or_reset
+            or self.has_adaptation
+        )
+
+    def graded_messages(self, v: np.ndarray) -> np.ndarray:
+        """The graded activation messages (int64) every neuron sends for voltages `v` (its hard sigmoid)."""
+        x = (np.asarray(v, dtype=np.int64) - self.graded_mu) * self.graded_slope_mant
+        x = x + (np.left_shift(1, self.graded_slope_shift) >> 1)  # round to nearest
+        return np.clip(GRADED_HALF + (x >> self.graded_slope_shift), 0, 2 * GRADED_HALF)
 
     @property
     def max_delay(self) -> int:

@@ -51,6 +51,9 @@ class LoweredNetwork:
     pre) and `input_weights` (neurons × input columns) add to u per spike, in V per step. `input_spikes` is a
     bool raster (steps × input columns). `bias_schedule`: (step, bias array) changes, steps increasing ≥ 1.
     `gap` (n × n, zero diagonal): dimensionless coupling per step, v_i += Σ_j gap[i, j]·(v_j − v_i).
+    `graded` (n × n, post × pre): V per step into v at full activation, v_i += Σ_j graded[i, j]·h_j with
+    h_j = `hard_sigmoid`(graded_slope[j]·(v_j − graded_mu[j])) from the previous step's v (mu in V from rest,
+    slope per V), as gap junctions.
     `refractory[i]`: refractory delay in steps (after a spike at step k, v is held at `v_reset[i]`, V from
     rest, until step k + refractory − 1; Brian2's `timestep(t_ref, dt)`). `None` means 0 (none, reset to rest).
     `delayed_weights`: recurrent synapses with an axonal delay, as (delay in steps ≥ 1, post × pre matrix in V
@@ -84,9 +87,17 @@ class LoweredNetwork:
     delayed_weights: tuple[tuple[int, sp.csr_matrix], ...] = ()
     decay_w: np.ndarray | None = None
     adapt_b: np.ndarray | None = None
+    graded: sp.csr_matrix | None = None
+    graded_mu: np.ndarray | None = None
+    graded_slope: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.names)
+        if self.graded is None:
+            object.__setattr__(self, "graded", sp.csr_matrix((n, n)))
+        for name in ("graded_mu", "graded_slope"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.zeros(n))
         if self.refractory is None:
             object.__setattr__(self, "refractory", np.zeros(n, dtype=np.int64))
         if self.v_reset is None:
@@ -208,29 +219,56 @@ def lower(
     # (pre, post, I-weight, τ, name, delay in steps)
     edges: list[tuple[np.ndarray, np.ndarray, np.ndarray, float, str, int]] = []
     gap_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    graded_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (pre, post, A at full activation)
+    graded_labels: list[str] = []
+    graded_mu, graded_slope = np.zeros(n), np.zeros(n)
+    graded_set = np.zeros(n, dtype=bool)
     linearised: list[str] = []
-    drive_error = 0.0
+    drive_error = {"conductance": 0.0, "graded": 0.0}
 
-    def current_weight(synapse: str, weight: np.ndarray, post: np.ndarray, label: str) -> np.ndarray:
-        """Amperes per spike: currents as they are; conductances times (E_rev − v_op)."""
-        nonlocal drive_error
-        if synapse == "exp_current":
-            return weight
+    def driving_force(weight: np.ndarray, post: np.ndarray, kind: str) -> np.ndarray:
+        """E_rev − v_op per synapse (E_e for w ≥ 0, else E_i), recording the worst relative error on [E_L, v_th]."""
         e = np.where(weight >= 0, e_rev["E_e"][post], e_rev["E_i"][post])
         v_op = p["E_L"][post] + operating_point * v_th[post]
         force = e - v_op
         span = np.maximum(v_op - p["E_L"][post], p["v_th"][post] - v_op)
         if len(force):
-            drive_error = max(drive_error, float(np.max(span / np.abs(force).clip(1e-12))))
+            drive_error[kind] = max(drive_error[kind], float(np.max(span / np.abs(force).clip(1e-12))))
+        return force
+
+    def current_weight(synapse: str, weight: np.ndarray, post: np.ndarray, label: str) -> np.ndarray:
+        """Amperes per spike: currents as they are; conductances times (E_rev − v_op)."""
+        if synapse == "exp_current":
+            return weight
         linearised.append(label)
-        return np.abs(weight) * force
+        return np.abs(weight) * driving_force(weight, post, "conductance")
+
+    def add_graded(proj: ir.Projection, label: str) -> None:
+        """A graded sigmoid projection: amperes at full activation, and its presynaptic neurons' μ and s."""
+        mu = np.broadcast_to(np.asarray(proj.params["mu"], float), proj.pre.shape) - p["E_L"][proj.pre]
+        slope = (
+            np.broadcast_to(np.asarray(proj.params["sigma"], float), proj.pre.shape) * 1e3
+        )  # per mV → per V
+        for k in np.unique(proj.pre):
+            mine = proj.pre == k
+            values = {(float(a), float(b)) for a, b in zip(mu[mine], slope[mine])}
+            if graded_set[k]:
+                values.add((float(graded_mu[k]), float(graded_slope[k])))
+            if len(values) > 1:
+                lw.unsupported("synapse:graded_mixed_sigmoid", f"{label} (neuron {names[k]})")
+            graded_mu[k], graded_slope[k] = next(iter(values))
+            graded_set[k] = True
+        graded_parts.append(
+            (proj.pre, proj.post, np.abs(proj.weight) * driving_force(proj.weight, proj.post, "graded"))
+        )
+        graded_labels.append(label)
 
     for proj in network.projections:
         label = f"projection {proj.name}"
         for rule in proj.plasticity:
             lw.unsupported(f"plasticity:{rule.rule}", f"{label} (rule {rule.name})")
         if proj.synapse == "graded_sigmoid":
-            lw.unsupported("synapse:graded_sigmoid", label)
+            add_graded(proj, label)
             continue
         if proj.synapse == "gap_junction":
             gap_parts.append((proj.pre, proj.post, np.abs(proj.weight)))
@@ -269,7 +307,18 @@ def lower(
             "synapse:exp_conductance",
             linearised,
             f"conductance × (E_rev − v_op), v_op = E_L + {operating_point:g}·(v_th − E_L)",
-            {"max_driving_force_error": drive_error},
+            {"max_driving_force_error": drive_error["conductance"]},
+        )
+    if graded_labels:
+        lw.approximate(
+            "synapse:graded_sigmoid",
+            graded_labels,
+            "σ(s(v_pre − μ)) → hard sigmoid clip(½ + s(v_pre − μ)/4, 0, 1) sent as a graded message; "
+            f"|w|·σ·(E_rev − v_op), v_op = E_L + {operating_point:g}·(v_th − E_L), added to v",
+            {
+                "max_sigmoid_error": _sigmoid_error(graded_mu, graded_slope, graded_set, p, v_th),
+                "max_driving_force_error": drive_error["graded"],
+            },
         )
 
     # One synaptic time constant per neuron: the τ carrying most charge (Σ|w|·τ); others rescaled by τ_s/τ_u.
@@ -330,6 +379,13 @@ def lower(
     decay_v = d_tot - kappa * g_gap
     i_el = np.bincount(gap_post, weights=gap_g * (p["E_L"][gap_pre] - p["E_L"][gap_post]), minlength=n)
     gap = sp.csr_matrix((gap_g * kappa[gap_post], (gap_post, gap_pre)), shape=(n, n))
+    # Graded synapses: V per step into v at full activation (a current held over the step, like the bias).
+    if graded_parts:
+        g_pre, g_post, g_amp = (np.concatenate(x) for x in zip(*graded_parts))
+        graded = sp.csr_matrix((g_amp * kappa[g_post], (g_post, g_pre)), shape=(n, n))
+        graded.eliminate_zeros()
+    else:
+        graded = sp.csr_matrix((n, n))
 
     by_delay: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = defaultdict(list)
     for pre, post, w, tau, _, delay in edges:
@@ -398,6 +454,9 @@ def lower(
         input_names=tuple(in_names),
         bias_schedule=tuple(schedule),
         gap=gap,
+        graded=graded,
+        graded_mu=graded_mu,
+        graded_slope=graded_slope,
         approximations=tuple(lw.approximations),
         refractory=refractory,
         v_reset=v_reset,
@@ -414,6 +473,23 @@ def lower(
             ],
         },
     )
+
+
+def hard_sigmoid(x: np.ndarray) -> np.ndarray:
+    """clip(½ + x/4, 0, 1): the logistic's tangent at 0, clipped (`GapLIF`'s graded activation)."""
+    return np.clip(0.5 + 0.25 * np.asarray(x, dtype=float), 0.0, 1.0)
+
+
+def _sigmoid_error(
+    mu: np.ndarray, slope: np.ndarray, used: np.ndarray, p: dict[str, np.ndarray], v_th: np.ndarray
+) -> float:
+    """Largest |hard sigmoid − logistic| over each graded presynaptic neuron's range [min(E_L, v_reset), v_th]."""
+    worst = 0.0
+    for k in np.flatnonzero(used):
+        lo = min(0.0, p["v_reset"][k] - p["E_L"][k])
+        x = slope[k] * (np.linspace(lo, v_th[k], 401) - mu[k])
+        worst = max(worst, float(np.max(np.abs(hard_sigmoid(x) - 1 / (1 + np.exp(-x))))))
+    return worst
 
 
 def _delay_steps(delay: float, dt: float) -> int:
@@ -466,4 +542,6 @@ def simulate_lowered(
         if k < len(lowered.input_spikes):
             a_in = a_in + input_weights @ lowered.input_spikes[k]
         gap_in = laplacian @ v
+        if lowered.graded.nnz:
+            gap_in = gap_in + lowered.graded @ hard_sigmoid(lowered.graded_slope * (v - lowered.graded_mu))
     return v_out, spikes_out

@@ -40,6 +40,10 @@ from wormchip.mappers.fixed_point import (
     DECAY_MAX,
     DW_MAX,
     GAP_SHIFT_MAX,
+    GRADED_HALF,
+    GRADED_MU_LIMIT,
+    GRADED_SLOPE_MANT_MAX,
+    GRADED_SLOPE_SHIFT_MAX,
     REFRACTORY_MAX,
     V_RESET_LIMIT,
     VTH_MAX,
@@ -290,6 +294,72 @@ def _gap_blocks(
     return tuple(blocks), m
 
 
+@dataclass(frozen=True)
+class _Graded:
+    """Quantized graded sigmoid synapses: blocks, the senders' message registers and their errors."""
+
+    blocks: tuple[WeightBlock, ...]
+    mu: np.ndarray
+    slope_mant: np.ndarray
+    slope_shift: np.ndarray
+    errors: dict[str, ParamError]
+
+
+def _graded(lowered: LoweredNetwork, s: np.ndarray, max_blocks_per_sign: int) -> _Graded:
+    """Graded synapses at voltage scale `s`: the hard sigmoid's midpoint and slope per sender in v units,
+    and the couplings in (units of v_i per step) per message unit, split by sign and residual like weights.
+
+    The message is m = 2H·h = H + (H/2)·slope·(v − μ) with H = `GRADED_HALF`; its slope per v unit,
+    c = (H/2)·slope·s, is `mant · 2^−shift` with a 16-bit mantissa. Graded Dense sums G·m in int32, so
+    Σ_j |G_ij|·2^GRADED_BITS must stay below 2³¹ (a `QuantizationError` otherwise).
+    """
+    n = lowered.n_neurons
+    zeros = np.zeros(n, dtype=np.int64)
+    if not lowered.graded.nnz:
+        return _Graded((), zeros, zeros, zeros, {})
+    names = lowered.names
+    senders = np.unique(lowered.graded.tocoo().col)
+    mu = zeros.copy()
+    mant, shift = zeros.copy(), zeros.copy()
+    mu_units = lowered.graded_mu[senders] / s[senders]
+    for k, value in zip(senders, mu_units):
+        if abs(value) > GRADED_MU_LIMIT:
+            raise QuantizationError(
+                f"graded sigmoid midpoint of neuron {names[k]} (μ − E_L = {lowered.graded_mu[k] * 1e3:.4g} mV) "
+                f"is {value:.4g} v units, outside ±{GRADED_MU_LIMIT}"
+            )
+    mu[senders] = np.round(mu_units).astype(np.int64)
+    c = GRADED_HALF / 2 * lowered.graded_slope[senders] * s[senders]
+    with np.errstate(divide="ignore"):
+        bits = np.floor(np.log2(GRADED_SLOPE_MANT_MAX / np.where(c > 0, c, 1.0)))
+    shift[senders] = np.clip(bits, 0, GRADED_SLOPE_SHIFT_MAX).astype(np.int64)
+    mant[senders] = np.clip(np.round(c * 2.0 ** shift[senders]), 0, GRADED_SLOPE_MANT_MAX).astype(np.int64)
+    per_message = (sp.diags(1 / s) @ lowered.graded / (2 * GRADED_HALF)).tocoo()
+    blocks = []
+    for sel in (per_message.data > 0, per_message.data < 0):
+        part = sp.csr_matrix(
+            (per_message.data[sel], (per_message.row[sel], per_message.col[sel])), shape=(n, n)
+        )
+        for ints, exp in _split_blocks(part, max_blocks_per_sign, min_exp=WEIGHT_EXP_MIN):
+            ints.eliminate_zeros()
+            if ints.nnz:
+                blocks.append(WeightBlock(ints.astype(np.int64), weight_exp=exp))
+    for b in blocks:
+        worst = float(abs(b.effective_weights()).sum(axis=1).max()) * 2 * GRADED_HALF
+        if worst >= INT32_MAX:
+            raise QuantizationError(
+                f"graded synapses into one neuron sum to {worst:.3g} per step at full activation, past the "
+                "graded Dense's int32 range: too many or too strong graded inputs for the voltage scale"
+            )
+    rep = sp.diags(s) @ _represented(tuple(blocks), (n, n), 0, False) * (2 * GRADED_HALF)
+    errors = {
+        "graded": _weight_error(lowered.graded, rep.tocsr()),
+        "graded_slope": ParamError.of(c, mant[senders] / 2.0 ** shift[senders]),
+        "graded_mu": ParamError.of(lowered.graded_mu[senders], mu[senders] * s[senders]),
+    }
+    return _Graded(tuple(blocks), mu, mant, shift, errors)
+
+
 def _gap_in_units(lowered: LoweredNetwork, s: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
     """Off-diagonal coupling in (units of v_i) per (unit of v_j), and the diagonal −Σ_j g_ij."""
     gap = lowered.gap.tocoo()
@@ -352,6 +422,7 @@ def _assemble(
             )
         else:
             gap_blocks, gap_shift = _gap_blocks(off, diag, max_blocks_per_sign + 1)
+    graded = _graded(lowered, s, max_blocks_per_sign)
     net = FixedPointNetwork(
         neuron_names=names,
         du=du,
@@ -371,6 +442,10 @@ def _assemble(
         dw=dw,
         adapt_b=adapt_b,
         w_shift=w_shift,
+        graded_weights=graded.blocks,
+        graded_mu=graded.mu,
+        graded_slope_mant=graded.slope_mant,
+        graded_slope_shift=graded.slope_shift,
     )
     unit_w = sp.diags(s * 2**U_SHIFT)  # a_in units → volts per step, per row
     # The gap blocks as represented, in (V of neuron i) per (V of neuron j); the diagonal is part of v's decay.
@@ -391,6 +466,8 @@ def _assemble(
     }
     if lowered.gap.nnz:  # the couplings g_ij (off the diagonal)
         errors["gap"] = _weight_error(lowered.gap, (rep_gap - sp.diags(rep_diag)).tocsr())
+    if lowered.graded.nnz:
+        errors.update(graded.errors)
     adaptive = adapt_b != 0
     if adaptive.any():  # w's decay (24-bit) and its increment per spike (against the compensated target)
         errors["decay_w"] = ParamError.of(lowered.decay_w[adaptive], dw[adaptive] / 2**W_DECAY_BITS)
@@ -451,6 +528,7 @@ def compensate_decays(
         delayed_weights=tuple((d, (rows_uv @ w).tocsr()) for d, w in lowered.delayed_weights),
         input_weights=(rows_uv @ lowered.input_weights).tocsr(),
         gap=(rows_v @ lowered.gap).tocsr(),
+        graded=(rows_v @ lowered.graded).tocsr(),
     )
 
 
