@@ -77,7 +77,7 @@ def test_unsupported_lists_every_offender() -> None:
     assert isinstance(err.value, WormchipError)
     offenders = set(err.value.offenders)
     assert offenders == {  # adaptive_lif (population a) lowers to GapLIF's adaptation register
-        ("plasticity:stdp", "projection slow (rule learn)"),
+        ("plasticity:stdp_delay_or_synapse", "projection slow (rule learn, delay 7 ms)"),
         ("param:long_delay", "projection slow (delay 7 ms = 70 steps)"),
         ("synapse:graded_mixed_sigmoid", "projection steeper (neuron b_0)"),
         ("synapse:graded_mixed_sigmoid", "projection steeper (neuron b_1)"),

@@ -69,12 +69,18 @@ def run_emulator(
     steps: int,
     record: tuple[str, ...] | list[str] = RECORDABLE,
     engine: str = "auto",
+    weight_every: int | None = None,
 ) -> Result:
     """Simulate `net` for `steps` steps; spikes always, u/v/w traces (unit "fixed-point") for names in `record`
     ("w": the adaptation register, with `w_shift` fractional bits; Lava records u and v only).
 
     Step k (0-based) is Lava's time step k + 1; spike and sample times are `k * net.dt` seconds. `engine`:
     "numba" (compiled loop), "numpy" (vectorized loop) or "auto" (numba when installed); results are identical.
+
+    Plastic networks (`net.plastic`, stdp through LearningDense) run on the NumPy loop only (`auto` picks it;
+    `numba` raises ValueError), learning as `wormchip.backends.learning` does, bit-exact with Lava. Their
+    weights come back in `Result.weights[projection]` (`plastic_weight_traces`): at time 0 and after the last
+    step, and every `weight_every` steps if given.
     """
     unknown = set(record) - set(EMULATOR_RECORDABLE)
     if unknown:
@@ -85,7 +91,13 @@ def run_emulator(
         raise ValueError(f"engine = {engine!r}; choose from {list(ENGINES)}")
     if engine == "numba" and numba is None:
         raise ValueError("engine 'numba' needs the numba package, which is not installed")
-    use_numba = engine == "numba" or (engine == "auto" and numba is not None)
+    if net.plastic and engine == "numba":
+        raise ValueError(
+            "engine 'numba' does not run plastic (stdp) networks; use engine='numpy' or 'auto' (which picks numpy)"
+        )
+    if weight_every is not None and weight_every < 1:
+        raise ValueError(f"weight_every = {weight_every} must be ≥ 1 steps")
+    use_numba = not net.plastic and (engine == "numba" or (engine == "auto" and numba is not None))
     t0 = time.perf_counter()
     n = net.n_neurons
     prep = _prepare(net, steps)
@@ -93,12 +105,13 @@ def run_emulator(
     u_rec = np.empty((steps, n) if "u" in record else (0, n), dtype=np.int32)
     v_rec = np.empty((steps, n) if "v" in record else (0, n), dtype=np.int32)
     w_rec = np.empty((steps, n) if "w" in record else (0, n), dtype=np.int32)
+    samples: list[tuple[int, list[np.ndarray]]] = []
     if use_numba:
         _kernel()(*prep.kernel_args(), raster, u_rec, v_rec, w_rec)
     else:
-        _numpy_loop(prep, raster, u_rec, v_rec, w_rec)
+        _numpy_loop(prep, raster, u_rec, v_rec, w_rec, weight_every, samples)
     traces = {key: vals for key, vals in (("u", u_rec), ("v", v_rec), ("w", w_rec)) if key in record}
-    return result_from_raster(
+    result = result_from_raster(
         net,
         raster,
         traces,
@@ -109,6 +122,36 @@ def run_emulator(
             "wall_time_s": time.perf_counter() - t0,
         },
     )
+    if net.plastic:
+        result.weights = plastic_weight_traces(net, samples)
+    return result
+
+
+def plastic_weight_traces(
+    net: FixedPointNetwork, samples: list[tuple[int, list[np.ndarray]]]
+) -> dict[str, Trace]:
+    """`Result.weights` of a plastic network: one `Trace` per projection, channels `pre->post`, values the
+    signed integer weights (unit "fixed-point": LSB of the block, `<< weight_exp` into a_in), at the sampled
+    steps (`samples`: (step, one matrix per block); time = step·dt, the weights after `step` steps)."""
+    samples = sorted(samples, key=lambda s: s[0])
+    times = np.array([step for step, _ in samples], dtype=float) * net.dt
+    parts: dict[str, list[tuple[list[str], np.ndarray]]] = {}
+    names = net.neuron_names
+    for b, block in enumerate(net.plastic):
+        values = (
+            np.stack([mats[b][block.syn_post, block.syn_pre] for _, mats in samples]) if samples else None
+        )
+        proj = np.array(block.syn_projection)
+        for name in dict.fromkeys(block.syn_projection):
+            sel = proj == name
+            channels = [f"{names[i]}->{names[j]}" for i, j in zip(block.syn_pre[sel], block.syn_post[sel])]
+            vals = values[:, sel] if values is not None else np.zeros((0, int(sel.sum())))
+            parts.setdefault(name, []).append((channels, vals))
+    out = {}
+    for name, pieces in parts.items():
+        channels = [c for ch, _ in pieces for c in ch]
+        out[name] = Trace(times, channels, np.concatenate([v for _, v in pieces], axis=1), "fixed-point")
+    return out
 
 
 class _Prepared:
@@ -172,6 +215,7 @@ class _Prepared:
         self.w_factor = (2**W_DECAY_BITS - net.dw).astype(np.int64)
         self.adapt_b = net.adapt_b.astype(np.int64)
         self.w_shift = net.w_shift.astype(np.int64)
+        self.plastic = net.plastic
 
     def kernel_args(self) -> tuple:
         """Arguments of the numba kernel: the recurrent matrix by column (the spiking neurons' fan-out)."""
@@ -218,9 +262,21 @@ def _prepare(net: FixedPointNetwork, steps: int) -> _Prepared:
 
 
 def _numpy_loop(
-    p: _Prepared, raster: np.ndarray, u_rec: np.ndarray, v_rec: np.ndarray, w_rec: np.ndarray
+    p: _Prepared,
+    raster: np.ndarray,
+    u_rec: np.ndarray,
+    v_rec: np.ndarray,
+    w_rec: np.ndarray,
+    weight_every: int | None = None,
+    samples: list | None = None,
 ) -> None:
-    """The vectorized NumPy step loop (the reference implementation; used when numba is missing)."""
+    """The vectorized NumPy step loop (the reference implementation; used when numba is missing, and for
+    plastic networks: each `PlasticBlock` is a `LearningDenseState`, sampled into `samples`)."""
+    from wormchip.backends.learning import LearningDenseState
+
+    plastic = [LearningDenseState(b) for b in p.plastic]
+    if plastic and samples is not None:
+        samples.append((0, [s.w.copy() for s in plastic]))
     n, steps, n_blocks, n_gap = p.n, p.steps, p.n_blocks, p.n_gap
     stacked, gap_stacked = p.stacked, p.gap_stacked
     left, right = np.maximum(p.exps, 0), np.maximum(-p.exps, 0)
@@ -320,6 +376,15 @@ def _numpy_loop(
                 np.add(target, acc[b * n : (b + 1) * n], out=target)
             else:
                 np.add(a_in, acc[b * n : (b + 1) * n], out=a_in, casting="unsafe")
+        for state in plastic:  # LearningDense: output with this step's weights, then learn from the spikes
+            np.add(a_in, _wrap32(state.output(fired)), out=a_in, casting="unsafe")
+            state.learn(fired, fired)
+        if (
+            plastic
+            and samples is not None
+            and (k + 1 == steps or (weight_every and (k + 1) % weight_every == 0))
+        ):
+            samples.append((k + 1, [s.w.copy() for s in plastic]))
         if n_gap:
             # GapLIF sends v >> gap_shift; each graded Dense: int32 W.dot(msg), shifted in int32, summed in int32.
             np.right_shift(v, p.gap_shift, out=gap_msg[:n])

@@ -89,11 +89,16 @@ def run_lava(
         raise ValueError(f"cannot record {sorted(unknown)}; choose from {list(RECORDABLE)}")
     if steps < 1:
         raise ValueError(f"steps = {steps} must be ≥ 1 for Lava")
+    if net.plastic and core_of is not None and len(np.unique(core_of)) > 1:
+        raise ValueError(
+            "plastic (stdp) networks run on one core only: each LearningDense has its own random streams, "
+            "so splitting a plastic block across cores would change its learning; pass core_of=None"
+        )
     _preload_lava()
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="wormchip-lava-") as folder:
         out, worker_pid = run_isolated(_simulate, (net, steps, record, folder, core_of), timeout_s=timeout_s)
-    return result_from_raster(
+    result = result_from_raster(
         net,
         out["spikes"],
         {key: out[key] for key in record},
@@ -106,6 +111,12 @@ def run_lava(
             "lava_worker_pid": worker_pid,
         },
     )
+    if net.plastic:  # initial and final weights, as the emulator reports them
+        from wormchip.backends.emulator import plastic_weight_traces
+
+        initial = [block.weights for block in net.plastic]
+        result.weights = plastic_weight_traces(net, [(0, initial), (steps, out["plastic_weights"])])
+    return result
 
 
 def _preload_lava() -> None:
@@ -462,6 +473,10 @@ class LavaGraph:
                 port = {"gap": "v_out", "graded": "graded_out"}.get(sub.kind, "s_out")
                 getattr(src, port).connect(proc.s_in)
 
+        self.plastic: list = []
+        if net.plastic:
+            self._add_plastic(net, lif_of[plan.cores[0].core], plan.cores[0].neurons)
+
         recorder_cls, recorder_model = _recorder_classes()
         self.folder = folder
         self.record = record
@@ -480,6 +495,50 @@ class LavaGraph:
             recorder.u_ref.connect_var(lif.u)
             recorder.v_ref.connect_var(lif.v)
             self.models[recorder] = recorder_model
+
+    def _add_plastic(self, net: FixedPointNetwork, lif: Any, neurons: np.ndarray) -> None:
+        """One `LearningDense` per `PlasticBlock` (single core): the LIF's spikes into `s_in` (pre) and
+        `s_in_bap` (post), its output into the LIF's `a_in`; run by `PyLearningDenseModelBitApproximate`."""
+        from lava.magma.core.learning.learning_rule import Loihi2FLearningRule
+        from lava.proc.dense.models import PyLearningDenseModelBitApproximate
+        from lava.proc.dense.process import LearningDense
+        from lava.utils.weightutils import SignMode as LavaSignMode
+
+        self.plastic_order = np.asarray(neurons)
+        order = np.ix_(self.plastic_order, self.plastic_order)
+        for b, block in enumerate(net.plastic):
+            rule = Loihi2FLearningRule(
+                dw=block.dw(),
+                x1_impulse=block.x1_impulse,
+                x1_tau=block.x1_tau,
+                y1_impulse=block.y1_impulse,
+                y1_tau=block.y1_tau,
+                t_epoch=1,
+                rng_seed=block.rng_seed,
+            )
+            proc = LearningDense(
+                weights=block.weights[order],
+                tag_1=block.tag[order],
+                learning_rule=rule,
+                sign_mode=LavaSignMode.EXCITATORY if block.sign > 0 else LavaSignMode.INHIBITORY,
+                weight_exp=block.weight_exp,
+                num_weight_bits=8,
+                name=f"wormchip_plastic_dense_{b}",
+            )
+            lif.s_out.connect(proc.s_in)
+            lif.s_out.connect(proc.s_in_bap)
+            proc.a_out.connect(lif.a_in)
+            self.models[proc] = PyLearningDenseModelBitApproximate
+            self.plastic.append(proc)
+
+    def read_plastic(self) -> list[np.ndarray]:
+        """Each LearningDense's current weights (n × n int64, network neuron order); before the runtime stops."""
+        out = []
+        for proc in self.plastic:
+            w = np.zeros(proc.weights.shape, dtype=np.int64)
+            w[np.ix_(self.plastic_order, self.plastic_order)] = np.rint(proc.weights.get()).astype(np.int64)
+            out.append(w)
+        return out
 
     def set_bias(self, change_index: int) -> None:
         """Set every core's bias to the plan's `bias_schedule[change_index]` (between run segments)."""
@@ -545,6 +604,7 @@ def _simulate(
         graph.lif.run(condition=RunSteps(num_steps=steps - done))
         stage("read")
         out = graph.read()
+        out["plastic_weights"] = graph.read_plastic()
         failed = False
     except Exception as err:
         raise LavaRunError(_describe_failure(graph.lif, err)) from err

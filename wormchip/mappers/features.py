@@ -90,8 +90,15 @@ _ROWS = (
     (
         "plasticity:stdp",
         "plasticity",
+        Lowering.APPROXIMATION,
+        "Lava LearningDense (fixed_pt, bit-approximate model; single core), one per sign, 8-bit weights "
+        "with stochastic rounding, w_max ↔ 255; cost: w_max spread in a block (one clip) and τ rounding",
+    ),
+    (
+        "plasticity:stdp_delay_or_synapse",
+        "plasticity",
         Lowering.UNSUPPORTED,
-        "Lava's LearningDense is bit-approximate only; not lowered",
+        "STDP on a delayed projection or on a gap/graded synapse (LearningDense has no delay)",
     ),
     ("plasticity:reward_stdp", "plasticity", Lowering.UNSUPPORTED, "three-factor rule not lowered"),
     ("plasticity:homeostatic_scaling", "plasticity", Lowering.UNSUPPORTED, "not lowered"),

@@ -190,6 +190,136 @@ class WeightBlock:
         return lava_dense_weights(self.weights, self.num_weight_bits)
 
 
+# Plastic blocks (`stdp` through Lava's LearningDense, fixed_pt; docs/compiler.md "STDP through LearningDense").
+TRACE_MAX = 127  # 7-bit traces x1, y1 (lava.magma.core.learning.constants.W_TRACE)
+TRACE_TAU_MAX = 255  # the hardware's 8-bit trace time constant field (Lava's Python model does not check it)
+LEARNING_DEPENDENCIES = ("x0", "y0")
+LEARNING_FACTORS = {"x0": 1, "y0": 1, "x1": 7, "y1": 7, "t": 9}  # bit widths (FACTOR_TO_WIDTH_DICT)
+TAG_PRESENT = 32  # tag_1 of a present synapse: the engine's 5-bit right shift makes it exactly neutral
+
+
+@dataclass(frozen=True)
+class LearningProduct:
+    """One product of a Loihi 2 learning rule: `mantissa·2^exponent · dependency · Π factors` (Lava's
+    `Product`: mantissa 4-bit signed, −7 ≤ exponent ≤ 8; factors among x0, y0, x1, y1 and t = tag_1)."""
+
+    dependency: str
+    factors: tuple[str, ...]
+    mantissa: int
+    exponent: int
+
+    def __post_init__(self) -> None:
+        if self.dependency not in LEARNING_DEPENDENCIES:
+            raise ValueError(f"dependency {self.dependency!r} must be one of {LEARNING_DEPENDENCIES}")
+        bad = [f for f in self.factors if f not in LEARNING_FACTORS]
+        if bad:
+            raise ValueError(f"factors {bad} must be among {sorted(LEARNING_FACTORS)}")
+        if int(self.mantissa) != self.mantissa or not -8 <= self.mantissa <= 7 or self.mantissa == 0:
+            raise ValueError(f"mantissa {self.mantissa!r} must be a nonzero integer in [-8, 7]")
+        if int(self.exponent) != self.exponent or not -7 <= self.exponent <= 8:
+            raise ValueError(f"exponent {self.exponent!r} must be an integer in [-7, 8]")
+
+    def text(self) -> str:
+        """The term as Lava's rule parser reads it, with its sign in front (`+ 5*2^-7 * y0 * t * x1`)."""
+        sign = "-" if self.mantissa < 0 else "+"
+        return f"{sign} {abs(self.mantissa)}*2^{self.exponent} * " + " * ".join(
+            (self.dependency, *self.factors)
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class PlasticBlock:
+    """One plastic weight matrix: a Lava `LearningDense` (n × n, post × pre) with a `Loihi2FLearningRule`.
+
+    `weights`: dense int matrix, in [0, 255] (`sign` +1, SignMode.EXCITATORY) or [−255, 0] (−1, INHIBITORY),
+    delivering `(W @ s) << weight_exp` like a Dense. `tag`: tag_1, `TAG_PRESENT` where a synapse exists and 0
+    elsewhere (every product carries the factor t, so absent entries never learn). The rule: `products` (dw),
+    traces x1 (pre) and y1 (post) with integer impulses and time constants in steps, `t_epoch = 1`, random
+    streams seeded by `rng_seed`. `syn_post`, `syn_pre`, `syn_projection`: the block's synapses and the
+    projection each came from; `w_max`: each synapse's bound in weight LSB (the clip is at 255).
+    """
+
+    weights: np.ndarray
+    tag: np.ndarray
+    sign: int
+    weight_exp: int
+    x1_impulse: int
+    x1_tau: int
+    y1_impulse: int
+    y1_tau: int
+    products: tuple[LearningProduct, ...]
+    rng_seed: int
+    syn_post: np.ndarray
+    syn_pre: np.ndarray
+    syn_projection: tuple[str, ...]
+    w_max: np.ndarray
+
+    def __post_init__(self) -> None:
+        w = np.asarray(self.weights)
+        if w.ndim != 2 or w.shape[0] != w.shape[1]:
+            raise ValueError(f"plastic weights must be a square matrix (post × pre), got shape {w.shape}")
+        if w.dtype.kind == "f" and np.any(w != np.round(w)):
+            raise ValueError("plastic weights must be integers")
+        w = w.astype(np.int64)
+        if self.sign not in (1, -1):
+            raise ValueError(f"sign = {self.sign!r} must be +1 or -1")
+        lo, hi = (0, 255) if self.sign > 0 else (-255, 0)
+        _check_range("plastic weights", w.ravel(), lo, hi)
+        tag = np.asarray(self.tag).astype(np.int64)
+        if tag.shape != w.shape or not np.all((tag == 0) | (tag == TAG_PRESENT)):
+            raise ValueError(f"tag must have the weights' shape and hold 0 or {TAG_PRESENT}")
+        if np.any(w[tag == 0] != 0):
+            raise ValueError("plastic weights must be 0 where tag is 0 (no synapse)")
+        if int(self.weight_exp) != self.weight_exp or not WEIGHT_EXP_MIN <= self.weight_exp <= WEIGHT_EXP_MAX:
+            raise ValueError(
+                f"weight_exp = {self.weight_exp!r} is outside [{WEIGHT_EXP_MIN}, {WEIGHT_EXP_MAX}]"
+            )
+        for name in ("x1_impulse", "y1_impulse"):
+            v = getattr(self, name)
+            if int(v) != v or not 0 <= v <= TRACE_MAX:
+                raise ValueError(f"{name} = {v!r} must be an integer in [0, {TRACE_MAX}]")
+        for name in ("x1_tau", "y1_tau"):
+            v = getattr(self, name)
+            if int(v) != v or not 1 <= v <= TRACE_TAU_MAX:
+                raise ValueError(f"{name} = {v!r} steps must be an integer in [1, {TRACE_TAU_MAX}]")
+        products = tuple(self.products)
+        if not products or not all(isinstance(p, LearningProduct) for p in products):
+            raise ValueError("products must be a non-empty tuple of LearningProduct")
+        post = np.asarray(self.syn_post, dtype=np.int64)
+        pre = np.asarray(self.syn_pre, dtype=np.int64)
+        if post.shape != pre.shape or len(self.syn_projection) != len(post) or len(self.w_max) != len(post):
+            raise ValueError("syn_post, syn_pre, syn_projection and w_max must have one entry per synapse")
+        if len(post) and not np.array_equal(
+            np.sort(np.flatnonzero(tag.ravel())), np.sort(post * w.shape[1] + pre)
+        ):
+            raise ValueError("the synapse list must match tag's nonzero entries (one synapse per entry)")
+        for arr in (w, tag):
+            arr.flags.writeable = False
+        object.__setattr__(self, "weights", w)
+        object.__setattr__(self, "tag", tag)
+        object.__setattr__(self, "products", products)
+        object.__setattr__(self, "syn_post", post)
+        object.__setattr__(self, "syn_pre", pre)
+        object.__setattr__(self, "syn_projection", tuple(self.syn_projection))
+        object.__setattr__(self, "w_max", np.asarray(self.w_max, dtype=float))
+        for name in ("weight_exp", "x1_impulse", "x1_tau", "y1_impulse", "y1_tau", "rng_seed"):
+            object.__setattr__(self, name, int(getattr(self, name)))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.weights.shape
+
+    def dw(self) -> str:
+        """The rule's dw string for `Loihi2FLearningRule`."""
+        text = " ".join(p.text() for p in self.products)
+        return text[2:] if text.startswith("+ ") else text
+
+    def synapse_weights(self, weights: np.ndarray | None = None) -> np.ndarray:
+        """The (given or initial) matrix's value at each synapse, in `syn_*` order."""
+        w = self.weights if weights is None else np.asarray(weights)
+        return w[self.syn_post, self.syn_pre]
+
+
 @dataclass(frozen=True, eq=False)
 class BiasChange:
     """From step `step` (0-based) on, neuron i's bias is `bias_mant[i] << bias_exp[i]` (until the next change).
@@ -236,6 +366,9 @@ class FixedPointNetwork:
     `m = clip(2¹¹ + (((v − graded_mu)·graded_slope_mant + r) >> graded_slope_shift), 0, 2¹²)` (int64,
     rounded: r = 2^(shift − 1), 0 for shift 0; a hard sigmoid of v in 12 bits) on a second graded port; `graded_weights` blocks (post × pre) deliver
     `(G @ m) << weight_exp` (int32, Lava's graded Dense), which adds to v at the next step with the gap input.
+
+    Plastic synapses (`stdp`): `plastic` holds one `PlasticBlock` (a Lava `LearningDense`) per sign and rule;
+    they deliver like recurrent weight blocks and learn from the neurons' own spikes. () for static networks.
     """
 
     neuron_names: tuple[str, ...]
@@ -260,6 +393,7 @@ class FixedPointNetwork:
     graded_mu: np.ndarray | int = 0
     graded_slope_mant: np.ndarray | int = 0
     graded_slope_shift: np.ndarray | int = 0
+    plastic: tuple[PlasticBlock, ...] = ()
 
     def __post_init__(self) -> None:
         names = tuple(str(n) for n in self.neuron_names)
@@ -321,6 +455,13 @@ class FixedPointNetwork:
         if int(self.gap_shift) != self.gap_shift or not GAP_SHIFT_MIN <= self.gap_shift <= GAP_SHIFT_MAX:
             raise ValueError(f"gap_shift = {self.gap_shift!r} is outside [{GAP_SHIFT_MIN}, {GAP_SHIFT_MAX}]")
         object.__setattr__(self, "gap_shift", int(self.gap_shift))
+        plastic = (self.plastic,) if isinstance(self.plastic, PlasticBlock) else tuple(self.plastic)
+        for i, block in enumerate(plastic):
+            if not isinstance(block, PlasticBlock):
+                raise ValueError(f"plastic[{i}] must be a PlasticBlock, got {type(block).__name__}")
+            if block.shape != (n, n):
+                raise ValueError(f"plastic[{i}] has shape {block.shape}, expected ({n}, {n})")
+        object.__setattr__(self, "plastic", plastic)
 
     def _checked_schedule(self, n: int) -> tuple[BiasChange, ...]:
         """Bias changes with integer steps ≥ 1, strictly increasing, and in-range per-neuron biases."""

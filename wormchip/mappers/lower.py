@@ -42,6 +42,35 @@ class Approximation:
 
 
 @dataclass(frozen=True, eq=False)
+class PlasticProjection:
+    """The synapses of one `stdp` projection, lowered (see docs/compiler.md, "STDP through LearningDense").
+
+    Synapse k is `pre[k] → post[k]` with magnitude `w0[k]` ≥ 0 and sign `sign[k]` (±1) in V per step (like
+    `LoweredNetwork.weights`, added to u per spike), and its bound `w_max[k]` in the same units (Brian2's
+    `w_max_scale·|w|`, scaled with the weight). The rule (Brian2 semantics, wormchip/backends/brian2_equations.py):
+    pre spike: `apre += A_plus; w ← clip(w + apost·w_max, 0, w_max)`; post spike: `apost += A_minus;
+    w ← clip(w + apre·w_max, 0, w_max)`; traces decay with `tau_plus`/`tau_minus` (s); pre before post.
+    """
+
+    name: str
+    pre: np.ndarray
+    post: np.ndarray
+    w0: np.ndarray
+    sign: np.ndarray
+    w_max: np.ndarray
+    A_plus: float
+    A_minus: float
+    tau_plus: float
+    tau_minus: float
+
+    def signed_weights(self, n: int) -> sp.csr_matrix:
+        """The initial weights as a post × pre matrix (V per step), parallel synapses summed."""
+        out = sp.csr_matrix((self.sign * self.w0, (self.post, self.pre)), shape=(n, n))
+        out.eliminate_zeros()
+        return out
+
+
+@dataclass(frozen=True, eq=False)
 class LoweredNetwork:
     """A float network of CUBA LIF compartments in hardware-level units (volts from rest, volts per step).
 
@@ -90,6 +119,7 @@ class LoweredNetwork:
     graded: sp.csr_matrix | None = None
     graded_mu: np.ndarray | None = None
     graded_slope: np.ndarray | None = None
+    plastic: tuple[PlasticProjection, ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.names)
@@ -120,6 +150,13 @@ class LoweredNetwork:
         total = self.weights
         for _, w in self.delayed_weights:
             total = total + w
+        return total.tocsr()
+
+    def plastic_weights(self) -> sp.csr_matrix:
+        """The plastic synapses' initial weights (post × pre, V per step), summed over `plastic`."""
+        total = sp.csr_matrix((self.n_neurons, self.n_neurons))
+        for proj in self.plastic:
+            total = total + proj.signed_weights(self.n_neurons)
         return total.tocsr()
 
     def approximation_table(self) -> str:
@@ -263,10 +300,21 @@ def lower(
         )
         graded_labels.append(label)
 
+    plastic_rules: dict[str, ir.PlasticityRule] = {}  # label → its stdp rule
     for proj in network.projections:
         label = f"projection {proj.name}"
         for rule in proj.plasticity:
-            lw.unsupported(f"plasticity:{rule.rule}", f"{label} (rule {rule.name})")
+            if rule.rule != "stdp":
+                lw.unsupported(f"plasticity:{rule.rule}", f"{label} (rule {rule.name})")
+            elif proj.synapse not in ("exp_current", "exp_conductance") or proj.params.get("delay", 0.0):
+                what = (
+                    f"delay {proj.params.get('delay', 0.0) * 1e3:g} ms"
+                    if proj.params.get("delay")
+                    else proj.synapse
+                )
+                lw.unsupported("plasticity:stdp_delay_or_synapse", f"{label} (rule {rule.name}, {what})")
+            else:
+                plastic_rules[label] = rule
         if proj.synapse == "graded_sigmoid":
             add_graded(proj, label)
             continue
@@ -302,6 +350,26 @@ def lower(
                 in_weight.append(float(w[k]))
                 in_tau.append(float(inp.params["tau"]))
                 in_names.append(f"{inp.name}[{k}]" + (f"#{layer}" if layer else ""))
+    if plastic_rules:
+        w_spread, tau_err = 0.0, 0.0
+        for proj in network.projections:
+            rule = plastic_rules.get(f"projection {proj.name}")
+            if rule is None or not len(proj.weight):
+                continue
+            mag = np.abs(proj.weight)
+            for sign in (proj.weight > 0, proj.weight < 0):  # one LearningDense (one w_max) per sign
+                if sign.any():
+                    w_spread = max(w_spread, 1.0 - float(mag[sign].min() / mag[sign].max()))
+            for key in ("tau_plus", "tau_minus"):
+                tau = float(rule.params[key])
+                tau_err = max(tau_err, abs(max(round(tau / dt), 1) * dt - tau) / tau)
+        lw.approximate(
+            "plasticity:stdp",
+            sorted(plastic_rules),
+            "Lava LearningDense (fixed_pt), one per sign: 8-bit weights with stochastic rounding, one w_max per "
+            "block (the clip at the largest w_max), τ in whole steps, traces saturating at 127",
+            {"w_max_spread": w_spread, "tau_rounding_error": tau_err},
+        )
     if linearised:
         lw.approximate(
             "synapse:exp_conductance",
@@ -388,8 +456,28 @@ def lower(
         graded = sp.csr_matrix((n, n))
 
     by_delay: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = defaultdict(list)
-    for pre, post, w, tau, _, delay in edges:
-        by_delay[delay].append((post, pre, w * (tau / tau_u[post]) * kappa[post]))
+    plastic: list[PlasticProjection] = []
+    for pre, post, w, tau, label, delay in edges:
+        scaled = w * (tau / tau_u[post]) * kappa[post]
+        rule = plastic_rules.get(label)
+        if rule is None:
+            by_delay[delay].append((post, pre, scaled))
+            continue
+        rp = rule.params
+        plastic.append(
+            PlasticProjection(
+                name=label.removeprefix("projection "),
+                pre=np.asarray(pre, dtype=np.int64),
+                post=np.asarray(post, dtype=np.int64),
+                w0=np.abs(scaled),
+                sign=np.where(scaled < 0, -1, 1).astype(np.int64),
+                w_max=np.abs(scaled) * max(float(rp.get("w_max_scale", 2.0)), 1.0),  # as brian2_backend
+                A_plus=float(rp["A_plus"]),
+                A_minus=float(rp["A_minus"]),
+                tau_plus=float(rp["tau_plus"]),
+                tau_minus=float(rp["tau_minus"]),
+            )
+        )
 
     def matrix(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> sp.csr_matrix:
         """Post × pre; duplicates (parallel synapses) are summed."""
@@ -464,6 +552,7 @@ def lower(
         # Brian2's exponential Euler holds w over a step, like I: w enters v through the same κ as any current.
         decay_w=np.where(b_w != 0, _decay(dt, tau_w), 0.0),
         adapt_b=b_w * kappa,
+        plastic=tuple(plastic),
         metadata={
             "network": network.name,
             "kappa_v_per_a": kappa,
@@ -515,6 +604,8 @@ def simulate_lowered(
     changes = dict(lowered.bias_schedule)
     laplacian = (lowered.gap - sp.diags(np.asarray(lowered.gap.sum(axis=1)).ravel())).tocsr()
     weights, input_weights = lowered.weights.tocsr(), lowered.input_weights.tocsr()
+    if lowered.plastic:  # plastic synapses at their initial weights (this float run does not learn)
+        weights = (weights + lowered.plastic_weights()).tocsr()
     ring = 1 + max((d for d, _ in lowered.delayed_weights), default=0)
     pending = np.zeros((ring, n))  # delayed synaptic input, by arrival step mod ring
     frozen = np.maximum(lowered.refractory - 1, 0)

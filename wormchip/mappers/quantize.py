@@ -56,6 +56,7 @@ from wormchip.mappers.fixed_point import (
     WeightBlock,
 )
 from wormchip.mappers.lower import LoweredNetwork
+from wormchip.mappers.stdp import RATE_MAX_HZ, align_scales, plastic_blocks
 
 V_BITS = 23  # |v| < 2²³
 BIAS_MAX = BIAS_MANT_MAX * 2**BIAS_EXP_MAX  # 4095 << 7
@@ -378,6 +379,7 @@ def _assemble(
     input_weights: tuple[WeightBlock, ...],
     max_blocks_per_sign: int,
     residual: np.ndarray | None = None,
+    plastic: tuple = (),
 ) -> tuple[FixedPointNetwork, QuantizationReport]:
     """Threshold, biases and gap blocks at voltage scale `s`; build the network and measure every error.
 
@@ -446,6 +448,7 @@ def _assemble(
         graded_mu=graded.mu,
         graded_slope_mant=graded.slope_mant,
         graded_slope_shift=graded.slope_shift,
+        plastic=plastic,
     )
     unit_w = sp.diags(s * 2**U_SHIFT)  # a_in units → volts per step, per row
     # The gap blocks as represented, in (V of neuron i) per (V of neuron j); the diagonal is part of v's decay.
@@ -519,8 +522,13 @@ def compensate_decays(
         # A decay that rounds to 0 is left uncompensated: `_adaptation` then refuses it.
         rw = np.where((lowered.decay_w > 0) & (eff_w > 0), eff_w / lowered.decay_w, 1.0)
     rows_v, rows_uv = sp.diags(rv), sp.diags(ru * rv)
+    plastic = tuple(
+        replace(pp, w0=pp.w0 * (ru * rv)[pp.post], w_max=pp.w_max * (ru * rv)[pp.post])
+        for pp in lowered.plastic
+    )
     return replace(
         lowered,
+        plastic=plastic,
         adapt_b=lowered.adapt_b * rw * rv,
         bias=lowered.bias * rv,
         bias_schedule=tuple((step, b * rv) for step, b in lowered.bias_schedule),
@@ -539,6 +547,7 @@ def quantize(
     max_blocks_per_sign: int = 2,
     compensate: bool = True,
     refine_decays: bool = True,
+    stdp_rate_max_hz: float = RATE_MAX_HZ,
 ) -> tuple[FixedPointNetwork, QuantizationReport]:
     """Quantize `lowered` (see the module docstring); returns the network and its error report.
 
@@ -551,6 +560,8 @@ def quantize(
     of the graded self-connection that gap junctions use (`GapLIF`), resolved to 2^-20: the 12-bit dv alone
     is 2 % off at dt = 0.1 ms, τ = 20 ms, which shifts spike times by several steps over a few hundred.
     Every network then runs in `GapLIF` with at least one graded Dense.
+    `stdp_rate_max_hz`: plastic (stdp) projections become `PlasticBlock`s (`wormchip.mappers.stdp`); their
+    trace impulses are chosen so that periodic firing at this rate does not saturate the 7-bit traces.
     """
     v_headroom = np.broadcast_to(np.asarray(v_headroom, dtype=float), (lowered.n_neurons,))
     if np.any(v_headroom < 1):
@@ -578,6 +589,9 @@ def quantize(
     for w in (*(w for _, w in lowered.weights_by_delay()), lowered.input_weights):
         row_max = np.asarray(abs(w).max(axis=1).todense()).ravel() if w.shape[1] else np.zeros(len(s))
         s = np.maximum(s, row_max / (2**U_SHIFT * WEIGHT_UNIT_MAX))
+    plastic_exps: list[int] = []
+    if lowered.plastic:  # each plastic block's w_max ↔ 255 LSB (coarsens s of plastic post neurons)
+        s, plastic_exps = align_scales(lowered, s)
     inv = sp.diags(1 / (s * 2**U_SHIFT))
     weights = tuple(
         block
@@ -585,10 +599,25 @@ def quantize(
         for block in _blocks((inv @ w).tocsr(), max_blocks_per_sign, delay=d)
     )
     input_weights = tuple(_blocks((inv @ lowered.input_weights).tocsr(), max_blocks_per_sign))
+    plastic, plastic_errors, plastic_notes = (
+        plastic_blocks(lowered, s, plastic_exps, stdp_rate_max_hz) if lowered.plastic else ((), {}, [])
+    )
     net, report = _assemble(
-        lowered, "ours", s, du, dv, weights, input_weights, max_blocks_per_sign, residual=residual
+        lowered,
+        "ours",
+        s,
+        du,
+        dv,
+        weights,
+        input_weights,
+        max_blocks_per_sign,
+        residual=residual,
+        plastic=plastic,
     )
     report.errors["dc_gain"] = _dc_gain_error(original, net, s, report)
+    for key, value in plastic_errors.items():
+        report.errors[key] = ParamError(value, value, sum(len(b.syn_post) for b in plastic))
+    report.notes.extend(plastic_notes)
     return net, report
 
 
@@ -645,6 +674,8 @@ def quantize_nengo_loihi(lowered: LoweredNetwork) -> tuple[FixedPointNetwork, Qu
     Gap junctions (which nengo-loihi lacks) are quantized as in `quantize`, at this scale.
     """
     n = lowered.n_neurons
+    if lowered.plastic:
+        raise QuantizationError("the nengo-loihi baseline has no plastic synapses; use `quantize`")
     du, dv = _decays(lowered, offset=1, unity=4095)
     all_weights = lowered.all_weights
     w_rec = float(abs(all_weights).max()) if all_weights.nnz else 0.0
