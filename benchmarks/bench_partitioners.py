@@ -79,16 +79,13 @@ def available(name: str, kahypar_ini: str | None) -> bool:
 # ------------------------------------------------------------------------------------------ inputs
 def symmetric_weights(graph: sp.csr_matrix, rates: np.ndarray) -> sp.csr_matrix:
     """The weighted undirected graph METIS sees in `_metis_parts` (int edge weights ≥ 1, mean ~16)."""
+    from wormchip.mappers.partition import symmetric_edge_weights
+
     n = graph.shape[0]
     fan_out = np.maximum(np.bincount(graph.indices, weights=graph.data, minlength=n), 1)
-    w = graph.astype(np.float32)
-    w.data *= (rates / fan_out)[w.indices].astype(np.float32)
-    sym = (w + w.T).tocsr()
-    sym.setdiag(0)
-    sym.eliminate_zeros()
+    sym, ew = symmetric_edge_weights(graph, rates, fan_out)
+    sym.data = ew.astype(sym.data.dtype)
     sym.sort_indices()
-    scale = 16.0 / sym.data.mean() if sym.nnz else 1.0
-    sym.data = np.maximum(np.rint(sym.data * scale), 1)
     return sym
 
 

@@ -29,6 +29,11 @@ from wormchip.mappers.fixed_point import BiasChange, FixedPointNetwork, SignMode
 KINDS = ("recurrent", "gap", "graded", "input")
 GRADED_KINDS = ("gap", "graded")  # graded-message Dense (v, activation) into GapLIF's gap_in
 INPUT_CORE = -1  # `SubBlock.src_core` of input blocks: the spike source, not a core
+# Per-neuron `FixedPointNetwork` arrays each core's LIF process gets a slice of (`CorePlan` fields).
+PER_NEURON = (
+    "du", "dv", "vth", "bias_mant", "bias_exp", "refractory", "v_reset",
+    "dw", "adapt_b", "w_shift", "graded_mu", "graded_slope_mant", "graded_slope_shift",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, eq=False)
@@ -159,19 +164,7 @@ def emit(net: FixedPointNetwork, core_of: np.ndarray | None = None) -> LavaPlan:
             CorePlan(
                 core=int(c),
                 neurons=idx,
-                du=net.du[idx],
-                dv=net.dv[idx],
-                vth=net.vth[idx],
-                bias_mant=net.bias_mant[idx],
-                bias_exp=net.bias_exp[idx],
-                refractory=net.refractory[idx],
-                v_reset=net.v_reset[idx],
-                dw=net.dw[idx],
-                adapt_b=net.adapt_b[idx],
-                w_shift=net.w_shift[idx],
-                graded_mu=net.graded_mu[idx],
-                graded_slope_mant=net.graded_slope_mant[idx],
-                graded_slope_shift=net.graded_slope_shift[idx],
+                **{name: getattr(net, name)[idx] for name in PER_NEURON},
                 bias_schedule=tuple(
                     BiasChange(ch.step, ch.bias_mant[idx], ch.bias_exp[idx]) for ch in net.bias_schedule
                 ),

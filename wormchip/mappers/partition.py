@@ -300,6 +300,20 @@ def _check_fits_alone(
             )
 
 
+def symmetric_edge_weights(
+    graph: sp.csr_matrix, rates: np.ndarray, fan_out: np.ndarray
+) -> tuple[sp.csr_matrix, np.ndarray]:
+    """The undirected graph METIS partitions: edge j→i weighs rate_j × synapses / fan-out_j, symmetrised,
+    no self-loops, as int64 edge weights ≥ 1 with mean ~16 (aligned with `sym.data`)."""
+    w = graph.astype(np.float32)
+    w.data *= (rates / fan_out)[w.indices].astype(np.float32)
+    sym = (w + w.T).tocsr()
+    sym.setdiag(0)
+    sym.eliminate_zeros()
+    scale = 16.0 / sym.data.mean() if sym.nnz else 1.0
+    return sym, np.maximum(np.rint(sym.data * scale), 1).astype(np.int64)
+
+
 def _metis_parts(
     graph: sp.csr_matrix,
     n_parts: int,
@@ -326,13 +340,7 @@ def _metis_parts(
         rows = _row_of(g)[keep]
         g = sp.csr_matrix((g.data[keep], (rows, g.indices[keep])), shape=g.shape)
     fan_out = np.maximum(np.bincount(graph.indices, weights=graph.data, minlength=n), 1)
-    w = g.astype(np.float32)
-    w.data *= (rates / fan_out)[w.indices].astype(np.float32)
-    sym = (w + w.T).tocsr()
-    sym.setdiag(0)
-    sym.eliminate_zeros()
-    scale = 16.0 / sym.data.mean() if sym.nnz else 1.0
-    ew = np.maximum(np.rint(sym.data * scale), 1).astype(np.int64)
+    sym, ew = symmetric_edge_weights(g, rates, fan_out)
     opts = pymetis.Options(seed=seed, ufactor=ufactor)
     adjacency = pymetis.CSRAdjacency(sym.indptr.astype(np.int64), sym.indices.astype(np.int64))
     _, parts = pymetis.part_graph(
