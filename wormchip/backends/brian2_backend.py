@@ -8,6 +8,7 @@ runtime targets, since it edits synapses between run chunks).
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -103,6 +104,7 @@ def run_brian2(
             b2.device.reinit()
             b2.device.activate()
             b2.set_device("runtime")
+            shutil.rmtree(standalone_dir, ignore_errors=True)  # the build folder (MBs) is not reused
     wall = time.perf_counter() - t0
     result.metadata.update(
         {
