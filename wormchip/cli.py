@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import textwrap
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,6 +28,17 @@ class _UsageError(WormchipError):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise _UsageError(f"{message} (see '{self.prog} --help')")
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so every `finally` runs (e.g. the Lava worker's process group is reaped)."""
+
+    signum = signal.SIGTERM
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    signal.signal(signum, signal.SIG_DFL)  # a second SIGTERM kills at once (Lava's worker cleans up itself)
+    raise _Terminated()
 
 
 def _print_connectome_summary(summary: dict) -> None:
@@ -241,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (the console script passes it to sys.exit)."""
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv  # honoured anywhere on the line, also when parsing fails
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
     try:
         args = build_parser().parse_args([arg for arg in argv if arg != "--debug"])
         handler: Handler = args.handler
@@ -250,9 +265,18 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"wormchip: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as interrupt:  # Ctrl-C or SIGTERM: the `finally` blocks have cleaned up
+        if debug:
+            raise
+        signum = getattr(interrupt, "signum", signal.SIGINT)
+        print(f"wormchip: interrupted ({signal.Signals(signum).name})", file=sys.stderr)
+        return 128 + signum
     except BrokenPipeError:  # output piped into e.g. `head`: stop quietly (recipe from the Python docs)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 if __name__ == "__main__":

@@ -58,6 +58,7 @@ STAGES = {
 STOP_TIMEOUT_S = 10.0  # longest wait for Lava's runtime.stop() (it can hang after a failure)
 EXIT_GRACE_S = 10.0  # longest wait for the worker to exit after it reported
 SHM_DIR = "/dev/shm"
+PARENT_POLL_S = 0.2  # how often the worker checks that its parent is alive
 
 
 class LavaRunError(WormchipError, RuntimeError):
@@ -74,11 +75,13 @@ def run_lava(
     timeout_s: float = 600.0,
     record: tuple[str, ...] | list[str] = RECORDABLE,
     core_of: np.ndarray | None = None,
+    on_stage: Callable[[str], None] | None = None,
 ) -> Result:
     """Simulate `net` for `steps` steps in Lava (fixed point); same conventions as `run_emulator`.
 
     `core_of[i]` (e.g. `Partition.core_of`) puts neuron i on that core: one LIF process per core and one Dense
     per (block, source core, destination core), as `wormchip.mappers.emit.emit` plans; None: one core.
+    `on_stage(text)` is called as the worker enters each of `STAGES` (for a progress display).
 
     Raises `LavaRunError` if Lava fails (with the child traceback) or takes longer than `timeout_s` seconds.
     """
@@ -97,7 +100,9 @@ def run_lava(
     _preload_lava()
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="wormchip-lava-") as folder:
-        out, worker_pid = run_isolated(_simulate, (net, steps, record, folder, core_of), timeout_s=timeout_s)
+        out, worker_pid = run_isolated(
+            _simulate, (net, steps, record, folder, core_of), timeout_s=timeout_s, on_stage=on_stage
+        )
     result = result_from_raster(
         net,
         out["spikes"],
@@ -663,18 +668,28 @@ def _stop_runtime(proc: Any, failed: bool) -> str | None:
     return errors[0] if errors else None
 
 
-def run_isolated(fn: Callable[..., Any], args: tuple, timeout_s: float) -> tuple[Any, int]:
+def run_isolated(
+    fn: Callable[..., Any],
+    args: tuple,
+    timeout_s: float,
+    on_stage: Callable[[str], None] | None = None,
+) -> tuple[Any, int]:
     """Run `fn(report, *args)` in a forked worker in a new process group; return (its value, worker pid).
 
-    `report(text)` tells the parent which stage the worker is in (quoted on timeout). On an exception the
-    worker's message (for `LavaRunError`, the Lava children's tracebacks) is re-raised here as `LavaRunError`.
-    Whatever happens, the worker's process group is gone and its shared-memory segments are unlinked on return.
+    `report(text)` tells the parent which stage the worker is in (quoted on timeout, passed to `on_stage`).
+    On an exception the worker's message (for `LavaRunError`, the Lava children's tracebacks) is re-raised
+    here as `LavaRunError`. Whatever happens, the worker's process group is gone and its shared-memory
+    segments are unlinked on return, also when the parent is interrupted (KeyboardInterrupt, or SIGTERM
+    turned into an exception as the CLI does). If the parent dies without cleaning up (SIGKILL, SIGTERM with
+    the default handler), the worker notices within `PARENT_POLL_S`, unlinks its segments and kills its group.
     """
     ctx = mp.get_context("fork")  # Lava itself requires fork; the worker inherits the imported modules
     recv, send = ctx.Pipe(duplex=False)
     fd, shm_log = tempfile.mkstemp(prefix="wormchip-lava-shm-", suffix=".txt")
     os.close(fd)
-    worker = ctx.Process(target=_worker_main, args=(send, shm_log, fn, args), name="wormchip-lava-worker")
+    worker = ctx.Process(
+        target=_worker_main, args=(send, shm_log, fn, args, recv), name="wormchip-lava-worker"
+    )
     worker.start()
     send.close()
     pid = worker.pid
@@ -693,6 +708,8 @@ def run_isolated(fn: Callable[..., Any], args: tuple, timeout_s: float) -> tuple
                 break
             if kind == "stage":
                 stage = payload
+                if on_stage is not None:
+                    on_stage(payload)
             else:
                 outcome = (kind, payload)
     finally:
@@ -710,19 +727,59 @@ def run_isolated(fn: Callable[..., Any], args: tuple, timeout_s: float) -> tuple
     raise LavaRunError(payload, worker_pid=pid)
 
 
-def _worker_main(conn: Connection, shm_log: str, fn: Callable[..., Any], args: tuple) -> None:
-    """Forked worker: own process group, shared-memory logging, run `fn`, report, exit without cleanup hooks."""
+def _worker_main(
+    conn: Connection,
+    shm_log: str,
+    fn: Callable[..., Any],
+    args: tuple,
+    parent_end: Connection | None = None,
+) -> None:
+    """Forked worker: own process group, shared-memory logging, run `fn`, report, exit without cleanup hooks.
+
+    The worker closes its inherited copy of the parent's end of the pipe (`parent_end`): holding both ends, a
+    worker whose parent died would block forever writing a result larger than the pipe buffer.
+    """
     os.setsid()
+    if parent_end is not None:
+        parent_end.close()
     _log_shared_memory(shm_log)
+    _watch_parent(os.getppid(), shm_log)
     try:
         value = fn(lambda text: conn.send(("stage", text)), *args)
-        conn.send(("ok", value))
+        _send_or_abandon(conn, ("ok", value), shm_log)
     except BaseException as err:
-        conn.send(("error", str(err) if isinstance(err, LavaRunError) else traceback.format_exc()))
+        message = str(err) if isinstance(err, LavaRunError) else traceback.format_exc()
+        _send_or_abandon(conn, ("error", message), shm_log)
         # Exit while `err` is alive: freeing the Lava processes its traceback holds would call their
         # __del__ -> runtime.stop(), which blocks after a failure.
         _exit_worker(conn)
     _exit_worker(conn)
+
+
+def _send_or_abandon(conn: Connection, message: tuple[str, Any], shm_log: str) -> None:
+    """Send the outcome to the parent; if the parent is gone (broken pipe), clean up and end the group."""
+    try:
+        conn.send(message)
+    except OSError:
+        _abandon(shm_log)
+
+
+def _watch_parent(parent: int, shm_log: str) -> None:
+    """Start a daemon thread that abandons the run once the worker's parent process has died."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        _abandon(shm_log)
+
+    threading.Thread(target=watch, name="wormchip-lava-parent-watch", daemon=True).start()
+
+
+def _abandon(shm_log: str) -> None:
+    """The parent is gone: unlink the logged segments and SIGKILL this worker's process group (itself last)."""
+    _unlink_logged_segments(shm_log)
+    os.killpg(0, signal.SIGKILL)
+    os._exit(1)
 
 
 def _exit_worker(conn: Connection) -> None:
