@@ -84,6 +84,46 @@ class ProbeSpec:
 
 
 @dataclass(frozen=True)
+class SensorBinding:
+    """Observation `observation` (name or index in the world) → `gain`·clip(rectified x) amperes into
+    `targets`; see `schema.Sensor`."""
+
+    observation: str | int
+    targets: np.ndarray
+    encoding: str
+    gain: float
+    offset: float
+    clip: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class MotorBinding:
+    """Neurons `plus` (minus `minus`) → action component `action`; see `schema.Motor`. Times in s."""
+
+    action: str | int
+    readout: str
+    plus: np.ndarray
+    minus: np.ndarray
+    window: float
+    gain: float
+    offset: float
+    filter: float | None
+
+
+@dataclass(frozen=True)
+class WorldBinding:
+    """The circuit's sensors and motors in world `world`; `spec_index` locates it in the spec (errors)."""
+
+    world: str
+    params: dict
+    control_period: float
+    duration: float
+    sensors: tuple[SensorBinding, ...]
+    motors: tuple[MotorBinding, ...]
+    spec_index: int = 0
+
+
+@dataclass(frozen=True)
 class Network:
     """A complete, backend-neutral network ready to run."""
 
@@ -99,6 +139,7 @@ class Network:
     seed: int
     target: str = "auto"
     metadata: dict = field(default_factory=dict)
+    bindings: tuple[WorldBinding, ...] = ()
 
     @property
     def size(self) -> int:

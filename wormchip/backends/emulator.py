@@ -107,7 +107,7 @@ def run_emulator(
     w_rec = np.empty((steps, n) if "w" in record else (0, n), dtype=np.int32)
     samples: list[tuple[int, list[np.ndarray]]] = []
     if use_numba:
-        _kernel()(*prep.kernel_args(), raster, u_rec, v_rec, w_rec)
+        _kernel()(*prep.kernel_args(), raster, u_rec, v_rec, w_rec, 0, *KernelState(prep).arrays())
     else:
         _numpy_loop(prep, raster, u_rec, v_rec, w_rec, weight_every, samples)
     traces = {key: vals for key, vals in (("u", u_rec), ("v", v_rec), ("w", w_rec)) if key in record}
@@ -253,6 +253,44 @@ class _Prepared:
             self.w_factor,
             self.adapt_b,
             self.w_shift,
+        )
+
+
+class KernelState:
+    """The numba kernel's state between chunks of a run: registers, synaptic input in flight, counters.
+
+    Zeros are the state before step 0. `arrays()` is the tail of the kernel's arguments, in order; the kernel
+    updates them in place, so a run split into chunks computes exactly the integers of one long run.
+    """
+
+    def __init__(self, prep: _Prepared) -> None:
+        n = prep.n
+        self.u = np.zeros(n, np.int64)
+        self.v = np.zeros(n, np.int64)
+        self.a_in = np.zeros(n, np.int64)
+        self.gap_in = np.zeros(n, np.int64)
+        self.msg = np.zeros(2 * n if prep.graded else n, np.int64)
+        self.acc = np.zeros(prep.n_blocks * n, np.int64)
+        self.pending = np.zeros((prep.ring, n), np.int64)
+        self.ref_count = np.zeros(n, np.int64)
+        self.fired = np.zeros(n, np.bool_)
+        self.w = np.zeros(n, np.int64)
+        self.change_at = np.zeros(1, np.int64)  # index of the bias row in use
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """The state arrays in the kernel's argument order."""
+        return (
+            self.u,
+            self.v,
+            self.a_in,
+            self.gap_in,
+            self.msg,
+            self.acc,
+            self.pending,
+            self.ref_count,
+            self.fired,
+            self.w,
+            self.change_at,
         )
 
 
@@ -457,27 +495,33 @@ def _step_loop(
     u_rec: np.ndarray,
     v_rec: np.ndarray,
     w_rec: np.ndarray,
+    k0: int,
+    u: np.ndarray,
+    v: np.ndarray,
+    a_in: np.ndarray,
+    gap_in: np.ndarray,
+    msg: np.ndarray,
+    acc: np.ndarray,
+    pending: np.ndarray,
+    ref_count: np.ndarray,
+    fired: np.ndarray,
+    w: np.ndarray,
+    change_at: np.ndarray,
 ) -> None:
-    """One run, scalar by scalar, with the integer widths of the NumPy loop (compiled by numba).
+    """`steps` steps from global step `k0`, scalar by scalar, with the integer widths of the NumPy loop
+    (compiled by numba). The state (u … w, `KernelState`) is read and left in the arrays passed in, so a run
+    can continue in chunks (the closed loop's stepping session); `input_drive` and the records are indexed
+    from the chunk's first step, `change_steps` and the delay ring by global step.
 
     Everything is int64 here; each place where Lava computes in int32 wraps explicitly with `_wrap32_jit`.
     """
     n_rows = len(row_exps)
     n_gap = len(gap_exps)
-    u = np.zeros(n, np.int64)
-    v = np.zeros(n, np.int64)
-    a_in = np.zeros(n, np.int64)
-    gap_in = np.zeros(n, np.int64)
-    msg = np.zeros(2 * n if graded else n, np.int64)
-    acc = np.zeros(n_rows, np.int64)
-    pending = np.zeros((ring, n), np.int64)
-    ref_count = np.zeros(n, np.int64)
-    fired = np.zeros(n, np.bool_)
     record_u, record_v, record_w = u_rec.shape[0] > 0, v_rec.shape[0] > 0, w_rec.shape[0] > 0
-    w = np.zeros(n, np.int64)
     w_round = 1 << 23  # W_ROUND: w's decay, (w·f + 2²³) >> 24
-    change_idx = 0
-    for k in range(steps):
+    change_idx = change_at[0]
+    for k_local in range(steps):
+        k = k0 + k_local
         if k == change_steps[change_idx + 1]:
             change_idx += 1
         n_fired = 0
@@ -517,13 +561,13 @@ def _step_loop(
             v[i] = y
             fired[i] = spike
             n_fired += spike
-            raster[k, i] = spike
+            raster[k_local, i] = spike
             if record_u:
-                u_rec[k, i] = x
+                u_rec[k_local, i] = x
             if record_v:
-                v_rec[k, i] = y
+                v_rec[k_local, i] = y
             if record_w:
-                w_rec[k, i] = w[i]
+                w_rec[k_local, i] = w[i]
         # Dense: scatter the spiking neurons' columns into int64 sums, shift per block, wrap to int32.
         if n_fired:
             acc[:] = 0
@@ -532,7 +576,7 @@ def _step_loop(
                     for q in range(col_ptr[j], col_ptr[j + 1]):
                         acc[col_rows[q]] += col_w[q]
         for i in range(n):
-            a_in[i] = input_drive[k, i]
+            a_in[i] = input_drive[k_local, i]
         if ring > 1:  # delayed sums arriving now
             slot = k % ring
             for i in range(n):
@@ -572,6 +616,7 @@ def _step_loop(
                     gap_in[i] += total
             for i in range(n):
                 gap_in[i] = _wrap32_jit(gap_in[i])
+    change_at[0] = change_idx
 
 
 if numba is not None:  # compiled lazily, on the first call, and cached on disk (`cache=True`)

@@ -21,7 +21,7 @@ import scipy.sparse as sp
 from wormchip import ir
 from wormchip.circuits.errors import NO_VALUE, Problem, SpecError, closest, line_of
 from wormchip.circuits.loader import origin_of
-from wormchip.circuits.schema import CircuitSpec, Connection, GradientParams, Stimulus
+from wormchip.circuits.schema import CircuitSpec, Connection, GradientParams, Stimulus, WorldBinding
 from wormchip.models import NEURON_MODELS, PLASTICITY_MODELS, SYNAPSE_MODELS, ModelInfo
 from wormchip.units import UnitError, parse_quantity
 
@@ -223,6 +223,7 @@ def _build(spec: CircuitSpec, base_dir: str | Path | None, ablate: list[str] | N
     if not col.problems:
         current, spike_inputs = _stimuli(col, spec, index, connectome, dt, duration, base_dir, rng)
     probes = tuple(_probe(col, k, p, spec, index, connectome) for k, p in enumerate(spec.probes))
+    bindings = tuple(_binding(col, k, b, index, connectome) for k, b in enumerate(spec.bindings))
     if col.problems:
         raise SpecError(col.problems)
     network = ir.Network(
@@ -243,6 +244,7 @@ def _build(spec: CircuitSpec, base_dir: str | Path | None, ablate: list[str] | N
             "dataset": spec.connectome.dataset if connectome is not None else None,
             "ablated": sorted(ablated),
         },
+        bindings=bindings,
     )
     check_dt(network)
     return network
@@ -636,6 +638,57 @@ def _probe(col, k, p, spec, index, connectome) -> ir.ProbeSpec:
                 closest(var, known) or f"valid: {known}",
             )
     return ir.ProbeSpec(tuple(p.variables), idx, dt)
+
+
+def _binding(col, k, b: WorldBinding, index, connectome) -> ir.WorldBinding:
+    """A world binding's neuron names → indices and quantities → SI (closed loop)."""
+    path = ["bindings", k]
+    sensors = []
+    for j, sensor in enumerate(b.sensors):
+        sp_path = [*path, "sensors", j]
+        lo, hi = sensor.clip
+        if lo > hi:
+            col.add([*sp_path, "clip"], "clip bounds are reversed: give [low, high]", sensor.clip)
+        if sensor.encoding in ("on", "off") and hi <= 0:
+            col.add([*sp_path, "clip"], f"a {sensor.encoding} signal is ≥ 0, so clip high must be > 0", hi)
+        sensors.append(
+            ir.SensorBinding(
+                observation=sensor.observation,
+                targets=_targets(col, [*sp_path, "neurons"], sensor.neurons, index, connectome),
+                encoding=sensor.encoding,
+                gain=col.quantity([*sp_path, "gain"], sensor.gain, "current"),
+                offset=sensor.offset,
+                clip=(lo, hi),
+            )
+        )
+    motors = []
+    for j, motor in enumerate(b.motors):
+        mp = [*path, "motors", j]
+        if motor.readout == "difference" and not motor.minus:
+            col.add([*mp, "minus"], "a difference read-out needs the `minus` population")
+        if motor.readout != "difference" and motor.minus:
+            col.add([*mp, "minus"], f"`minus` is only used by readout: difference, not {motor.readout}")
+        motors.append(
+            ir.MotorBinding(
+                action=motor.action,
+                readout=motor.readout,
+                plus=_targets(col, [*mp, "neurons"], motor.neurons, index, connectome),
+                minus=_targets(col, [*mp, "minus"], motor.minus, index, connectome),
+                window=col.positive([*mp, "window"], motor.window, "time"),
+                gain=motor.gain,
+                offset=motor.offset,
+                filter=None if motor.filter is None else col.positive([*mp, "filter"], motor.filter, "time"),
+            )
+        )
+    return ir.WorldBinding(
+        world=b.world,
+        params=dict(b.params),
+        control_period=col.positive([*path, "control_period"], b.control_period, "time"),
+        duration=col.positive([*path, "duration"], b.duration, "time"),
+        sensors=tuple(sensors),
+        motors=tuple(motors),
+        spec_index=k,
+    )
 
 
 def check_dt(network: ir.Network) -> None:

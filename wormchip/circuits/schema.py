@@ -287,6 +287,85 @@ class Probe(_Strict):
     dt: Quantity = Field("1 ms", description="Sampling interval.", json_schema_extra={"dimension": "time"})
 
 
+class Sensor(_Strict):
+    """A world observation → input current into neurons, once per control period (closed loop).
+
+    The signal x is `observation − offset`; `on` keeps max(x, 0), `off` keeps max(−x, 0) (ON/OFF rectified
+    channels, e.g. ASEL/ASER); then x is clipped to `clip` and each target neuron receives `gain`·x (a
+    current, held over the control period).
+    """
+
+    observation: StrictStr | Annotated[int, Field(strict=True, ge=0)] = Field(
+        description="Observation component: its name in the world (`wormchip worlds`) or its index."
+    )
+    neurons: NameList = Field(min_length=1, description="Neurons receiving the signal (names or classes).")
+    encoding: Literal["current", "on", "off"] = Field(
+        "current", description="`current` (signed), `on` / `off` (rectified ON/OFF channels)."
+    )
+    gain: Quantity = Field(
+        "1 nA",
+        description="Current per unit of the clipped signal.",
+        json_schema_extra={"dimension": "current"},
+    )
+    offset: FiniteFloat = Field(0.0, description="Subtracted from the observation before rectifying.")
+    clip: Annotated[list[FiniteFloat], Field(min_length=2, max_length=2)] = Field(
+        default_factory=lambda: [-1.0, 1.0],
+        description="[low, high] bounds of the signal after rectifying (they size the chip's bias range).",
+    )
+
+
+class Motor(_Strict):
+    """Neuron activity → one action component, once per control period (closed loop).
+
+    `rate`: mean firing rate (Hz) of `neurons` over the last `window`; `difference`: that rate minus the
+    rate of `minus`; `voltage`: mean v − E_L (mV) of `neurons` at the end of the period (graded cells).
+    The action is `gain`·read-out + `offset`, low-pass filtered with time constant `filter` if set, then
+    clipped to the world's action bounds (a Discrete(2) action is 1 when the value is > 0).
+    """
+
+    action: StrictStr | Annotated[int, Field(strict=True, ge=0)] = Field(
+        description="Action component: its name in the world or its index."
+    )
+    neurons: NameList = Field(min_length=1, description="Neurons read (names or classes).")
+    readout: Literal["rate", "difference", "voltage"] = Field(
+        "rate", description="`rate`, `difference` (neurons − minus) or `voltage`."
+    )
+    minus: NameList = Field(default_factory=list, description="`difference`: the subtracted population.")
+    window: Quantity = Field(
+        "100 ms",
+        description="Sliding window of the rate read-outs (rounded up to whole control periods).",
+        json_schema_extra={"dimension": "time"},
+    )
+    gain: FiniteFloat = Field(0.01, description="Action per Hz (rate, difference) or per mV (voltage).")
+    offset: FiniteFloat = Field(0.0, description="Added after the gain.")
+    filter: Quantity | None = Field(
+        None,
+        description="Time constant of a first-order low-pass on the action; unset: none.",
+        json_schema_extra={"dimension": "time"},
+    )
+
+
+class WorldBinding(_Strict):
+    """How the circuit acts in one world: sensors, motors, control period (`wormchip episode`)."""
+
+    world: StrictStr = Field(
+        description="`klinotaxis`, `touch`, `body` or `gym:<id>` (any installed gymnasium environment)."
+    )
+    params: dict[str, StrictStr | StrictInt | Annotated[StrictFloat, Field(allow_inf_nan=False)] | bool] = (
+        Field(default_factory=dict, description="Parameters of the world (see docs/worlds.md).")
+    )
+    control_period: Quantity = Field(
+        "50 ms",
+        description="Simulated neural time per world step (one observation in, one action out).",
+        json_schema_extra={"dimension": "time"},
+    )
+    duration: Quantity = Field(
+        "20 s", description="Default episode length in world time.", json_schema_extra={"dimension": "time"}
+    )
+    sensors: list[Sensor] = Field(default_factory=list, description="Observations → neurons.")
+    motors: list[Motor] = Field(min_length=1, description="Neurons → actions (every action component once).")
+
+
 class RunSettings(_Strict):
     """Integration step, duration, seed and Brian2 code-generation target."""
 
@@ -328,6 +407,10 @@ class CircuitSpec(_Strict):
         "naming them are dropped.",
     )
     run: RunSettings = Field(default_factory=RunSettings, description="Step, duration, seed, Brian2 target.")
+    bindings: list[WorldBinding] = Field(
+        default_factory=list,
+        description="Closed loop: how the circuit senses and acts in each world (`wormchip episode`).",
+    )
     #: Where the spec was read from (set by the loader; used for file and line numbers in build errors).
     _origin: object = PrivateAttr(default=None)
 

@@ -114,7 +114,7 @@ def _decays(lowered: LoweredNetwork, offset: int, unity: int) -> tuple[np.ndarra
     return du, dv
 
 
-def _bias_manexp(name: str, bias_units: np.ndarray, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+def bias_mant_exp(name: str, bias_units: np.ndarray, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Mantissa/exponent with the smallest exponent that fits (the most precision), as nengo-loihi does."""
     mag = np.abs(bias_units)
     exp = np.ceil(np.log2(np.maximum(mag / BIAS_MANT_MAX, 1.0))).astype(np.int64)
@@ -394,11 +394,11 @@ def _assemble(
             f"in vth units, outside [1, {VTH_MAX}] at voltage scale {s[i]:.3g} V/unit: its bias or weights "
             "are too large relative to its threshold to fit the 17-bit threshold register"
         )
-    bias_mant, bias_exp = _bias_manexp("bias", lowered.bias / s, names)
+    bias_mant, bias_exp = bias_mant_exp("bias", lowered.bias / s, names)
     schedule = []
     biases_exact, biases_rep = [lowered.bias], [(bias_mant << bias_exp) * s]
     for step, b in lowered.bias_schedule:
-        mant, exp = _bias_manexp(f"bias from step {step}", b / s, names)
+        mant, exp = bias_mant_exp(f"bias from step {step}", b / s, names)
         schedule.append(BiasChange(step, mant, exp))
         biases_exact.append(b)
         biases_rep.append((mant << exp) * s)
