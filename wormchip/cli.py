@@ -150,7 +150,9 @@ def _run(args: argparse.Namespace) -> int:
 
     from wormchip import plots
     from wormchip.pipeline import run_circuit
+    from wormchip.preflight import check_output
 
+    out = check_output(args.out or f"out/{Path(args.circuit).stem}-{args.on}")
     with _progress(args.json) as progress:
         task = progress.add_task(f"running {args.circuit} on {args.on}", total=1.0)
         result = run_circuit(
@@ -164,7 +166,6 @@ def _run(args: argparse.Namespace) -> int:
             report=lambda done: progress.update(task, completed=done),
             cores_for=args.cores_for,
         )
-    out = Path(args.out or f"out/{Path(args.circuit).stem}-{args.on}")
     files = {"result": result.save(out / "result.h5")}
     fig = plots.raster(result)
     files["raster"] = out / "raster.png"
@@ -213,7 +214,9 @@ def _add_simulate(subparsers: argparse._SubParsersAction) -> None:
 
 def _demo(args: argparse.Namespace) -> int:
     from wormchip.demo import run_demo
+    from wormchip.preflight import check_output
 
+    check_output(args.out)
     run_demo(out=args.out, shuffles=args.shuffles)
     return 0
 
@@ -232,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
-    from wormchip import cli_analysis, cli_compile
+    from wormchip import cli_analysis, cli_compile, cli_episode
 
     for add in (
         _add_datasets,
@@ -244,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
         cli_compile.add_export,
         cli_analysis.add_compare,
         cli_analysis.add_atlas_compare,
+        cli_episode.add_episode,
         _add_demo,
     ):
         add(subparsers)

@@ -11,7 +11,9 @@ from pathlib import Path
 def _compare(args: argparse.Namespace) -> int:
     from wormchip.analysis.compare import compare
     from wormchip.pipeline import run_circuit
+    from wormchip.preflight import check_output
 
+    check_output(args.out)
     results = []
     for on in (args.a, args.b):
         results.append(run_circuit(args.circuit, on=on, duration=args.duration, target=args.target))
@@ -62,7 +64,9 @@ def _atlas_compare(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
     from wormchip.analysis.atlas import atlas_compare
+    from wormchip.preflight import check_output
 
+    check_output(args.out)
     with Progress(transient=True, disable=args.json or not sys.stderr.isatty()) as progress:
         task = progress.add_task(f"atlas comparison ({args.shuffles} shuffles)", total=args.shuffles + 1)
         comparison = atlas_compare(

@@ -9,7 +9,9 @@ from pathlib import Path
 
 def _compile(args: argparse.Namespace) -> int:
     from wormchip.pipeline import compile_circuit
+    from wormchip.preflight import check_output
 
+    check_output(args.out)
     compiled = compile_circuit(args.circuit, target=args.target, method=args.method, duration=args.duration)
     report = compiled.report
     summary = report.to_dict()
@@ -66,7 +68,9 @@ def _export(args: argparse.Namespace) -> int:
 
     from wormchip.mappers.nir_export import export_nir, unsupported
     from wormchip.pipeline import build_circuit
+    from wormchip.preflight import check_output
 
+    check_output(args.out, kind="file")
     network = build_circuit(args.circuit)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # listed below instead of as a Python warning

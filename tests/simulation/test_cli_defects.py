@@ -1,0 +1,82 @@
+"""Defects a new user hit on a fresh clone (issue 15, section 3): each is one clear line (exit 2), found
+before any work starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from wormchip.cli import main
+
+
+def _no_work(*args: object, **kwargs: object) -> None:
+    raise AssertionError("the work started before the output path was checked")
+
+
+@pytest.fixture
+def forbid_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any simulation, compilation or export fails the test: errors must come first."""
+    import wormchip.analysis.atlas
+    import wormchip.demo
+    import wormchip.pipeline
+
+    for module, name in (
+        (wormchip.pipeline, "run_circuit"),
+        (wormchip.pipeline, "build_circuit"),
+        (wormchip.pipeline, "compile_circuit"),
+        (wormchip.demo, "run_demo"),
+        (wormchip.analysis.atlas, "atlas_compare"),
+    ):
+        monkeypatch.setattr(module, name, _no_work)
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("wormchip: error: ") and err.count("\n") == 0, err
+    return err
+
+
+COMMANDS = {
+    "run": ["run", "tap_withdrawal", "--on", "emulator"],
+    "simulate": ["simulate", "tap_withdrawal"],
+    "compile": ["compile", "tap_withdrawal"],
+    "export": ["export", "touch_response"],
+    "compare": ["compare", "tap_withdrawal", "--b", "emulator"],
+    "atlas-compare": ["atlas-compare", "--shuffles", "1"],
+    "demo": ["demo"],
+}
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_unwritable_out_is_refused_before_work(command, tmp_path, capsys, forbid_work) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    assert main([*COMMANDS[command], "--out", str(blocker / "sub")]) == 2
+    err = _one_line_error(capsys)
+    assert "--out" in err and "a_file" in err
+
+
+@pytest.mark.parametrize("command", ["run", "compile", "demo"])
+def test_out_naming_a_file_is_refused(command, tmp_path, capsys, forbid_work) -> None:
+    blocker = tmp_path / "result.txt"
+    blocker.write_text("")
+    assert main([*COMMANDS[command], "--out", str(blocker)]) == 2
+    assert "is a file, not a folder" in _one_line_error(capsys)
+
+
+def test_export_out_naming_a_folder_is_refused(tmp_path, capsys, forbid_work) -> None:
+    assert main([*COMMANDS["export"], "--out", str(tmp_path)]) == 2
+    assert "is a folder" in _one_line_error(capsys)
+
+
+def test_out_in_a_read_only_place_is_refused(capsys, forbid_work) -> None:
+    assert main([*COMMANDS["run"], "--out", "/proc/wormchip-out"]) == 2
+    assert "cannot write in /proc" in _one_line_error(capsys)
+
+
+def test_writable_out_passes(tmp_path: Path) -> None:
+    from wormchip.preflight import check_output
+
+    assert check_output(tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
+    assert not (tmp_path / "new").exists()  # checking creates nothing
