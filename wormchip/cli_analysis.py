@@ -111,6 +111,16 @@ def _non_negative(text: str) -> int:
     return value
 
 
+def _seed(text: str) -> int:
+    """A seed within the bounds a spec's `run.seed` accepts."""
+    from wormchip.circuits.schema import MAX_SEED
+
+    value = _non_negative(text)
+    if value > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be ≤ {MAX_SEED:,}, got {value}")
+    return value
+
+
 def add_atlas_compare(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "atlas-compare",
@@ -120,7 +130,7 @@ def add_atlas_compare(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--shuffles", type=_non_negative, default=100, help="degree-preserving null shuffles (default 100)"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed for the shuffles")
+    parser.add_argument("--seed", type=_seed, default=0, help="seed for the shuffles")
     parser.add_argument("--out", help="folder for atlas.json and figures")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=_atlas_compare)

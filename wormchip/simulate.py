@@ -9,7 +9,7 @@ from pathlib import Path
 from wormchip.circuits.build import build
 from wormchip.circuits.errors import Problem, SpecError
 from wormchip.circuits.loader import load_spec
-from wormchip.circuits.schema import CircuitSpec
+from wormchip.circuits.schema import MAX_SEED, CircuitSpec
 from wormchip.result import Result
 from wormchip.units import UnitError, parse_quantity
 
@@ -35,6 +35,13 @@ def prepare(
                 parse_quantity(value, "time")
             except UnitError as err:
                 raise SpecError([Problem([option], str(err), value)]) from None
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED
+    ):
+        # the same bounds as `run.seed` in a spec file (numpy seeds are unsigned 32-bit)
+        raise SpecError(
+            [Problem(["--seed"], f"must be a whole number from 0 to {MAX_SEED:,}", seed, "e.g. --seed 1")]
+        )
     spec = circuit if isinstance(circuit, CircuitSpec) else load_spec(circuit)
     spec = spec.model_copy(deep=True)
     if duration is not None:

@@ -80,3 +80,36 @@ def test_writable_out_passes(tmp_path: Path) -> None:
 
     assert check_output(tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
     assert not (tmp_path / "new").exists()  # checking creates nothing
+
+
+@pytest.mark.parametrize("seed", ["-1", "99999999999999999999"])
+def test_out_of_range_seed_is_one_line(seed, tmp_path, capsys) -> None:
+    assert main(["run", "tap_withdrawal", "--on", "emulator", "--seed", seed, "--out", str(tmp_path)]) == 2
+    err = _one_line_error(capsys)
+    assert "--seed" in err and "4,294,967,295" in err and seed in err
+    assert main(["atlas-compare", "--seed", seed, "--shuffles", "1"]) == 2
+    assert "--seed" in _one_line_error(capsys)
+
+
+NON_ASCII = """
+name: utf8
+populations:
+  - {name: p, cells: [Ñeurón, µcell, ÅVA], model: lif, params: {I_bias: "1 nA"}}
+connections:
+  - {name: c, source: [p], target: [p], edges: [{pre: Ñeurón, post: µcell, weight: 1}]}
+probes:
+  - {variables: [v], neurons: [Ñeurón, µcell], dt: "1 ms"}
+run: {dt: "0.1 ms", duration: "50 ms"}
+"""
+
+
+def test_non_ascii_neuron_names_are_saved_and_loaded(tmp_path, capsys) -> None:
+    from wormchip.result import Result
+
+    spec = tmp_path / "utf8.yaml"
+    spec.write_text(NON_ASCII, encoding="utf-8")
+    assert main(["run", str(spec), "--on", "emulator", "--out", str(tmp_path / "o"), "--json"]) == 0
+    saved = Result.load(tmp_path / "o" / "result.h5")
+    assert saved.neuron_names == ["Ñeurón", "µcell", "ÅVA"]
+    assert sum(saved.spike_counts().values()) > 0
+    assert "Ñeurón" in saved.traces["v"].channels
