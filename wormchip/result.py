@@ -15,6 +15,17 @@ import h5py
 import numpy as np
 
 FORMAT_VERSION = 1
+_UTF8 = h5py.string_dtype("utf-8")  # names are stored as UTF-8 (files of older versions hold ASCII bytes)
+
+
+def _utf8(names: list[str]) -> np.ndarray:
+    """Names as an array h5py writes as variable-length UTF-8 strings."""
+    return np.array([str(n) for n in names], dtype=object)
+
+
+def _text(value: bytes | str) -> str:
+    """A stored name back to `str` (h5py returns bytes for both ASCII and UTF-8 strings)."""
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
 @dataclass
@@ -82,7 +93,7 @@ class Result:
             f.attrs["duration"] = self.duration
             f.attrs["dt"] = self.dt
             f.attrs["metadata"] = json.dumps(self.metadata, default=str)
-            f.create_dataset("neuron_names", data=np.array(self.neuron_names, dtype="S"))
+            f.create_dataset("neuron_names", data=_utf8(self.neuron_names), dtype=_UTF8)
             spikes = f.create_group("spikes")
             for name in self.neuron_names:
                 spikes.create_dataset(name, data=np.asarray(self.spike_times.get(name, []), dtype=float))
@@ -92,7 +103,7 @@ class Result:
                     sub = group.create_group(key)
                     sub.create_dataset("times", data=trace.times)
                     sub.create_dataset("values", data=trace.values, compression="gzip")
-                    sub.create_dataset("channels", data=np.array(trace.channels, dtype="S"))
+                    sub.create_dataset("channels", data=_utf8(trace.channels), dtype=_UTF8)
                     sub.attrs["unit"] = trace.unit
         return path
 
@@ -102,7 +113,7 @@ class Result:
         with h5py.File(path, "r") as f:
             if f.attrs.get("format") != "wormchip.Result":
                 raise ValueError(f"{path} is not a wormchip result file (missing format attribute)")
-            names = [n.decode() for n in f["neuron_names"][()]]
+            names = [_text(n) for n in f["neuron_names"][()]]
             spikes = {n: f["spikes"][n][()] for n in names}
 
             def read(group_name: str) -> dict[str, Trace]:
@@ -110,7 +121,7 @@ class Result:
                 for key, sub in f[group_name].items():
                     out[key] = Trace(
                         times=sub["times"][()],
-                        channels=[c.decode() for c in sub["channels"][()]],
+                        channels=[_text(c) for c in sub["channels"][()]],
                         values=sub["values"][()],
                         unit=str(sub.attrs["unit"]),
                     )
