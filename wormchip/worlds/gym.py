@@ -1,0 +1,127 @@
+"""Any installed gymnasium environment as a wormchip world: names for its components, dt, return, a drawing.
+
+gymnasium (Farama Foundation, https://gymnasium.farama.org, MIT) defines the `Env` API that `WormWorld`
+follows; this adapter adds what the closed loop needs. Component names for the classic-control tasks follow
+gymnasium's documentation of each environment (CartPole after Barto, Sutton & Anderson 1983; Pendulum;
+MountainCarContinuous after Moore 1990); other ids get `obs_0…`, `act_0…`. Lechner et al. 2019/2020
+(tap-withdrawal circuit as a controller; ICRA 2019 doi:10.1109/ICRA.2019.8793840) used such tasks.
+
+dt (world seconds per step) comes from the environment: `tau` (CartPole, 0.02 s), `dt` (Pendulum, 0.05 s),
+else 1 / metadata["render_fps"] (MountainCarContinuous: 1/30 s, its animation rate, as it has no clock),
+else 1 s.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+import gymnasium
+import numpy as np
+from gymnasium import spaces
+
+from wormchip.worlds.base import Trajectory, WorldError, WormWorld
+
+# id prefix (before "-v") → (observation names, action names)
+NAMES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "CartPole": (
+        ("cart_position", "cart_velocity", "pole_angle", "pole_angular_velocity"),
+        ("push_left", "push_right"),
+    ),
+    "MountainCarContinuous": (("position", "velocity"), ("force",)),
+    "MountainCar": (("position", "velocity"), ("accelerate_left", "no_acceleration", "accelerate_right")),
+    "Pendulum": (("cos_theta", "sin_theta", "angular_velocity"), ("torque",)),
+    "Acrobot": (
+        ("cos_theta1", "sin_theta1", "cos_theta2", "sin_theta2", "angular_velocity1", "angular_velocity2"),
+        ("torque_minus", "torque_zero", "torque_plus"),
+    ),
+}
+
+
+def _width(space: gymnasium.Space) -> int:
+    if isinstance(space, spaces.Discrete):
+        return int(space.n)
+    if isinstance(space, spaces.Box) and len(space.shape) == 1:
+        return int(space.shape[0])
+    raise WorldError(f"gym: only Box (1-D) and Discrete spaces are supported, not {space}")
+
+
+class GymWorld(WormWorld):
+    """A gymnasium environment behind the `WormWorld` interface (spaces and stepping unchanged).
+
+    `action_names` has one name per Box component, or one per choice of a Discrete space (the closed loop
+    picks one). `state()` is the current observation as a dict; `metrics` gives the episode `return`.
+    """
+
+    def __init__(self, env_id: str, **kwargs: Any) -> None:
+        """Make `env_id` with gymnasium.make(env_id, **kwargs); unknown ids raise WorldError with suggestions."""
+        super().__init__()
+        self.env_id = env_id
+        registry = gymnasium.envs.registry
+        if env_id not in registry:
+            close = difflib.get_close_matches(env_id, list(registry), n=3, cutoff=0.5)
+            hint = f"; did you mean {', '.join(close)}?" if close else " (see gymnasium.envs.registry)"
+            raise WorldError(f"gym: no installed gymnasium environment {env_id!r}{hint}")
+        try:
+            self.env = gymnasium.make(env_id, **kwargs)
+        except Exception as exc:  # missing extras (box2d, mujoco) or bad kwargs: one line
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise WorldError(f"gym: cannot make {env_id!r}: {first}") from exc
+        self.observation_space = self.env.observation_space
+        self.action_space = self.env.action_space
+        n_obs, n_act = _width(self.observation_space), _width(self.action_space)
+        obs_names, act_names = NAMES.get(env_id.split("-v")[0], ((), ()))
+        self.observation_names = (
+            obs_names if len(obs_names) == n_obs else tuple(f"obs_{i}" for i in range(n_obs))
+        )
+        self.action_names = act_names if len(act_names) == n_act else tuple(f"act_{i}" for i in range(n_act))
+        self.dt = _env_dt(self.env)
+        self._obs = np.zeros(n_obs)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """gymnasium's reset, seeded."""
+        obs, info = self.env.reset(seed=seed, options=options)
+        self._obs = np.asarray(obs)
+        return obs, info
+
+    def step(self, action: Any):
+        """gymnasium's step; an exception inside the environment becomes a WorldError."""
+        try:
+            obs, reward, terminated, truncated, info = self.env.step(action)
+        except Exception as exc:
+            raise WorldError(f"gym: {self.env_id} failed in step(): {exc}") from exc
+        self._obs = np.asarray(obs)
+        return obs, reward, terminated, truncated, info
+
+    def state(self) -> dict[str, float]:
+        """The current observation, by name."""
+        return {name: float(v) for name, v in zip(self.observation_names, np.ravel(self._obs))}
+
+    def metrics(self, trajectory: Trajectory) -> dict[str, float]:
+        """return: the sum of rewards; steps: control steps taken."""
+        return {"return": trajectory.episode_return, "steps": float(trajectory.steps)}
+
+    def draw(self, ax: Any, trajectory: Trajectory, upto: int | None = None) -> None:
+        """Each observation component over time (s)."""
+        n = len(trajectory.states) if upto is None else max(1, min(upto + 1, len(trajectory.states)))
+        t = np.arange(n) * trajectory.dt
+        for name in self.observation_names:
+            ax.plot(t, trajectory.state_array(name)[:n], lw=1.0, label=name)
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel("observation")
+        ax.set_title(f"{self.env_id}, return {float(np.sum(trajectory.rewards[: max(0, n - 1)])):.1f}")
+        ax.legend(loc="upper right", fontsize="small")
+
+    def close(self) -> None:
+        """Close the wrapped environment."""
+        self.env.close()
+
+
+def _env_dt(env: gymnasium.Env) -> float:
+    base = env.unwrapped
+    for attr in ("tau", "dt"):
+        value = getattr(base, attr, None)
+        if isinstance(value, int | float) and value > 0:
+            return float(value)
+    fps = (getattr(base, "metadata", None) or {}).get("render_fps")
+    return 1.0 / float(fps) if fps else 1.0
