@@ -92,12 +92,13 @@ def _atlas_compare(args: argparse.Namespace) -> int:
         f"{args.circuit} vs Randi et al. 2023 atlas ({summary['pairs']} measured pairs, {args.shuffles} shuffles)"
     )
     for key in ("sign_agreement", "spearman_r", "auc"):
-        p = summary["null_p"].get(key)
-        print(
-            f"  {key:<16} {summary[key]:.3f}   null p = {p:.3g}"
-            if p is not None
-            else f"  {key:<16} {summary[key]}"
-        )
+        p, value = summary["null_p"].get(key), summary[key]
+        text = f"{value:.3f}" if value is not None else "undefined"
+        if p is not None:
+            text += f"   null p = {p:.3g}"
+        elif args.shuffles == 0:
+            text += "   null p undefined (0 shuffles)"
+        print(f"  {key:<16} {text}")
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from wormchip.cli import main
@@ -113,3 +114,26 @@ def test_non_ascii_neuron_names_are_saved_and_loaded(tmp_path, capsys) -> None:
     assert saved.neuron_names == ["Ñeurón", "µcell", "ÅVA"]
     assert sum(saved.spike_counts().values()) > 0
     assert "Ñeurón" in saved.traces["v"].channels
+
+
+@pytest.mark.parametrize(
+    "circuit, message",
+    [("tap_withdrawal", "no neuron pair measured in the atlas"), ("ncp", "lif neurons only")],
+)
+def test_atlas_compare_on_an_unsuitable_circuit_is_one_line(circuit, message, capsys) -> None:
+    assert main(["atlas-compare", "--circuit", circuit, "--shuffles", "0"]) == 2
+    err = _one_line_error(capsys)
+    assert message in err and circuit in err and "whole_worm" in err
+
+
+def test_zero_shuffles_leave_p_undefined(capsys) -> None:
+    import json
+
+    from wormchip.analysis.atlas import empirical_p
+
+    assert np.isnan(empirical_p(0.7, np.array([])))  # was (1 + 0) / (1 + 0) = 1
+    assert main(["atlas-compare", "--circuit", "touch_response", "--shuffles", "0", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["null_p"] and all(p is None for p in data["null_p"].values())
+    assert main(["atlas-compare", "--circuit", "touch_response", "--shuffles", "0"]) == 0
+    assert "null p undefined (0 shuffles)" in capsys.readouterr().out

@@ -30,6 +30,7 @@ from scipy import stats
 from wormchip import ir
 from wormchip.analysis.perturbation import PerturbationProtocol, perturb
 from wormchip.analysis.shuffle import shuffle_network
+from wormchip.errors import WormchipError
 
 ATLAS_CITATION = (
     "Randi F, Sharma AK, Dvali S, Leifer AM (2023) Neural signal propagation atlas of Caenorhabditis "
@@ -169,12 +170,19 @@ def pair_statistics(
 
 
 def empirical_p(real: float, null: np.ndarray) -> float:
-    """One-sided p value that the real statistic exceeds the null: (1 + #{null ≥ real}) / (1 + n)."""
+    """One-sided p value that the real statistic exceeds the null: (1 + #{null ≥ real}) / (1 + n).
+
+    Undefined (NaN, reported as None) without a null: with 0 shuffles the formula would say p = 1.
+    """
     null = np.asarray(null, dtype=float)
     null = null[np.isfinite(null)]
-    if not np.isfinite(real):
+    if not np.isfinite(real) or len(null) == 0:
         return float("nan")
     return float((1 + np.sum(null >= real)) / (1 + len(null)))
+
+
+class AtlasCompareError(WormchipError, ValueError):
+    """The atlas comparison cannot run on this circuit (no atlas pairs, or neuron models it cannot simulate)."""
 
 
 # --- the experiment --------------------------------------------------------------------------------------------
@@ -289,6 +297,7 @@ def atlas_compare(
         from wormchip.circuits.loader import load_spec
 
         network = build(load_spec(circuit))
+    lif_only = sorted({block.model for block in network.blocks} - {"lif"})
     index = network.index()
     atlases = {s: load_atlas(s) for s in STRAINS}
     # Pairs per strain (both neurons in the model, not the stimulated neuron itself) and the stimulated set.
@@ -304,6 +313,17 @@ def atlas_compare(
         mj = np.array([index[atlas.canonical[k]] for k in aj], dtype=np.int64)
         pairs[s] = (ai, aj, mi, mj)
         stim_names |= {network.names[k] for k in mj}
+    if len(pairs[strain][0]) == 0:
+        raise AtlasCompareError(
+            f"circuit {network.name or circuit!r} has no neuron pair measured in the atlas ({strain}): its "
+            f"{network.size} neurons are not named as connectome neurons (e.g. AVAL, not AVA); "
+            "try --circuit whole_worm"
+        )
+    if lif_only:
+        raise AtlasCompareError(
+            f"atlas comparison simulates current-based lif neurons only; circuit {network.name or circuit!r} "
+            f"uses {', '.join(lif_only)}; try --circuit whole_worm"
+        )
     stimulated = np.array(sorted(index[n] for n in stim_names), dtype=np.int64)
     column = np.full(network.size, -1, dtype=np.int64)
     column[stimulated] = np.arange(len(stimulated))
