@@ -137,3 +137,28 @@ def test_zero_shuffles_leave_p_undefined(capsys) -> None:
     assert data["null_p"] and all(p is None for p in data["null_p"].values())
     assert main(["atlas-compare", "--circuit", "touch_response", "--shuffles", "0"]) == 0
     assert "null p undefined (0 shuffles)" in capsys.readouterr().out
+
+
+PLASTIC = """
+name: plastic
+populations:
+  - {name: p, cells: [A, B, C, D], model: lif, params: {I_bias: "0.15 nA", t_ref: "2 ms"}}
+connections:
+  - {name: exc, source: [p], target: [p], synapse: exp_current, params: {tau: "5 ms"}, weight_scale: "0.3 nA",
+     edges: [{pre: A, post: B}, {pre: C, post: D}], plasticity: [learn]}
+stimuli:
+  - {name: drive, kind: poisson, targets: [A, C], rate: "300 Hz", weight: "0.3 nA"}
+plasticity:
+  - {name: learn, rule: stdp}
+run: {dt: "0.5 ms", duration: "50 ms", seed: 1}
+"""
+
+
+def test_cores_for_with_stdp_on_several_cores_is_one_line(tmp_path, capsys) -> None:
+    spec, profile = tmp_path / "plastic.yaml", tmp_path / "tiny.yaml"
+    spec.write_text(PLASTIC)
+    profile.write_text("base: loihi2\nneurons_per_core: 2\n")
+    args = ["run", str(spec), "--on", "lava", "--cores-for", str(profile), "--out", str(tmp_path / "o")]
+    assert main(args) == 2
+    err = _one_line_error(capsys)
+    assert "--cores-for" in err and "stdp" in err and "exc" in err and "2 cores" in err
