@@ -162,3 +162,12 @@ def test_cores_for_with_stdp_on_several_cores_is_one_line(tmp_path, capsys) -> N
     assert main(args) == 2
     err = _one_line_error(capsys)
     assert "--cores-for" in err and "stdp" in err and "exc" in err and "2 cores" in err
+
+
+@pytest.mark.parametrize("name", ["specs.yaml", "plain_folder"])
+def test_a_folder_given_as_spec_says_folder(name, tmp_path, capsys) -> None:
+    folder = tmp_path / name
+    folder.mkdir()
+    assert main(["run", str(folder), "--on", "emulator", "--out", str(tmp_path / "o")]) == 2
+    err = _one_line_error(capsys)
+    assert "is a folder, not a spec file" in err and "not found" not in err

@@ -53,6 +53,8 @@ def load_spec(circuit: str | Path) -> CircuitSpec:
     """Load a spec from a library name ("tap_withdrawal") or a YAML file path."""
     text_path = Path(circuit)
     if text_path.suffix in (".yaml", ".yml") or text_path.is_file():
+        if text_path.is_dir():
+            raise SpecError([Problem([], f"{text_path} is a folder, not a spec file; give a .yaml file")])
         if not text_path.is_file():
             raise SpecError([Problem([], f"spec file not found: {text_path}")])
         return parse_spec(_read(text_path), source=str(text_path))
