@@ -99,3 +99,20 @@ def test_yaml_without_base_needs_every_field_and_unknown_name(tmp_path):
         load_profile(path)
     with pytest.raises(ProfileError, match="did you mean 'loihi[12]'"):
         load_profile("loihi3")
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("weight_bits: 0", "field 'weight_bits' = 0: must be from 1 to 8"),
+        ("weight_bits: 9", "field 'weight_bits' = 9: must be from 1 to 8"),
+        ("index_bits: 2", "field 'index_bits' = 2: addresses 4 neurons, but neurons_per_core = 8,192"),
+        ("delay_bits: 7", "field 'delay_bits' = 7: must be from 0 to 6"),
+    ],
+)
+def test_profile_bit_widths_are_range_checked(tmp_path, line: str, message: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(f"base: loihi2\n{line}\n")
+    with pytest.raises(ProfileError) as info:
+        load_profile(path)
+    assert message in str(info.value) and "\n" not in str(info.value)

@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from wormchip.errors import ProfileError
 
@@ -23,6 +30,10 @@ DAVIES_2018 = (
 DAVIES_2021 = "Davies et al. 2021, Proc. IEEE 109(5), 'Advancing neuromorphic computing with Loihi'"
 NENGO_LOIHI = "nengo-loihi 1.1 source (nengo_loihi/block.py: MAX_* limits, SynapseConfig.bits_per_axon)"
 LOIHI2_BRIEF = "Intel, 'Taking Neuromorphic Computing to the Next Level with Loihi 2' technology brief (2021)"
+
+
+MAX_WEIGHT_BITS = 8  # nengo-loihi WEIGHT_BITS_MAP and lava-nc Dense num_weight_bits: at most 8
+MAX_DELAY_BITS = 6  # Loihi synaptic delays: 6 bits, ≤ 63 steps (lava-nc DelayDense)
 
 
 class HardwareProfile(BaseModel):
@@ -104,6 +115,35 @@ class HardwareProfile(BaseModel):
     def _non_negative(cls, v: float) -> float:
         if not (math.isfinite(v) and v >= 0):
             raise ValueError("must be a finite number ≥ 0")
+        return v
+
+    @field_validator("weight_bits")
+    @classmethod
+    def _weight_bits(cls, v: int) -> int:
+        if not 1 <= v <= MAX_WEIGHT_BITS:
+            raise ValueError(
+                f"must be from 1 to {MAX_WEIGHT_BITS} (Loihi's synaptic weight formats; Lava Dense takes ≤ 8 bits)"
+            )
+        return v
+
+    @field_validator("delay_bits")
+    @classmethod
+    def _delay_bits(cls, v: int) -> int:
+        if v > MAX_DELAY_BITS:
+            raise ValueError(f"must be from 0 to {MAX_DELAY_BITS} (Loihi's synaptic delays are ≤ 63 steps)")
+        return v
+
+    @field_validator("index_bits")
+    @classmethod
+    def _index_bits(cls, v: int, info: ValidationInfo) -> int:
+        per_core = info.data.get("neurons_per_core")
+        if per_core is None:  # neurons_per_core itself was invalid and is reported
+            return v
+        needed = max(1, math.ceil(math.log2(per_core)))
+        if v < needed:
+            raise ValueError(
+                f"addresses {2**v:,} neurons, but neurons_per_core = {per_core:,} needs index_bits ≥ {needed}"
+            )
         return v
 
     @field_validator("chip_mesh", "system_mesh")
@@ -315,7 +355,8 @@ def load_profile(name_or_path: str | Path | HardwareProfile) -> HardwareProfile:
         field = str(err["loc"][0]) if err["loc"] else ""
         value = raw.get(field, err.get("input")) if field else None
         shown = f" = {value!r}" if field and not isinstance(value, dict) else ""
-        raise ProfileError(f"{path}: field {loc!r}{shown}: {err['msg']}") from None
+        message = err["msg"].removeprefix("Value error, ")
+        raise ProfileError(f"{path}: field {loc!r}{shown}: {message}") from None
 
 
 def profile_table_markdown() -> str:
