@@ -230,9 +230,17 @@ def _add_demo(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_demo)
 
 
+def _version_line() -> str:
+    """`wormchip --version`: the package version and the Python running it."""
+    from wormchip import __version__
+
+    return f"wormchip {__version__} (Python {sys.version.split()[0]})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="wormchip", description="C. elegans-inspired spiking circuits.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    parser.add_argument("--version", action="version", version=_version_line())
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
     from wormchip import cli_analysis, cli_compile, cli_episode

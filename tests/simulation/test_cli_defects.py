@@ -171,3 +171,12 @@ def test_a_folder_given_as_spec_says_folder(name, tmp_path, capsys) -> None:
     assert main(["run", str(folder), "--on", "emulator", "--out", str(tmp_path / "o")]) == 2
     err = _one_line_error(capsys)
     assert "is a folder, not a spec file" in err and "not found" not in err
+
+
+def test_version(capsys) -> None:
+    from wormchip import __version__
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.startswith(f"wormchip {__version__} (Python 3.")
