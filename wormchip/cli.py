@@ -134,6 +134,11 @@ def _print_run(summary: dict, n_neurons: int) -> None:
         print(f"  {kind}: {path}")
 
 
+def _notice(line: str) -> None:
+    """A one-line notice on stderr (e.g. a long estimated run), so long work never starts silently."""
+    print(f"wormchip: {line}", file=sys.stderr)
+
+
 def _ablate_list(text: str | None) -> list[str] | None:
     return [a.strip() for a in text.split(",") if a.strip()] if text else None
 
@@ -165,6 +170,8 @@ def _run(args: argparse.Namespace) -> int:
             target=args.target,
             report=lambda done: progress.update(task, completed=done),
             cores_for=args.cores_for,
+            force=args.force,
+            notify=_notice,
         )
     files = {"result": result.save(out / "result.h5")}
     fig = plots.raster(result)
@@ -188,6 +195,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="output folder for result.h5 and raster.png (default: out/<circuit>)")
     parser.add_argument("--target", choices=["numpy", "cython", "cpp_standalone"], help="Brian2 code target")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--force", action="store_true", help="run even if the estimated memory or time exceeds this machine"
+    )
 
 
 def _add_run(subparsers: argparse._SubParsersAction) -> None:

@@ -8,7 +8,6 @@ is its input.
 
 from __future__ import annotations
 
-import inspect
 import math
 import time
 from collections.abc import Callable
@@ -87,17 +86,14 @@ def choose_binding(network: ir.Network, world: str | None) -> ir.WorldBinding:
 
 
 def _make_world(binding: ir.WorldBinding) -> object:
-    """The world of a binding; worm worlds step once per control period (their dt)."""
+    """The world of a binding; worm worlds step once per control period (their `dt`) unless told otherwise."""
+    params = dict(binding.params)
+    if not binding.world.startswith("gym:"):
+        params.setdefault("dt", binding.control_period)
     try:
-        params = dict(binding.params)
-        probe = make_world(binding.world, **params)
-        if "dt" not in params and "dt" in inspect.signature(type(probe).__init__).parameters:
-            return make_world(binding.world, dt=binding.control_period, **params)
-        return probe
+        return make_world(binding.world, **params)
     except WorldError as err:
         raise EpisodeError(str(err)) from None
-    except TypeError as err:
-        raise EpisodeError(f"world {binding.world!r}: bad parameter in bindings params: {err}") from None
 
 
 def prepare_episode(

@@ -3,7 +3,7 @@
 For the fixed-point backends the circuit is lowered and quantized here with the sensors in mind: the
 voltage scale must leave room for the largest sensor current (`Encoder.max_current`), so quantization sees
 the bias at +max and −max, and the headroom below rest is calibrated in a float run that holds the bias at
-0, +max and −max for `CALIBRATION_S` each. Emulator and Lava then get the same `FixedPointNetwork` and the same
+0, +max and −max for `CALIBRATION_S` each (five membrane time constants of 20 ms). Emulator and Lava then get the same `FixedPointNetwork` and the same
 `BiasMap`, so they stay bit-identical.
 """
 
@@ -18,7 +18,7 @@ from wormchip.backends.session import BiasMap, Session
 from wormchip.errors import WormchipError
 
 CLOSED_LOOP_BACKENDS = ("brian2", "emulator", "lava")
-CALIBRATION_S = 0.3  # per bias level in the headroom calibration run
+CALIBRATION_S = 0.1  # per bias level in the headroom calibration run
 
 
 def fixed_point_for_loop(network: ir.Network, max_current: np.ndarray):
