@@ -8,6 +8,11 @@ import sys
 from pathlib import Path
 
 
+def _notice(line: str) -> None:
+    """A one-line notice on stderr (a long estimated run)."""
+    print(f"wormchip: {line}", file=sys.stderr)
+
+
 def _compare(args: argparse.Namespace) -> int:
     from wormchip.analysis.compare import compare
     from wormchip.pipeline import run_circuit
@@ -16,7 +21,16 @@ def _compare(args: argparse.Namespace) -> int:
     check_output(args.out)
     results = []
     for on in (args.a, args.b):
-        results.append(run_circuit(args.circuit, on=on, duration=args.duration, target=args.target))
+        results.append(
+            run_circuit(
+                args.circuit,
+                on=on,
+                duration=args.duration,
+                target=args.target,
+                force=args.force,
+                notify=_notice,
+            )
+        )
     # The same backend twice is a determinism check; the runs still need distinct labels.
     labels = (args.a, args.b) if args.a != args.b else (f"{args.a}-1", f"{args.b}-2")
     comparison = compare(*results, labels=labels)
@@ -57,6 +71,9 @@ def add_compare(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--target", choices=["numpy", "cython", "cpp_standalone"], help="Brian2 code target")
     parser.add_argument("--out", help="folder for compare.json and figures")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--force", action="store_true", help="run even if the estimated memory or time exceeds this machine"
+    )
     parser.set_defaults(handler=_compare)
 
 
@@ -64,9 +81,10 @@ def _atlas_compare(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
     from wormchip.analysis.atlas import atlas_compare
-    from wormchip.preflight import check_output
+    from wormchip.preflight import check_output, check_shuffles
 
     check_output(args.out)
+    check_shuffles(args.shuffles, force=args.force, notify=_notice)
     with Progress(transient=True, disable=args.json or not sys.stderr.isatty()) as progress:
         task = progress.add_task(f"atlas comparison ({args.shuffles} shuffles)", total=args.shuffles + 1)
         comparison = atlas_compare(
@@ -134,4 +152,7 @@ def add_atlas_compare(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=_seed, default=0, help="seed for the shuffles")
     parser.add_argument("--out", help="folder for atlas.json and figures")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--force", action="store_true", help="run even if the estimated time exceeds the limit (1 h)"
+    )
     parser.set_defaults(handler=_atlas_compare)

@@ -12,7 +12,9 @@ def _compile(args: argparse.Namespace) -> int:
     from wormchip.preflight import check_output
 
     check_output(args.out)
-    compiled = compile_circuit(args.circuit, target=args.target, method=args.method, duration=args.duration)
+    compiled = compile_circuit(
+        args.circuit, target=args.target, method=args.method, duration=args.duration, force=args.force
+    )
     report = compiled.report
     summary = report.to_dict()
     summary["quantization"] = {
@@ -60,6 +62,9 @@ def add_compile(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--duration", help="run length used to measure firing rates (default: the spec's)")
     parser.add_argument("--out", help="folder for compile.json and core_map.png")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--force", action="store_true", help="run even if the estimated memory or time exceeds this machine"
+    )
     parser.set_defaults(handler=_compile)
 
 

@@ -31,13 +31,23 @@ def build_circuit(
     dt: str | None = None,
     seed: int | None = None,
     ablate: list[str] | None = None,
+    on: str = "brian2",
+    force: bool = False,
+    notify: Callable[[str], None] | None = None,
 ) -> ir.Network:
-    """A library name, YAML path, spec object or ready IR → IR (run-setting overrides as unit strings)."""
+    """A library name, YAML path, spec object or ready IR → IR (run-setting overrides as unit strings).
+
+    Before building, the run's memory and time on backend `on` are estimated (`wormchip.preflight`): work
+    beyond this machine raises `ResourceLimitError` unless `force`; `notify(line)` hears long estimates.
+    """
     if isinstance(circuit, ir.Network):
         if duration or dt or seed is not None or ablate:
             raise WormchipError("overrides (duration, dt, seed, ablate) need a spec, not a built network")
         return circuit
+    from wormchip.preflight import check_estimate, estimate_spec
+
     spec, base = prepare(circuit, duration, dt, seed)
+    check_estimate(estimate_spec(spec, on), force=force, notify=notify)
     return build(spec, base_dir=base, ablate=ablate)
 
 
@@ -81,6 +91,8 @@ def run_circuit(
     report: Progress | None = None,
     timeout_s: float = 600.0,
     cores_for: str | Path | None = None,
+    force: bool = False,
+    notify: Callable[[str], None] | None = None,
 ) -> Result:
     """Run a circuit on `on` (brian2, nengo, lava or emulator) and return the shared `Result`.
 
@@ -88,12 +100,13 @@ def run_circuit(
     is converted back to volts (per-neuron scale from quantization, plus E_L), the raw registers are kept as
     `v_fixed` and `u_fixed`. With `cores_for` (a hardware profile) Lava runs the network partitioned for that
     target, one process group per core (the emit pass; slower, for checking a partition's arithmetic).
+    `force` and `notify`: see `build_circuit` (work estimated beyond this machine is refused unless `force`).
     """
     if cores_for is not None and on != "lava":
         raise WormchipError(f"cores_for applies to on='lava' only, not {on!r}")
     if on not in BACKENDS:
         raise WormchipError(f"unknown backend {on!r}; choose one of {', '.join(BACKENDS)}")
-    network = build_circuit(circuit, duration, dt, seed, ablate)
+    network = build_circuit(circuit, duration, dt, seed, ablate, on=on, force=force, notify=notify)
     if on == "brian2":
         from wormchip.backends.brian2_backend import run_brian2
 
@@ -161,11 +174,13 @@ def compile_circuit(
     method: str = "metis",
     rates: np.ndarray | None = None,
     duration: str | None = None,
+    force: bool = False,
 ) -> Compiled:
     """Lower, quantize, partition and place a circuit for a hardware profile (`loihi1`, `loihi2` or a YAML
     file); the resource report uses `rates` (Hz per neuron) for traffic and energy, else a run of the emulator
-    over the circuit's duration."""
-    return map_to_cores(quantized(build_circuit(circuit, duration=duration)), target, method, rates)
+    over the circuit's duration (so the work is estimated as an emulator run; `force`: see `build_circuit`)."""
+    network = build_circuit(circuit, duration=duration, on="emulator", force=force)
+    return map_to_cores(quantized(network), target, method, rates)
 
 
 def map_to_cores(

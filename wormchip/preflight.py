@@ -49,9 +49,10 @@ class Cost:
 
     brian2: 35 ns per neuron-step measured (cython, 20,000 LIF neurons, 400 k synapses, warm cache), 240 ns
     including set-up for 200,000 neurons × 200 steps; peak memory 2.4 kB per neuron (200,000 neurons) and 170 B
-    per synapse (4 M random synapses); building spends ~1.3 µs per random synapse. Lava: ~3.6 ms per step for
-    whole_worm on one core (docs/lava.md) and dense int weight matrices (4 B × n² per block). The emulator
-    calibrates with a float NumPy run first, so its cost per neuron-step covers two runs.
+    per synapse (4 M random synapses); building spends ~1.3 µs per random synapse; a fixed ~20 µs per step
+    bounds tiny networks. Lava: ~3.6 ms per step for whole_worm on one core (docs/lava.md), and its Dense
+    processes hold and multiply full n × n matrices every step (int64, copied into Lava's child process). The
+    emulator calibrates with a float NumPy run first, so its costs cover two runs.
     """
 
     neuron_step_s: float
@@ -61,13 +62,14 @@ class Cost:
     neuron_bytes: float
     synapse_bytes: float
     dense_bytes: float = 0.0  # per neuron², for backends that hold n × n weight matrices
+    dense_step_s: float = 0.0  # per neuron² and step (Lava's Dense multiplies the full matrix every step)
 
 
 COSTS: dict[str, Cost] = {
-    "brian2": Cost(50e-9, 0.0, 2e-6, 20.0, 2500.0, 170.0),
-    "nengo": Cost(200e-9, 0.0, 2e-6, 5.0, 2500.0, 170.0),
-    "emulator": Cost(200e-9, 0.0, 2e-6, 5.0, 2500.0, 170.0),
-    "lava": Cost(100e-9, 4e-3, 2e-6, 10.0, 2500.0, 170.0, dense_bytes=8.0),
+    "brian2": Cost(50e-9, 20e-6, 2e-6, 20.0, 2500.0, 170.0),
+    "nengo": Cost(200e-9, 20e-6, 2e-6, 5.0, 2500.0, 170.0),
+    "emulator": Cost(200e-9, 20e-6, 2e-6, 5.0, 2500.0, 170.0),
+    "lava": Cost(100e-9, 4e-3, 2e-6, 10.0, 2500.0, 170.0, dense_bytes=16.0, dense_step_s=1e-9),
 }
 
 
@@ -204,7 +206,8 @@ def estimate_spec(spec: object, on: str = "brian2") -> Estimate:
         + samples * 8.0
         + cost.dense_bytes * float(neurons) ** 2
     )
-    seconds = cost.setup_s + steps * (cost.step_s + neurons * cost.neuron_step_s) + synapses * cost.synapse_s
+    per_step = cost.step_s + neurons * cost.neuron_step_s + cost.dense_step_s * float(neurons) ** 2
+    seconds = cost.setup_s + steps * per_step + synapses * cost.synapse_s
     return Estimate(on, neurons, synapses, steps, samples, memory, seconds)
 
 
@@ -230,3 +233,22 @@ def check_estimate(
     if notify is not None and (problems or estimate.seconds > NOTICE_SECONDS):
         notify(f"estimated {estimate.describe()}")
     return estimate
+
+
+#: Seconds per perturbation run of the atlas comparison on whole_worm (0.40 s per shuffle and 0.71 s for the
+#: real connectome measured, 2-core machine): one run per shuffle plus the real one.
+ATLAS_RUN_S = 0.5
+
+
+def check_shuffles(shuffles: int, force: bool = False, notify: Callable[[str], None] | None = None) -> float:
+    """Refuse an atlas comparison whose (shuffles + 1) runs × `ATLAS_RUN_S` exceed `MAX_SECONDS`; return it."""
+    seconds = (shuffles + 1) * ATLAS_RUN_S
+    line = f"{shuffles:,} shuffles: about {_duration(seconds)} ({ATLAS_RUN_S:g} s per perturbation run)"
+    if seconds > MAX_SECONDS and not force:
+        raise ResourceLimitError(
+            f"--shuffles {shuffles:,} would take about {_duration(seconds)} (limit {_duration(MAX_SECONDS)}, "
+            f"{ATLAS_RUN_S:g} s per run); use fewer shuffles (100 give p ≥ 0.01) or pass --force"
+        )
+    if notify is not None and seconds > NOTICE_SECONDS:
+        notify(f"estimated {line}")
+    return seconds

@@ -180,3 +180,85 @@ def test_version(capsys) -> None:
         main(["--version"])
     assert info.value.code == 0
     assert capsys.readouterr().out.startswith(f"wormchip {__version__} (Python 3.")
+
+
+HUGE = "name: huge\npopulations:\n  - {name: p, size: 10000000, model: lif}\nrun: {duration: '1 s'}\n"
+LONG = """
+name: long
+populations:
+  - {name: p, cells: [A, B], model: lif, params: {I_bias: "1 nA"}}
+run: {dt: "0.1 ms", duration: "100000 s"}
+"""
+DENSE = """
+name: dense
+populations:
+  - {name: p, size: 20000, model: lif}
+connections:
+  - {name: r, source: [p], target: [p], random: {p: 0.1}, weight_scale: "0.01 nA"}
+run: {dt: "0.1 ms", duration: "1 s"}
+"""
+
+
+@pytest.fixture
+def machine_16gb(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Estimates are judged against a 16 GB machine, whatever runs the tests."""
+    import wormchip.preflight
+
+    monkeypatch.setattr(wormchip.preflight, "available_memory", lambda: 16e9)
+
+
+@pytest.mark.parametrize(
+    ("text", "on", "expected"),
+    [
+        (HUGE, "brian2", "10,000,000 neurons"),
+        (LONG, "brian2", "1,000,000,000 steps"),
+        (LONG, "emulator", "1,000,000,000 steps"),
+        (DENSE, "lava", "40,000,000 synapses"),
+    ],
+    ids=["size-10M", "duration-100000s", "duration-emulator", "random-20k-p0.1-lava"],
+)
+def test_work_beyond_the_machine_is_refused_with_the_estimate(
+    text, on, expected, tmp_path, capsys, machine_16gb
+) -> None:
+    import time
+
+    spec = tmp_path / "big.yaml"
+    spec.write_text(text)
+    t0 = time.monotonic()
+    assert main(["run", str(spec), "--on", on, "--out", str(tmp_path / "o")]) == 2
+    assert time.monotonic() - t0 < 10
+    err = _one_line_error(capsys)
+    assert "too large for this machine" in err and expected in err and "--force" in err
+
+
+def test_estimates_follow_the_documented_model(machine_16gb) -> None:
+    from wormchip.circuits.loader import parse_spec
+    from wormchip.preflight import ResourceLimitError, check_estimate, estimate_spec
+
+    dense = estimate_spec(parse_spec(DENSE), "brian2")
+    assert dense.synapses == 40_000_000 and dense.steps == 10_000 and dense.neurons == 20_000
+    assert dense.memory_bytes == pytest.approx(20_000 * 2500 + 40e6 * 170)  # 6.85 GB: fits 16 GB
+    notices: list[str] = []
+    check_estimate(dense, notify=notices.append)  # about 2 min: runs, but announced
+    assert notices and "40,000,000 synapses" in notices[0]
+    huge = estimate_spec(parse_spec(HUGE), "brian2")
+    with pytest.raises(ResourceLimitError, match=r"needs 25 GB, 12.8 GB available"):
+        check_estimate(huge)
+    assert check_estimate(huge, force=True) is huge  # --force
+    small = estimate_spec(parse_spec(NON_ASCII), "brian2")
+    assert small.seconds < 60 and small.memory_bytes < 1e8
+
+
+def test_too_many_shuffles_are_refused(capsys) -> None:
+    assert main(["atlas-compare", "--shuffles", "100000000"]) == 2
+    err = _one_line_error(capsys)
+    assert "--shuffles 100,000,000" in err and "days" in err and "--force" in err
+
+
+def test_force_is_accepted_by_every_command_that_estimates(tmp_path, capsys) -> None:
+    from wormchip.cli import build_parser
+
+    for command in (COMMANDS[c] for c in ("run", "simulate", "compile", "compare", "atlas-compare")):
+        assert build_parser().parse_args([*command, "--force"]).force
+    args = ["run", "tap_withdrawal", "--on", "emulator", "--duration", "20 ms", "--force"]
+    assert main([*args, "--out", str(tmp_path)]) == 0
