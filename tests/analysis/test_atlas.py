@@ -21,7 +21,13 @@ from wormchip.analysis.atlas import (
     pair_statistics,
     sign_agreement,
 )
-from wormchip.analysis.perturbation import BatchSimulator, PerturbationProtocol, Pulse, perturb
+from wormchip.analysis.perturbation import (
+    BatchSimulator,
+    PerturbationProtocol,
+    Pulse,
+    perturb,
+    prepare_network,
+)
 from wormchip.analysis.shuffle import directed_swaps, shuffle_network, undirected_swaps
 from wormchip.circuits.build import build
 from wormchip.circuits.loader import load_spec
@@ -88,6 +94,105 @@ def test_batched_simulator_matches_brian2():
         np.testing.assert_array_equal(counts, out.spike_count[:, b])
         order = [idx[c] for c in res.traces["v"].channels]
         np.testing.assert_allclose(res.traces["v"].values, out.v_trace[:, order, b], atol=1e-9)
+
+
+def _two_channels(net: ir.Network) -> ir.Network:
+    """`net` with every other chemical edge moved to a second projection with τ = 10 ms (two current channels)."""
+    chem = next(p for p in net.projections if p.synapse == "exp_current")
+    half = np.arange(chem.size) % 2 == 1
+    slow = dataclasses.replace(
+        chem, name="slow", pre=chem.pre[half], post=chem.post[half], weight=chem.weight[half]
+    )
+    slow = dataclasses.replace(slow, params={**chem.params, "tau": 0.01})
+    fast = dataclasses.replace(chem, pre=chem.pre[~half], post=chem.post[~half], weight=chem.weight[~half])
+    rest = tuple(p for p in net.projections if p is not chem)
+    return dataclasses.replace(net, projections=(fast, slow, *rest))
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_compiled_engine_matches_numpy_loop_bit_for_bit(channels: int):
+    """The numba loop reproduces the NumPy loop (the original implementation) exactly: window means, spike
+    counts and the whole state, with the Poisson background, pulses starting and ending inside the run, a
+    control column and an odd number of steps."""
+    pytest.importorskip("numba")
+    net = prepare_network(whole_worm(), PerturbationProtocol())
+    sim = BatchSimulator(net if channels == 1 else _two_channels(net))
+    assert len(sim.W) == channels
+    idx = net.index()
+    targets = ["AVAL", "ASHL", "PLML", "AVBR", "DVA", "RIML", "AVAL"]
+    pulses = [
+        None,
+        *(Pulse(idx[n], 1e-9 * (1 + k % 3), 305 + 20 * k, 420 + 7 * k) for k, n in enumerate(targets)),
+    ]
+    runs = {}
+    for engine in ("numpy", "numba"):
+        state = sim.initial_state(1)
+        warm = sim.run(state, 300, engine=engine)
+        state = state.tile(len(pulses))
+        runs[engine] = (warm, sim.run(state, 251, pulses, engine=engine))
+    for a, b in zip(runs["numpy"], runs["numba"]):
+        for field in ("mean_v", "mean_v_free", "spike_count"):
+            assert getattr(a, field).tobytes() == getattr(b, field).tobytes(), field
+        for field in ("v", "v_free", "currents", "last_spike", "step"):
+            assert np.array_equal(getattr(a.state, field), getattr(b.state, field)), field
+            assert (
+                np.asarray(getattr(a.state, field)).tobytes() == np.asarray(getattr(b.state, field)).tobytes()
+            )
+    assert runs["numba"][1].spike_count.sum() > 200  # spikes propagate through both channels
+    with pytest.raises(ValueError, match="numba"):
+        sim.run(sim.initial_state(1), 2, record_every=1, engine="numba")
+
+
+def _reference_directed(pre, post, n_swaps, rng):
+    """The original pure-Python directed swap loop (issue 16 kept its results bit for bit)."""
+    n = int(max(pre.max(), post.max())) + 1
+    edges = set((pre * n + post).tolist())
+    first, second = rng.integers(0, len(pre), n_swaps).tolist(), rng.integers(0, len(pre), n_swaps).tolist()
+    src, dst, accepted = pre.tolist(), post.tolist(), 0
+    for e1, e2 in zip(first, second):
+        a, b, c, d = src[e1], dst[e1], src[e2], dst[e2]
+        if a == d or c == b or b == d or a == c or a * n + d in edges or c * n + b in edges:
+            continue
+        edges -= {a * n + b, c * n + d}
+        edges |= {a * n + d, c * n + b}
+        dst[e1], dst[e2] = d, b
+        accepted += 1
+    return np.array(dst), accepted
+
+
+def _reference_undirected(u, v, n_swaps, rng):
+    """The original pure-Python undirected swap loop."""
+    u, v = u.tolist(), v.tolist()
+    n = max(max(u), max(v)) + 1
+    key = lambda a, b: min(a, b) * n + max(a, b)  # noqa: E731
+    edges = {key(a, b) for a, b in zip(u, v)}
+    first, second = rng.integers(0, len(u), n_swaps).tolist(), rng.integers(0, len(u), n_swaps).tolist()
+    flip, accepted = (rng.random(n_swaps) < 0.5).tolist(), 0
+    for e1, e2, f in zip(first, second, flip):
+        a, b = u[e1], v[e1]
+        c, d = (v[e2], u[e2]) if f else (u[e2], v[e2])
+        if e1 == e2 or a == d or c == b or key(a, d) == key(c, b) or key(a, d) in edges or key(c, b) in edges:
+            continue
+        edges -= {key(a, b), key(c, d)}
+        edges |= {key(a, d), key(c, b)}
+        u[e1], v[e1], u[e2], v[e2] = min(a, d), max(a, d), min(c, b), max(c, b)
+        accepted += 1
+    return np.array(u), np.array(v), accepted
+
+
+def test_compiled_swaps_match_the_python_loops():
+    net = whole_worm()
+    chem = next(p for p in net.projections if p.synapse == "exp_current")
+    gap = next(p for p in net.projections if p.synapse == "gap_junction")
+    post, accepted = directed_swaps(chem.pre, chem.post, 10 * chem.size, np.random.default_rng(5))
+    ref_post, ref_accepted = _reference_directed(
+        chem.pre, chem.post, 10 * chem.size, np.random.default_rng(5)
+    )
+    assert accepted == ref_accepted and np.array_equal(post, ref_post)
+    lo, hi = np.minimum(gap.pre, gap.post), np.maximum(gap.pre, gap.post)
+    u, v, accepted = undirected_swaps(lo, hi, 10 * gap.size, np.random.default_rng(6))
+    ref_u, ref_v, ref_accepted = _reference_undirected(lo, hi, 10 * gap.size, np.random.default_rng(6))
+    assert accepted == ref_accepted and np.array_equal(u, ref_u) and np.array_equal(v, ref_v)
 
 
 # --- shuffles ------------------------------------------------------------------------------------------------

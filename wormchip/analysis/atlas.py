@@ -276,6 +276,7 @@ def atlas_compare(
     network: ir.Network | None = None,
     swaps_per_edge: float = 10.0,
     alpha: float = 0.05,
+    engine: str = "auto",
 ) -> AtlasComparison:
     """Simulate the atlas experiment on `circuit` and its `shuffles` degree-preserving rewirings; compare with
     both strains (`strain` is the one reported at the top level of `to_dict`).
@@ -283,6 +284,7 @@ def atlas_compare(
     `progress(done, total)` is called after the real run (done = 1) and after each shuffle (total =
     shuffles + 1). `measure`: "v_free" (free membrane potential, default), "v" or "rate"; `network` overrides
     the circuit's built IR. Shuffle k uses `np.random.default_rng(SeedSequence(seed).spawn(...)[k])`.
+    `engine`: the perturbation simulator's ("auto", "numba" or "numpy"; identical results).
     """
     if measure not in MEASURE_UNITS:
         raise ValueError(f"measure must be one of {sorted(MEASURE_UNITS)}, not {measure!r}")
@@ -344,7 +346,7 @@ def atlas_compare(
             delta |= {f"{s}_{k}": by[s][k] for s in by for k in STATISTICS}
         return out, delta
 
-    real = perturb(network, stimulated, protocol)
+    real = perturb(network, stimulated, protocol, engine=engine)
     sim_real = real.response[measure]
     real_stats, real_delta = score(sim_real)
     t_real = time.perf_counter() - t_start
@@ -356,7 +358,7 @@ def atlas_compare(
     for k, child in enumerate(np.random.SeedSequence(seed).spawn(shuffles)):
         rng = np.random.default_rng(child)
         shuffled = shuffle_network(network, rng, swaps_per_edge)
-        res = perturb(shuffled, stimulated, protocol)
+        res = perturb(shuffled, stimulated, protocol, engine=engine)
         st, dl = score(res.response[measure])
         for s in STRAINS:
             for name in STATISTICS:
