@@ -37,5 +37,9 @@ def test_demo_runs_end_to_end(tmp_path):
     text = summary.report.read_text()
     assert summary.report == tmp_path / "report.html" and text.count("<img") >= 6
     assert summary.figures["lava_equals_emulator"] == 1.0  # bit-exact on the compiled whole worm
+    assert summary.figures["closed_loop_lava_equals_emulator"] == 1.0  # the closed loop too
+    assert any(
+        line.startswith("closed loop (klinotaxis world, emulator): chemotaxis index") for line in lines
+    )
     assert any(line.startswith("atlas (") for line in lines) and lines[-1].endswith("report.html")
     assert set(summary.timings) >= {"tap_withdrawal", "compile", "lava + emulator", "compare", "atlas"}

@@ -1,7 +1,8 @@
 """`make demo` / `wormchip demo`: the flagship pipeline end to end, written up as one HTML report.
 
 tap_withdrawal and whole_worm → simulate in Brian2 → compile for Loihi 2 → run in Lava (and the bit-exact
-emulator) → compare Brian2 with Lava → compare whole_worm with the Randi et al. 2023 atlas (few shuffles).
+emulator) → compare Brian2 with Lava → the klinotaxis circuit steering in its world (closed loop, emulator and
+Lava) → compare whole_worm with the Randi et al. 2023 atlas (few shuffles). One function per section.
 Every step's figures and tables go into `out/demo/report.html` (self-contained; opens from disk).
 """
 
@@ -27,6 +28,30 @@ class DemoSummary:
     figures: dict[str, float] = field(default_factory=dict)
 
 
+class _Demo:
+    """The report being written, the summary being collected, and the step clock shared by the sections."""
+
+    def __init__(self, out: Path, echo: Callable[[str], None]) -> None:
+        self.out = out
+        self.html = HtmlReport(
+            "wormchip demo: from the worm's wiring to a neuromorphic chip and back to biology"
+        )
+        self.summary = DemoSummary(out / "report.html")
+        self.echo = echo
+        self.clock = time.perf_counter()
+
+    def step(self, name: str) -> None:
+        """Record the time since the previous step under `name`."""
+        now = time.perf_counter()
+        self.summary.timings[name] = now - self.clock
+        self.clock = now
+
+    def say(self, line: str) -> None:
+        """A summary line: kept, and echoed to the terminal."""
+        self.summary.lines.append(line)
+        self.echo(line)
+
+
 def run_demo(
     out: str | Path = "out/demo",
     shuffles: int = 20,
@@ -34,42 +59,43 @@ def run_demo(
     echo: Callable[[str], None] = print,
 ) -> DemoSummary:
     """Run the pipeline, write `out/report.html`, return the summary (also echoed line by line)."""
-    from wormchip import plots
+    demo = _Demo(Path(out), echo)
+    _connectome_section(demo)
+    _tap_withdrawal_section(demo)
+    _whole_worm_section(demo, lava_duration)
+    _closed_loop_section(demo)
+    _atlas_section(demo, shuffles)
+    demo.html.heading("Timings")
+    demo.html.table([{"step": k, "seconds": v} for k, v in demo.summary.timings.items()])
+    demo.html.save(demo.summary.report)
+    demo.say(f"report: {demo.summary.report}")
+    return demo.summary
+
+
+def _connectome_section(d: _Demo) -> None:
+    """1. The connectome summary."""
     from wormchip import worm_connectome as wc
-    from wormchip.analysis.compare import compare
-    from wormchip.circuits.loader import load_spec
-    from wormchip.pipeline import build_circuit, compile_circuit, run_circuit
 
-    out = Path(out)
-    html = HtmlReport("wormchip demo: from the worm's wiring to a neuromorphic chip and back to biology")
-    summary = DemoSummary(out / "report.html")
-    clock = time.perf_counter()
-
-    def step(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        summary.timings[name] = now - clock
-        clock = now
-
-    def say(line: str) -> None:
-        summary.lines.append(line)
-        echo(line)
-
-    # 1. Data ---------------------------------------------------------------------------------------------------
-    c = wc.load()
-    s = c.summary()
-    html.heading("1. The connectome")
-    html.text(
+    s = wc.load().summary()
+    d.html.heading("1. The connectome")
+    d.html.text(
         "Cook et al. 2019 (Nature 571:63) hermaphrodite wiring, shipped offline; signs from transmitter identity "
         "(Wang et al. 2024)."
     )
-    html.table([{k: v for k, v in s.items() if isinstance(v, int | float | str)}])
-    say(
+    d.html.table([{k: v for k, v in s.items() if isinstance(v, int | float | str)}])
+    d.say(
         f"connectome: {s['neurons']} neurons, {s['chemical_edges']} chemical edges, {s['gap_edges']} gap pairs"
     )
-    step("connectome")
+    d.step("connectome")
 
-    # 2. tap_withdrawal in Brian2 -------------------------------------------------------------------------------
+
+def _tap_withdrawal_section(d: _Demo) -> None:
+    """2. tap_withdrawal in Brian2: anterior and posterior touch."""
+    from wormchip import plots
+    from wormchip.circuits.loader import load_spec
+    from wormchip.pipeline import run_circuit
+
+    html = d.html
     html.heading("2. Tap withdrawal in Brian2 (conductance-based, 'liquid')")
     rows = []
     for site in ("anterior", "posterior"):
@@ -87,17 +113,24 @@ def run_demo(
                 plots.tau_eff(result, ["AVA", "AVB", "AVD"]), "τ_eff = C/(g_L + Σg) shortens under input"
             )
     html.table(rows)
-    say(
+    d.say(
         "tap_withdrawal (Brian2): anterior touch AVA {AVA}/AVB {AVB} spikes, ".format(**rows[0])
         + "posterior AVB {AVB}/AVA {AVA}".format(**rows[1])
     )
-    step("tap_withdrawal")
+    d.step("tap_withdrawal")
 
-    # 3. whole_worm: Brian2, compile, Lava, emulator, compare -----------------------------------------------------
+
+def _whole_worm_section(d: _Demo, lava_duration: str) -> None:
+    """3. whole_worm: Brian2, compile for Loihi 2, Lava and the emulator, Brian2 vs Lava."""
+    from wormchip.analysis.compare import compare
+    from wormchip.mappers.report import plot_core_map
+    from wormchip.pipeline import build_circuit, compile_circuit, run_circuit
+
+    html, say = d.html, d.say
     html.heading("3. whole_worm: Brian2, compiled for Loihi 2, run in Lava")
     network = build_circuit("whole_worm", duration=lava_duration)
     brian = run_circuit(network, on="brian2")
-    step("whole_worm brian2")
+    d.step("whole_worm brian2")
     compiled = compile_circuit(network, target="loihi2")
     rep = compiled.report.to_dict()
     html.text(
@@ -120,7 +153,6 @@ def run_demo(
         ]
         or [{"feature": "none", "elements": 0, "note": "every feature lowered natively"}]
     )
-    from wormchip.mappers.report import plot_core_map
 
     html.figure(
         plot_core_map(
@@ -132,7 +164,7 @@ def run_demo(
         f"compile whole_worm → loihi2: {rep.get('cores')} core(s), {rep.get('synapses')} synapses, "
         f"{rep.get('energy_per_step_pj', float('nan')):.3g} pJ/step (estimate)"
     )
-    step("compile")
+    d.step("compile")
 
     lava = run_circuit(network, on="lava")
     emulator = run_circuit(network, on="emulator")
@@ -142,8 +174,8 @@ def run_demo(
         f"({sum(lava.spike_counts().values())}); Lava {lava.metadata.get('wall_time_s', 0):.1f} s, "
         f"emulator {emulator.metadata.get('wall_time_s', 0):.3f} s"
     )
-    summary.figures["lava_equals_emulator"] = float(same)
-    step("lava + emulator")
+    d.summary.figures["lava_equals_emulator"] = float(same)
+    d.step("lava + emulator")
 
     comparison = compare(brian, lava, labels=("brian2", "lava"))
     figs = comparison.figures()
@@ -163,19 +195,63 @@ def run_demo(
         ]
     )
     r = comparison.summary.get("count_correlation", float("nan"))
-    summary.figures["brian2_lava_count_correlation"] = float(r)
+    d.summary.figures["brian2_lava_count_correlation"] = float(r)
     within = cs["fraction_within_1step"]["lava"]
     say(
         f"Brian2 vs Lava on whole_worm: spike-count correlation {r:.3f}, {within:.1%} of Lava spikes within ±1 step"
     )
-    step("compare")
+    d.step("compare")
 
-    # 4. Biology: the atlas -------------------------------------------------------------------------------------
+
+def _closed_loop_section(d: _Demo) -> None:
+    """4. Closed loop: the klinotaxis circuit steering in its world, on the emulator and in Lava."""
+    from wormchip.closed_loop.episode import run_episode
+    from wormchip.closed_loop.figures import trajectory_figure
+
+    html = d.html
+    html.heading("4. Closed loop: the klinotaxis circuit in a salt gradient")
+    html.text(
+        "The point worm of Izquierdo & Lockery 2010 (J Neurosci 30:12908) on a plate with a Gaussian NaCl peak: "
+        "ASEL (ON) and ASER (OFF) sense the concentration change at the head, the head-sweep oscillator drives "
+        "the neck motor neurons, SMDD − SMDV steers. Bindings from the circuit spec; the circuit is not fitted. "
+        "Five 60 s episodes on the fixed-point emulator; one 0.5 s episode (10 control periods, 5,000 Lava steps) in Lava, compared step by step."
+    )
+    episodes = [run_episode("klinotaxis", on="emulator", seed=s, duration="60 s") for s in range(5)]
+    html.figure(trajectory_figure(episodes), "five emulator episodes (start: circle; salt peak: star)")
+    index = np.array([e.metrics["chemotaxis_index"] for e in episodes])
+    speed = 60.0 / np.median([e.wall_s for e in episodes])
+    html.table(
+        [
+            {"seed": e.seed, **{k: v for k, v in e.metrics.items() if k != "steps"}, "wall s": e.wall_s}
+            for e in episodes
+        ]
+    )
+    d.say(
+        f"closed loop (klinotaxis world, emulator): chemotaxis index {index.mean():+.3f} ± {index.std():.3f} "
+        f"over 5 × 60 s episodes, {speed:.0f}× real time"
+    )
+    d.step("closed loop emulator")
+    short = run_episode("klinotaxis", on="emulator", seed=0, duration="0.5 s")
+    lava = run_episode("klinotaxis", on="lava", seed=0, duration="0.5 s")
+    same = np.array_equal(
+        short.trajectory.state_array("x"), lava.trajectory.state_array("x")
+    ) and np.array_equal(np.array(short.trajectory.actions), np.array(lava.trajectory.actions))
+    d.summary.figures["closed_loop_lava_equals_emulator"] = float(same)
+    d.say(
+        f"closed loop in Lava vs emulator ({short.trajectory.steps} control steps): "
+        f"{'identical' if same else 'DIFFERENT'} actions and trajectory; Lava {lava.wall_s:.1f} s"
+    )
+    d.step("closed loop lava")
+
+
+def _atlas_section(d: _Demo, shuffles: int) -> None:
+    """5. Biology vs model: the Randi et al. 2023 atlas."""
+    html, say = d.html, d.say
     from wormchip.analysis.atlas import atlas_compare, plot_null, plot_scatter
 
     atlas = atlas_compare("whole_worm", shuffles=shuffles)
     a = atlas.to_dict()
-    html.heading("4. Biology vs model: the signal-propagation atlas (Randi et al. 2023, Nature 623:406)")
+    html.heading("5. Biology vs model: the signal-propagation atlas (Randi et al. 2023, Nature 623:406)")
     html.text(
         f"Each atlas-stimulated neuron is pulsed in simulation; responses are compared with the measured ΔF/F on "
         f"{a['pairs']} pairs; null: {shuffles} degree-preserving shuffles of the connectome."
@@ -192,10 +268,4 @@ def run_demo(
         f"atlas ({a['pairs']} pairs, {shuffles} shuffles): sign agreement {a['sign_agreement']:.3f}, "
         f"Spearman {a['spearman_r']:.3f}, AUC {a['auc']:.3f} (null p {a['null_p'].get('auc'):.3g})"
     )
-    step("atlas")
-
-    html.heading("Timings")
-    html.table([{"step": k, "seconds": v} for k, v in summary.timings.items()])
-    html.save(summary.report)
-    say(f"report: {summary.report}")
-    return summary
+    d.step("atlas")
