@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import os
 import re
+import subprocess
+import sys
 
 import matplotlib.pyplot as plt
 
@@ -43,3 +46,26 @@ def test_demo_runs_end_to_end(tmp_path):
     )
     assert any(line.startswith("atlas (") for line in lines) and lines[-1].endswith("report.html")
     assert set(summary.timings) >= {"tap_withdrawal", "compile", "lava + emulator", "compare", "atlas"}
+
+
+# Importing wormchip's analysis layer must leave the warning filters alone: Elephant's import-time
+# `simplefilter("once", UserWarning)` made Brian2's 17 PyparsingDeprecationWarnings (UserWarning and
+# DeprecationWarning at once) appear in `wormchip demo`. Run as a user would: a fresh interpreter, since
+# pytest's own filters hide what users see.
+CLEAN = """
+import warnings
+before = list(warnings.filters)
+import wormchip.analysis.atlas, wormchip.analysis.compare, wormchip.analysis.population, wormchip.demo
+added = [f for f in warnings.filters if f not in before and f[2] is UserWarning]
+assert not added, added
+from wormchip.pipeline import run_circuit
+run_circuit("tap_withdrawal", on="brian2", duration="20 ms", target="numpy")
+print("ok")
+"""
+
+
+def test_demo_output_has_no_dependency_warnings():
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    proc = subprocess.run([sys.executable, "-c", CLEAN], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == "ok" and "warning" not in proc.stderr.lower(), proc.stderr[:3000]

@@ -23,10 +23,15 @@ import neo
 import numpy as np
 import pandas as pd
 import quantities as pq
-from elephant import conversion, spike_train_dissimilarity, statistics
 from scipy import stats
 
 from wormchip.result import Result
+
+with warnings.catch_warnings():
+    # elephant.spade runs `warnings.simplefilter("once", UserWarning)` when elephant is imported, for the whole
+    # process: that un-hides library deprecation warnings that also subclass UserWarning (Brian2's 17
+    # PyparsingDeprecationWarnings in `wormchip demo`). catch_warnings restores the filters after the import.
+    from elephant import conversion, spike_train_dissimilarity, statistics
 
 #: Spike times in seconds (or integer step indices where a function says so).
 SpikeTimes: TypeAlias = Sequence[float] | np.ndarray

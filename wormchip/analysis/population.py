@@ -9,17 +9,21 @@ or rotations of the principal axes, which differ between runs for trivial reason
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import quantities as pq
-from elephant import kernels, statistics
 from scipy.spatial import procrustes
 
 from wormchip.analysis.metrics import to_spiketrain
 from wormchip.result import Result, Trace
+
+with warnings.catch_warnings():
+    # elephant changes the global warning filters on import (see wormchip.analysis.metrics)
+    from elephant import kernels, statistics
 
 
 @dataclass
