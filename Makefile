@@ -24,9 +24,12 @@ $(PY):
 $(STAMP): $(PY) pyproject.toml constraints.txt
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	# openpyxl and xlrd (cect reads its spreadsheets with them) go in before cect: pip checks the dependents of
+	# whatever it installs with dependencies, so installing them after cect printed a resolver ERROR about the
+	# plotting packages cect lists but we leave out. From cect on, only --no-deps installs (no check, no ERROR).
+	$(PY) -m pip install -q -c constraints.txt openpyxl xlrd
 	# cect (OpenWorm, MIT) without its ~1 GB of plotting deps: only used by the snapshot-equality test.
 	$(PY) -m pip install -q -c constraints.txt --no-deps cect==0.3.5
-	$(PY) -m pip install -q -c constraints.txt openpyxl xlrd
 	# wormneuroatlas (GPLv3) only for its data file funatlas.h5 (Randi et al. 2023), read with h5py; its code is never imported.
 	$(PY) -m pip install -q -c constraints.txt --no-deps wormneuroatlas==0.0.7.3
 	touch $(STAMP)
