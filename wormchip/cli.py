@@ -139,6 +139,17 @@ def _notice(line: str) -> None:
     print(f"wormchip: {line}", file=sys.stderr)
 
 
+def _stage_shower(progress, task, label: str) -> Callable[[str], None]:
+    """Show each stage of a Lava run in the progress bar's text and advance the bar one stage at a time."""
+
+    def show(text: str) -> None:
+        from wormchip.backends.lava_runner import STAGES  # only imported once a Lava run reports
+
+        progress.update(task, description=f"{label}: {text}", advance=1 / len(STAGES))
+
+    return show
+
+
 def _ablate_list(text: str | None) -> list[str] | None:
     return [a.strip() for a in text.split(",") if a.strip()] if text else None
 
@@ -172,6 +183,7 @@ def _run(args: argparse.Namespace) -> int:
             cores_for=args.cores_for,
             force=args.force,
             notify=_notice,
+            stage=_stage_shower(progress, task, f"running {args.circuit} on {args.on}"),
         )
     files = {"result": result.save(out / "result.h5")}
     fig = plots.raster(result)

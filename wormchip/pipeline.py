@@ -93,6 +93,7 @@ def run_circuit(
     cores_for: str | Path | None = None,
     force: bool = False,
     notify: Callable[[str], None] | None = None,
+    stage: Callable[[str], None] | None = None,
 ) -> Result:
     """Run a circuit on `on` (brian2, nengo, lava or emulator) and return the shared `Result`.
 
@@ -101,6 +102,7 @@ def run_circuit(
     `v_fixed` and `u_fixed`. With `cores_for` (a hardware profile) Lava runs the network partitioned for that
     target, one process group per core (the emit pass; slower, for checking a partition's arithmetic).
     `force` and `notify`: see `build_circuit` (work estimated beyond this machine is refused unless `force`).
+    `stage(text)` hears each stage of a Lava run as it starts ("compiling and starting Lava's processes", …).
     """
     if cores_for is not None and on != "lava":
         raise WormchipError(f"cores_for applies to on='lava' only, not {on!r}")
@@ -128,7 +130,7 @@ def run_circuit(
         if cores_for is not None:
             core_of = map_to_cores(compiled, cores_for).partition.core_of
             _check_plastic_on_one_core(compiled, cores_for, core_of)
-        result = run_lava(compiled.fixed, steps, timeout_s=timeout_s, core_of=core_of)
+        result = run_lava(compiled.fixed, steps, timeout_s=timeout_s, core_of=core_of, on_stage=stage)
         result.metadata["cores"] = 1 if core_of is None else int(np.unique(core_of).size)
     if report is not None:
         report(1.0)

@@ -90,3 +90,21 @@ def test_signal_during_lava_run_cleans_up(tmp_path: Path, sig: signal.Signals) -
         assert err.strip().count("\n") == 0 and "interrupted" in err, err
         assert cli.returncode == 128 + sig
     print(f"{sig.name}: cleaned up {len(members)} processes, {len(segments)} segments in {elapsed:.2f} s")
+
+
+def test_lava_run_reports_its_stages(tmp_path: Path) -> None:
+    """Lava runs report their stages (the CLI's progress bar shows them; Lava itself reports no progress)."""
+    from wormchip.cli import main
+    from wormchip.pipeline import run_circuit
+
+    seen: list[str] = []
+    run_circuit("tap_withdrawal", on="lava", duration="20 ms", stage=seen.append)
+    assert seen == [
+        "building the Lava graph",
+        "compiling and starting Lava's processes",
+        "running 200 steps",
+        "reading results",
+        "stopping the Lava runtime",
+    ]
+    args = ["run", "tap_withdrawal", "--on", "lava", "--duration", "20 ms", "--out", str(tmp_path)]
+    assert main(args) == 0
