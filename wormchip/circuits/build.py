@@ -41,7 +41,6 @@ TOUCH_SITES = {
 DT_ERROR_RATIO = 2.0  # dt > τ_min / 2: forward integration is unusable
 DT_WARN_RATIO = 10.0  # dt > τ_min / 10: noticeably inaccurate
 MAX_NEURONS = 10_000_000  # neurons in one circuit
-MAX_RANDOM_PAIRS = 10**9  # candidate pre→post pairs drawn for one random connection
 MAX_SYNAPSES = 10**8  # expected synapses of one connection
 MAX_CURRENT_SAMPLES = 5 * 10**7  # time steps × neurons of injected current (400 MB as float64)
 MAX_INPUT_SPIKES = 10**8  # expected spikes of one Poisson input
@@ -312,12 +311,11 @@ def _projection(col, i, conn: Connection, pop_names, index, model_of, connectome
                 "use `edges` or `random` for synthetic cells",
             )
     if conn.random is not None:
-        pairs = len(src) * len(dst)
-        if pairs > MAX_RANDOM_PAIRS or pairs * conn.random.p > MAX_SYNAPSES:
+        if len(src) * len(dst) * conn.random.p > MAX_SYNAPSES:
             col.add(
                 [*path, "random"],
                 f"{len(src)}×{len(dst)} pairs at p = {conn.random.p:g} is too large "
-                f"(limits: {MAX_RANDOM_PAIRS:.0e} pairs, {MAX_SYNAPSES:.0e} expected synapses)",
+                f"(limit: {MAX_SYNAPSES:.0e} expected synapses)",
             )
     if synapse.name == "exp_conductance":
         models = {model_of[n] for n in dst if n in model_of}
@@ -372,6 +370,26 @@ def _projection(col, i, conn: Connection, pop_names, index, model_of, connectome
     return ir.Projection(conn.name, synapse.name, pre, post, weight * scale, params, tuple(rules))
 
 
+def bernoulli_indices(n: int, p: float, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices in [0, n), each present independently with probability `p`, in O(n·p) time and memory.
+
+    The gaps between successive chosen indices are geometric(p), so they are drawn directly instead of n
+    uniform numbers (which made a random projection O(pre × post): 10.6 s at 10k neurons, 1e10 pairs at
+    100k out of reach). Same distribution as `rng.random(n) < p`, not the same draws.
+    """
+    if p <= 0.0 or n == 0:
+        return np.zeros(0, dtype=np.int64)
+    if p >= 1.0:
+        return np.arange(n, dtype=np.int64)
+    chunk = int(n * p + 6.0 * np.sqrt(n * p) + 16)  # one draw suffices, except with probability ~1e-9
+    parts, last = [], -1
+    while last < n:
+        positions = last + np.cumsum(rng.geometric(p, chunk))
+        parts.append(positions[positions < n])
+        last = int(positions[-1])
+    return np.concatenate(parts)
+
+
 def _wiring(col, path, conn: Connection, src, dst, index, connectome, rng):
     """(pre, post, signed weight multiplier) arrays for one connection."""
     src_idx = np.array([index[n] for n in src], dtype=np.int64)
@@ -396,19 +414,12 @@ def _wiring(col, path, conn: Connection, src, dst, index, connectome, rng):
                 w.append(e.weight)
         return np.array(pre, dtype=np.int64), np.array(post, dtype=np.int64), np.array(w, dtype=float)
     if conn.random is not None:
-        # Row blocks bound memory; the random stream (and so the result) is the same as one big draw.
-        rows = max(1, 10**7 // max(len(dst_idx), 1))
-        pre_parts, post_parts = [], []
-        for lo in range(0, len(src_idx), rows):
-            block = src_idx[lo : lo + rows]
-            mask = rng.random((len(block), len(dst_idx))) < conn.random.p
-            if not conn.random.allow_self:
-                mask &= block[:, None] != dst_idx[None, :]
-            a, b = np.nonzero(mask)
-            pre_parts.append(block[a])
-            post_parts.append(dst_idx[b])
-        pre = np.concatenate(pre_parts) if pre_parts else np.zeros(0, dtype=np.int64)
-        post = np.concatenate(post_parts) if post_parts else np.zeros(0, dtype=np.int64)
+        chosen = bernoulli_indices(len(src_idx) * len(dst_idx), conn.random.p, rng)
+        pre_k, post_k = np.divmod(chosen, len(dst_idx))
+        pre, post = src_idx[pre_k], dst_idx[post_k]
+        if not conn.random.allow_self:
+            keep = pre != post
+            pre, post = pre[keep], post[keep]
         sign = np.where(rng.random(len(pre)) < conn.random.p_excitatory, 1.0, -1.0)
         return pre, post, sign
     # From the connectome: contact counts × transmitter sign.

@@ -217,14 +217,80 @@ def lower(
     if mixed_tau not in ("approximate", "error"):
         raise ValueError(f"mixed_tau = {mixed_tau!r}; choose 'approximate' or 'error'")
     lw = _Lowering(network)
-    names = network.names
     n, dt = network.size, network.dt
     steps = int(round(network.duration / dt))
+    nrn = _neurons(network, lw)
+    syn = _Synapses(network, lw, nrn, operating_point)
+    for proj in network.projections:
+        syn.add_projection(proj)
+    inputs = _spike_inputs(network, steps, syn)
+    _approximate_synapses(network, lw, syn, nrn, operating_point)
+    tau_u = _synaptic_tau(network, lw, syn, inputs, mixed_tau)
+    _raise_unsupported(network, lw)
 
-    # --- neurons ---------------------------------------------------------------------------------------------
+    kappa, decay_v, i_el, gap = _gap_coupling(syn, nrn, n, dt)
+    weights, delayed_weights, plastic = _recurrent_weights(syn, tau_u, kappa, n)
+    bias0, schedule = _bias(network, lw, nrn, i_el, kappa, steps, max_bias_changes)
+    return LoweredNetwork(
+        names=tuple(network.names),
+        dt=dt,
+        steps=steps,
+        tau_u=tau_u,
+        tau_v=nrn.tau_v,
+        decay_u=_decay(dt, tau_u),
+        decay_v=decay_v,
+        v_th=nrn.v_th,
+        bias=bias0,
+        e_l=nrn.p["E_L"].copy(),
+        weights=weights,
+        input_spikes=np.stack(inputs.columns, axis=1) if inputs.columns else np.zeros((steps, 0), dtype=bool),
+        input_weights=_input_weights(inputs, tau_u, kappa, n),
+        input_names=tuple(inputs.names),
+        bias_schedule=tuple(schedule),
+        gap=gap,
+        graded=_graded_matrix(syn, kappa, n),
+        graded_mu=syn.graded_mu,
+        graded_slope=syn.graded_slope,
+        approximations=tuple(lw.approximations),
+        refractory=nrn.refractory,
+        v_reset=nrn.v_reset,
+        delayed_weights=delayed_weights,
+        # Brian2's exponential Euler holds w over a step, like I: w enters v through the same κ as any current.
+        decay_w=np.where(nrn.b_w != 0, _decay(dt, nrn.tau_w), 0.0),
+        adapt_b=nrn.b_w * kappa,
+        plastic=plastic,
+        metadata={
+            "network": network.name,
+            "kappa_v_per_a": kappa,
+            "approximations": [
+                {"feature": a.feature, "elements": list(a.elements), "note": a.note, "cost": a.cost}
+                for a in lw.approximations
+            ],
+        },
+    )
+
+
+@dataclass
+class _Neurons:
+    """Per-neuron parameters gathered from the blocks (SI), and what lowering derives from them directly."""
+
+    p: dict[str, np.ndarray]  # C_m, g_L, E_L, v_th, v_reset, t_ref, I_bias
+    e_rev: dict[str, np.ndarray]  # E_e, E_i (conductance and graded synapses' reversal potentials)
+    tau_w: np.ndarray  # adaptation τ_w (s), ∞ without adaptation
+    b_w: np.ndarray  # adaptation increment b (A) per spike
+    tau_v: np.ndarray  # C_m / g_L (s)
+    v_th: np.ndarray  # V above rest
+    refractory: np.ndarray  # steps
+    v_reset: np.ndarray  # V from rest
+
+
+def _neurons(network: ir.Network, lw: _Lowering) -> _Neurons:
+    """Gather the blocks' parameters per neuron; record conductance_lif's approximation and thresholds at or
+    below rest (unsupported)."""
+    names, n, dt = network.names, network.size, network.dt
     p = {k: np.zeros(n) for k in ("C_m", "g_L", "E_L", "v_th", "v_reset", "t_ref", "I_bias")}
     e_rev = {"E_e": np.zeros(n), "E_i": np.full(n, -0.09)}
-    tau_w, b_w = np.full(n, np.inf), np.zeros(n)  # adaptation: τ_w (s) and the increment b (A) per spike
+    tau_w, b_w = np.full(n, np.inf), np.zeros(n)
     for block in network.blocks:
         for key in p:
             p[key][block.indices] = block.params[key]
@@ -250,110 +316,145 @@ def lower(
     # neuron that spiked at step k integrate again at step k + R, R = timestep(t_ref, dt) (`neurongroup.py`:
     # `not_refractory = timestep(t - lastspike, dt) >= timestep(t_ref, dt)`), which is Loihi's refractory delay.
     refractory = ((p["t_ref"] + 1e-3 * dt) / dt).astype(np.int64)
-    v_reset = p["v_reset"] - p["E_L"]
+    return _Neurons(p, e_rev, tau_w, b_w, tau_v, v_th, refractory, p["v_reset"] - p["E_L"])
 
-    # --- synapses: spiking projections and inputs to (weight in amperes, τ) per target --------------------------
-    # (pre, post, I-weight, τ, name, delay in steps)
-    edges: list[tuple[np.ndarray, np.ndarray, np.ndarray, float, str, int]] = []
-    gap_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    graded_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (pre, post, A at full activation)
-    graded_labels: list[str] = []
-    graded_mu, graded_slope = np.zeros(n), np.zeros(n)
-    graded_set = np.zeros(n, dtype=bool)
-    linearised: list[str] = []
-    drive_error = {"conductance": 0.0, "graded": 0.0}
 
-    def driving_force(weight: np.ndarray, post: np.ndarray, kind: str) -> np.ndarray:
+class _Synapses:
+    """A network's projections sorted by kind, in amperes: spiking edges (pre, post, A per spike, τ, label,
+    delay in steps), gap junctions (pre, post, S), graded synapses (pre, post, A at full activation) with their
+    presynaptic sigmoids, the stdp rules; and what the linearisations cost."""
+
+    def __init__(self, network: ir.Network, lw: _Lowering, nrn: _Neurons, operating_point: float) -> None:
+        n = network.size
+        self.names, self.dt = network.names, network.dt
+        self.lw, self.nrn, self.operating_point = lw, nrn, operating_point
+        self.edges: list[tuple[np.ndarray, np.ndarray, np.ndarray, float, str, int]] = []
+        self.gap_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.graded_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.graded_labels: list[str] = []
+        self.graded_mu, self.graded_slope = np.zeros(n), np.zeros(n)
+        self.graded_set = np.zeros(n, dtype=bool)
+        self.linearised: list[str] = []
+        self.drive_error = {"conductance": 0.0, "graded": 0.0}
+        self.plastic_rules: dict[str, ir.PlasticityRule] = {}  # label → its stdp rule
+
+    def driving_force(self, weight: np.ndarray, post: np.ndarray, kind: str) -> np.ndarray:
         """E_rev − v_op per synapse (E_e for w ≥ 0, else E_i), recording the worst relative error on [E_L, v_th]."""
-        e = np.where(weight >= 0, e_rev["E_e"][post], e_rev["E_i"][post])
-        v_op = p["E_L"][post] + operating_point * v_th[post]
+        p, v_th = self.nrn.p, self.nrn.v_th
+        e = np.where(weight >= 0, self.nrn.e_rev["E_e"][post], self.nrn.e_rev["E_i"][post])
+        v_op = p["E_L"][post] + self.operating_point * v_th[post]
         force = e - v_op
         span = np.maximum(v_op - p["E_L"][post], p["v_th"][post] - v_op)
         if len(force):
-            drive_error[kind] = max(drive_error[kind], float(np.max(span / np.abs(force).clip(1e-12))))
+            self.drive_error[kind] = max(
+                self.drive_error[kind], float(np.max(span / np.abs(force).clip(1e-12)))
+            )
         return force
 
-    def current_weight(synapse: str, weight: np.ndarray, post: np.ndarray, label: str) -> np.ndarray:
+    def current_weight(self, synapse: str, weight: np.ndarray, post: np.ndarray, label: str) -> np.ndarray:
         """Amperes per spike: currents as they are; conductances times (E_rev − v_op)."""
         if synapse == "exp_current":
             return weight
-        linearised.append(label)
-        return np.abs(weight) * driving_force(weight, post, "conductance")
+        self.linearised.append(label)
+        return np.abs(weight) * self.driving_force(weight, post, "conductance")
 
-    def add_graded(proj: ir.Projection, label: str) -> None:
+    def add_graded(self, proj: ir.Projection, label: str) -> None:
         """A graded sigmoid projection: amperes at full activation, and its presynaptic neurons' μ and s."""
-        mu = np.broadcast_to(np.asarray(proj.params["mu"], float), proj.pre.shape) - p["E_L"][proj.pre]
+        mu = (
+            np.broadcast_to(np.asarray(proj.params["mu"], float), proj.pre.shape)
+            - self.nrn.p["E_L"][proj.pre]
+        )
         slope = (
             np.broadcast_to(np.asarray(proj.params["sigma"], float), proj.pre.shape) * 1e3
         )  # per mV → per V
         for k in np.unique(proj.pre):
             mine = proj.pre == k
             values = {(float(a), float(b)) for a, b in zip(mu[mine], slope[mine])}
-            if graded_set[k]:
-                values.add((float(graded_mu[k]), float(graded_slope[k])))
+            if self.graded_set[k]:
+                values.add((float(self.graded_mu[k]), float(self.graded_slope[k])))
             if len(values) > 1:
-                lw.unsupported("synapse:graded_mixed_sigmoid", f"{label} (neuron {names[k]})")
-            graded_mu[k], graded_slope[k] = next(iter(values))
-            graded_set[k] = True
-        graded_parts.append(
-            (proj.pre, proj.post, np.abs(proj.weight) * driving_force(proj.weight, proj.post, "graded"))
+                self.lw.unsupported("synapse:graded_mixed_sigmoid", f"{label} (neuron {self.names[k]})")
+            self.graded_mu[k], self.graded_slope[k] = next(iter(values))
+            self.graded_set[k] = True
+        self.graded_parts.append(
+            (proj.pre, proj.post, np.abs(proj.weight) * self.driving_force(proj.weight, proj.post, "graded"))
         )
-        graded_labels.append(label)
+        self.graded_labels.append(label)
 
-    plastic_rules: dict[str, ir.PlasticityRule] = {}  # label → its stdp rule
-    for proj in network.projections:
+    def add_projection(self, proj: ir.Projection) -> None:
+        """File one projection under its kind; record unsupported plasticity and delays."""
         label = f"projection {proj.name}"
         for rule in proj.plasticity:
             if rule.rule != "stdp":
-                lw.unsupported(f"plasticity:{rule.rule}", f"{label} (rule {rule.name})")
+                self.lw.unsupported(f"plasticity:{rule.rule}", f"{label} (rule {rule.name})")
             elif proj.synapse not in ("exp_current", "exp_conductance") or proj.params.get("delay", 0.0):
                 what = (
                     f"delay {proj.params.get('delay', 0.0) * 1e3:g} ms"
                     if proj.params.get("delay")
                     else proj.synapse
                 )
-                lw.unsupported("plasticity:stdp_delay_or_synapse", f"{label} (rule {rule.name}, {what})")
+                self.lw.unsupported("plasticity:stdp_delay_or_synapse", f"{label} (rule {rule.name}, {what})")
             else:
-                plastic_rules[label] = rule
+                self.plastic_rules[label] = rule
         if proj.synapse == "graded_sigmoid":
-            add_graded(proj, label)
-            continue
+            self.add_graded(proj, label)
+            return
         if proj.synapse == "gap_junction":
-            gap_parts.append((proj.pre, proj.post, np.abs(proj.weight)))
-            continue
-        delay = _delay_steps(proj.params.get("delay", 0.0), dt)
+            self.gap_parts.append((proj.pre, proj.post, np.abs(proj.weight)))
+            return
+        delay = _delay_steps(proj.params.get("delay", 0.0), self.dt)
         if delay > DELAY_MAX:
-            lw.unsupported(
+            self.lw.unsupported(
                 "param:long_delay", f"{label} (delay {proj.params['delay'] * 1e3:g} ms = {delay} steps)"
             )
-        w = current_weight(proj.synapse, proj.weight, proj.post, label)
-        edges.append((proj.pre, proj.post, w, float(proj.params["tau"]), label, delay))
+        w = self.current_weight(proj.synapse, proj.weight, proj.post, label)
+        self.edges.append((proj.pre, proj.post, w, float(proj.params["tau"]), label, delay))
 
-    # External spike inputs: one raster column per (source, layer); k spikes in one step use k layers.
-    columns: list[np.ndarray] = []
-    in_post: list[int] = []
-    in_weight: list[float] = []
-    in_tau: list[float] = []
-    in_names: list[str] = []
+
+@dataclass
+class _Inputs:
+    """External spike inputs as raster columns (one per source and layer: k spikes in one step use k layers),
+    each with its target neuron, amperes per spike, τ and name."""
+
+    columns: list[np.ndarray] = field(default_factory=list)
+    post: list[int] = field(default_factory=list)
+    weight: list[float] = field(default_factory=list)
+    tau: list[float] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+
+
+def _spike_inputs(network: ir.Network, steps: int, syn: _Synapses) -> _Inputs:
+    """Bin every input's spikes into steps as Brian2's generator does; delays shift the raster (exact)."""
+    dt = network.dt
+    out = _Inputs()
     for inp in network.spike_inputs:
         label = f"input {inp.name}"
-        in_delay = _delay_steps(inp.params.get("delay", 0.0), dt)  # exact: the spikes move in the raster
-        w = current_weight(inp.synapse, inp.weight, inp.target, label)
+        in_delay = _delay_steps(inp.params.get("delay", 0.0), dt)
+        w = syn.current_weight(inp.synapse, inp.weight, inp.target, label)
         for k, times in enumerate(inp.spike_times):
             step_of = np.floor(np.asarray(times) / dt + 1e-3).astype(np.int64)  # Brian2's generator binning
             step_of = step_of + in_delay
             step_of = step_of[(step_of >= 0) & (step_of < steps)]
             counts = np.bincount(step_of, minlength=steps)
             for layer in range(int(counts.max()) if len(step_of) else 1):
-                columns.append(counts > layer)
-                in_post.append(int(inp.target[k]))
-                in_weight.append(float(w[k]))
-                in_tau.append(float(inp.params["tau"]))
-                in_names.append(f"{inp.name}[{k}]" + (f"#{layer}" if layer else ""))
-    if plastic_rules:
+                out.columns.append(counts > layer)
+                out.post.append(int(inp.target[k]))
+                out.weight.append(float(w[k]))
+                out.tau.append(float(inp.params["tau"]))
+                out.names.append(f"{inp.name}[{k}]" + (f"#{layer}" if layer else ""))
+    return out
+
+
+def _approximate_synapses(
+    network: ir.Network, lw: _Lowering, syn: _Synapses, nrn: _Neurons, operating_point: float
+) -> None:
+    """Record the synaptic approximations with their costs: STDP through LearningDense, linearised
+    conductances, graded sigmoids."""
+    dt = network.dt
+    if syn.plastic_rules:
         w_spread, tau_err = 0.0, 0.0
         for proj in network.projections:
-            rule = plastic_rules.get(f"projection {proj.name}")
+            rule = syn.plastic_rules.get(f"projection {proj.name}")
             if rule is None or not len(proj.weight):
                 continue
             mag = np.abs(proj.weight)
@@ -365,56 +466,88 @@ def lower(
                 tau_err = max(tau_err, abs(max(round(tau / dt), 1) * dt - tau) / tau)
         lw.approximate(
             "plasticity:stdp",
-            sorted(plastic_rules),
+            sorted(syn.plastic_rules),
             "Lava LearningDense (fixed_pt), one per sign: 8-bit weights with stochastic rounding, one w_max per "
             "block (the clip at the largest w_max), τ in whole steps, traces saturating at 127",
             {"w_max_spread": w_spread, "tau_rounding_error": tau_err},
         )
-    if linearised:
+    if syn.linearised:
         lw.approximate(
             "synapse:exp_conductance",
-            linearised,
+            syn.linearised,
             f"conductance × (E_rev − v_op), v_op = E_L + {operating_point:g}·(v_th − E_L)",
-            {"max_driving_force_error": drive_error["conductance"]},
+            {"max_driving_force_error": syn.drive_error["conductance"]},
         )
-    if graded_labels:
+    if syn.graded_labels:
         lw.approximate(
             "synapse:graded_sigmoid",
-            graded_labels,
+            syn.graded_labels,
             "σ(s(v_pre − μ)) → hard sigmoid clip(½ + s(v_pre − μ)/4, 0, 1) sent as a graded message; "
             f"|w|·σ·(E_rev − v_op), v_op = E_L + {operating_point:g}·(v_th − E_L), added to v",
             {
-                "max_sigmoid_error": _sigmoid_error(graded_mu, graded_slope, graded_set, p, v_th),
-                "max_driving_force_error": drive_error["graded"],
+                "max_sigmoid_error": _sigmoid_error(
+                    syn.graded_mu, syn.graded_slope, syn.graded_set, nrn.p, nrn.v_th
+                ),
+                "max_driving_force_error": syn.drive_error["graded"],
             },
         )
 
-    # One synaptic time constant per neuron: the τ carrying most charge (Σ|w|·τ); others rescaled by τ_s/τ_u.
-    charge: dict[int, dict[float, float]] = defaultdict(lambda: defaultdict(float))
-    for _pre, post, w, tau, *_ in edges:
-        for i, c in zip(post.tolist(), (np.abs(w) * tau).tolist()):
-            charge[i][tau] += c
-    for i, w, tau in zip(in_post, in_weight, in_tau):
-        charge[i][tau] += abs(w) * tau
+
+def _synaptic_tau(
+    network: ir.Network, lw: _Lowering, syn: _Synapses, inputs: _Inputs, mixed_tau: str
+) -> np.ndarray:
+    """One synaptic time constant per neuron (0 without synaptic input): the τ carrying most charge Σ|w|·τ
+    (ties: the longer τ). Other synapses' weights are later rescaled by τ_s/τ_u; with several τ onto one
+    neuron that is an approximation (recorded), or unsupported with `mixed_tau="error"`.
+
+    Vectorized (one bincount per distinct τ, summing in synapse order, edges before inputs), so the charges are
+    the same floats a per-synapse loop adds up; neurons are reported in order of their first synapse.
+    """
+    n, names = network.size, network.names
+    post = np.concatenate([e[1] for e in syn.edges] + [np.array(inputs.post, dtype=np.int64)]).astype(
+        np.int64
+    )
+    charge = np.concatenate(
+        [np.abs(e[2]) * e[3] for e in syn.edges] + [np.abs(np.array(inputs.weight)) * inputs.tau]
+    )
+    tau_of = np.concatenate([np.full(len(e[1]), e[3]) for e in syn.edges] + [np.array(inputs.tau)])
+    taus = np.unique([e[3] for e in syn.edges] + inputs.tau)
+    which = np.searchsorted(taus, tau_of)
+    by_tau = np.zeros((n, len(taus)))
+    present = np.zeros((n, len(taus)), dtype=bool)
+    for k in range(len(taus)):
+        mine = which == k
+        by_tau[:, k] = np.bincount(post[mine], weights=charge[mine], minlength=n)
+        present[:, k] = np.bincount(post[mine], minlength=n) > 0
     tau_u = np.zeros(n)
-    mixed: list[str] = []
-    shape_error = 0.0
-    for i, by_tau in charge.items():
-        tau_u[i] = max(by_tau, key=lambda t: (by_tau[t], t))
-        if len(by_tau) > 1:
-            mixed.append(names[i])
-            shape_error = max(shape_error, *(_psc_shape_error(t, tau_u[i]) for t in by_tau))
-    if mixed and mixed_tau == "error":
-        for name in mixed:
-            lw.offenders.append(("param:mixed_tau", f"neuron {name}"))
+    best = np.zeros(n, dtype=np.int64)
+    if len(taus):
+        top = np.where(present, by_tau, -np.inf).max(axis=1)
+        ties = present & (by_tau == top[:, None])
+        best = len(taus) - 1 - np.argmax(ties[:, ::-1], axis=1)  # the longest τ among the largest charges
+        tau_u = np.where(present.any(axis=1), taus[best], 0.0)
+    first = np.full(n, len(post))  # each neuron's first synapse
+    np.minimum.at(first, post, np.arange(len(post)))
+    mixed = np.flatnonzero(present.sum(axis=1) > 1)
+    mixed = mixed[np.argsort(first[mixed], kind="stable")]
+    rows, cols = np.nonzero(present[mixed])
+    pairs = set(zip(cols.tolist(), best[mixed][rows].tolist()))
+    shape_error = max([0.0, *(_psc_shape_error(float(taus[s]), float(taus[u])) for s, u in pairs)])
+    if len(mixed) and mixed_tau == "error":
+        for i in mixed:
+            lw.offenders.append(("param:mixed_tau", f"neuron {names[i]}"))
     else:
         lw.approximate(
             "param:mixed_tau",
-            mixed,
+            [names[i] for i in mixed],
             "one du per neuron; other synapses' weights scaled by τ_s/τ_u (equal charge)",
             {"max_psc_shape_error": shape_error},
         )
+    return tau_u
 
+
+def _raise_unsupported(network: ir.Network, lw: _Lowering) -> None:
+    """One `UnsupportedFeature` naming every unsupported element, if there are any."""
     if lw.offenders:
         lines = [f"{k} ({FEATURES[k].note}): {e}" for k, e in lw.offenders]
         raise UnsupportedFeature(
@@ -424,12 +557,17 @@ def lower(
             lw.offenders,
         )
 
-    # --- assemble -----------------------------------------------------------------------------------------------
-    # Gap junctions, both directions, without self-pairs: (post, pre, conductance).
-    if gap_parts:
-        a = np.concatenate([x[0] for x in gap_parts])
-        b = np.concatenate([x[1] for x in gap_parts])
-        g = np.concatenate([x[2] for x in gap_parts])
+
+def _gap_coupling(
+    syn: _Synapses, nrn: _Neurons, n: int, dt: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, sp.csr_matrix]:
+    """κ (V per A held over a step), the leak's decay share, the constant current from different E_L across
+    junctions, and the gap matrix (both directions, no self-pairs; dimensionless per step)."""
+    p = nrn.p
+    if syn.gap_parts:
+        a = np.concatenate([x[0] for x in syn.gap_parts])
+        b = np.concatenate([x[1] for x in syn.gap_parts])
+        g = np.concatenate([x[2] for x in syn.gap_parts])
         keep = a != b
         a, b, g = a[keep], b[keep], g[keep]
         gap_post, gap_pre, gap_g = np.r_[b, a], np.r_[a, b], np.r_[g, g]
@@ -447,19 +585,37 @@ def lower(
     decay_v = d_tot - kappa * g_gap
     i_el = np.bincount(gap_post, weights=gap_g * (p["E_L"][gap_pre] - p["E_L"][gap_post]), minlength=n)
     gap = sp.csr_matrix((gap_g * kappa[gap_post], (gap_post, gap_pre)), shape=(n, n))
-    # Graded synapses: V per step into v at full activation (a current held over the step, like the bias).
-    if graded_parts:
-        g_pre, g_post, g_amp = (np.concatenate(x) for x in zip(*graded_parts))
-        graded = sp.csr_matrix((g_amp * kappa[g_post], (g_post, g_pre)), shape=(n, n))
-        graded.eliminate_zeros()
-    else:
-        graded = sp.csr_matrix((n, n))
+    return kappa, decay_v, i_el, gap
 
+
+def _graded_matrix(syn: _Synapses, kappa: np.ndarray, n: int) -> sp.csr_matrix:
+    """Graded synapses: V per step into v at full activation (a current held over the step, like the bias)."""
+    if not syn.graded_parts:
+        return sp.csr_matrix((n, n))
+    g_pre, g_post, g_amp = (np.concatenate(x) for x in zip(*syn.graded_parts))
+    graded = sp.csr_matrix((g_amp * kappa[g_post], (g_post, g_pre)), shape=(n, n))
+    graded.eliminate_zeros()
+    return graded
+
+
+def _sum_matrix(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], n: int) -> sp.csr_matrix:
+    """Post × pre from (post, pre, value) parts; duplicates (parallel synapses) are summed."""
+    rows, cols, vals = zip(*parts) if parts else ([np.zeros(0, int)], [np.zeros(0, int)], [np.zeros(0)])
+    out = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+    out.eliminate_zeros()
+    return out
+
+
+def _recurrent_weights(
+    syn: _Synapses, tau_u: np.ndarray, kappa: np.ndarray, n: int
+) -> tuple[sp.csr_matrix, tuple[tuple[int, sp.csr_matrix], ...], tuple[PlasticProjection, ...]]:
+    """Spiking edges in V per step (rescaled to the target's τ_u): undelayed weights, delayed weights by
+    delay, and the stdp projections."""
     by_delay: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = defaultdict(list)
     plastic: list[PlasticProjection] = []
-    for pre, post, w, tau, label, delay in edges:
+    for pre, post, w, tau, label, delay in syn.edges:
         scaled = w * (tau / tau_u[post]) * kappa[post]
-        rule = plastic_rules.get(label)
+        rule = syn.plastic_rules.get(label)
         if rule is None:
             by_delay[delay].append((post, pre, scaled))
             continue
@@ -478,90 +634,55 @@ def lower(
                 tau_minus=float(rp["tau_minus"]),
             )
         )
+    weights = _sum_matrix(by_delay.pop(0, []), n)
+    delayed = tuple((d, _sum_matrix(by_delay[d], n)) for d in sorted(by_delay))
+    return weights, delayed, tuple(plastic)
 
-    def matrix(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> sp.csr_matrix:
-        """Post × pre; duplicates (parallel synapses) are summed."""
-        rows, cols, vals = zip(*parts) if parts else ([np.zeros(0, int)], [np.zeros(0, int)], [np.zeros(0)])
-        out = sp.csr_matrix(
-            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
-        )
-        out.eliminate_zeros()
-        return out
 
-    weights = matrix(by_delay.pop(0, []))
-    delayed_weights = tuple((d, matrix(by_delay[d])) for d in sorted(by_delay))
-    m = len(columns)
-    post_arr = np.array(in_post, dtype=np.int64)
-    in_w = (
-        np.array(in_weight)
-        * (np.array(in_tau) / np.where(len(post_arr), tau_u[post_arr], 1.0))
-        * kappa[post_arr]
-    )
-    input_weights = sp.csr_matrix((in_w, (post_arr, np.arange(m))), shape=(n, m))
-    input_spikes = np.stack(columns, axis=1) if columns else np.zeros((steps, 0), dtype=bool)
+def _input_weights(inputs: _Inputs, tau_u: np.ndarray, kappa: np.ndarray, n: int) -> sp.csr_matrix:
+    """Neurons × input columns, V per step (rescaled to the target's τ_u like the recurrent weights)."""
+    m = len(inputs.columns)
+    post = np.array(inputs.post, dtype=np.int64)
+    w = np.array(inputs.weight) * (np.array(inputs.tau) / np.where(len(post), tau_u[post], 1.0)) * kappa[post]
+    return sp.csr_matrix((w, (post, np.arange(m))), shape=(n, m))
 
+
+def _bias(
+    network: ir.Network,
+    lw: _Lowering,
+    nrn: _Neurons,
+    i_el: np.ndarray,
+    kappa: np.ndarray,
+    steps: int,
+    max_bias_changes: int,
+) -> tuple[np.ndarray, list[tuple[int, np.ndarray]]]:
+    """The bias at step 0 (V per step) and its schedule of changes from the current input; inputs changing
+    more than `max_bias_changes` times are averaged over hold windows (an approximation, recorded)."""
+    p, names = nrn.p, network.names
     bias0 = (p["I_bias"] + i_el) * kappa
-    schedule: list[tuple[int, np.ndarray]] = []
     current = network.current
-    if current is not None and len(current.values):
-        values = np.zeros((steps, n))
-        k = min(steps, len(current.values))
-        values[:k, current.target] = current.values[:k]
+    if current is None or not len(current.values):
+        return bias0, []
+    values = np.zeros((steps, network.size))
+    k = min(steps, len(current.values))
+    values[:k, current.target] = current.values[:k]
+    changed = np.flatnonzero(np.any(values[1:] != values[:-1], axis=1)) + 1
+    if len(changed) > max_bias_changes:
+        hold = math.ceil(steps / max_bias_changes)
+        starts = np.arange(0, steps, hold)
+        means = np.add.reduceat(values, starts, axis=0) / np.diff(np.r_[starts, steps])[:, None]
+        approx = np.repeat(means, np.diff(np.r_[starts, steps]), axis=0)
+        rms = float(np.sqrt(np.mean(values**2))) or 1.0
+        lw.approximate(
+            "input:current_varying",
+            [names[i] for i in current.target],
+            f"averaged over {hold}-step hold windows ({len(changed)} changes > {max_bias_changes})",
+            {"relative_rms_error": float(np.sqrt(np.mean((approx - values) ** 2))) / rms},
+        )
+        values = approx
         changed = np.flatnonzero(np.any(values[1:] != values[:-1], axis=1)) + 1
-        if len(changed) > max_bias_changes:
-            hold = math.ceil(steps / max_bias_changes)
-            starts = np.arange(0, steps, hold)
-            means = np.add.reduceat(values, starts, axis=0) / np.diff(np.r_[starts, steps])[:, None]
-            approx = np.repeat(means, np.diff(np.r_[starts, steps]), axis=0)
-            rms = float(np.sqrt(np.mean(values**2))) or 1.0
-            lw.approximate(
-                "input:current_varying",
-                [names[i] for i in current.target],
-                f"averaged over {hold}-step hold windows ({len(changed)} changes > {max_bias_changes})",
-                {"relative_rms_error": float(np.sqrt(np.mean((approx - values) ** 2))) / rms},
-            )
-            values = approx
-            changed = np.flatnonzero(np.any(values[1:] != values[:-1], axis=1)) + 1
-        bias0 = (p["I_bias"] + i_el + values[0]) * kappa if steps else bias0
-        schedule = [(int(s), (p["I_bias"] + i_el + values[s]) * kappa) for s in changed]
-
-    return LoweredNetwork(
-        names=tuple(names),
-        dt=dt,
-        steps=steps,
-        tau_u=tau_u,
-        tau_v=tau_v,
-        decay_u=_decay(dt, tau_u),
-        decay_v=decay_v,
-        v_th=v_th,
-        bias=bias0,
-        e_l=p["E_L"].copy(),
-        weights=weights,
-        input_spikes=input_spikes,
-        input_weights=input_weights,
-        input_names=tuple(in_names),
-        bias_schedule=tuple(schedule),
-        gap=gap,
-        graded=graded,
-        graded_mu=graded_mu,
-        graded_slope=graded_slope,
-        approximations=tuple(lw.approximations),
-        refractory=refractory,
-        v_reset=v_reset,
-        delayed_weights=delayed_weights,
-        # Brian2's exponential Euler holds w over a step, like I: w enters v through the same κ as any current.
-        decay_w=np.where(b_w != 0, _decay(dt, tau_w), 0.0),
-        adapt_b=b_w * kappa,
-        plastic=tuple(plastic),
-        metadata={
-            "network": network.name,
-            "kappa_v_per_a": kappa,
-            "approximations": [
-                {"feature": a.feature, "elements": list(a.elements), "note": a.note, "cost": a.cost}
-                for a in lw.approximations
-            ],
-        },
-    )
+    bias0 = (p["I_bias"] + i_el + values[0]) * kappa if steps else bias0
+    return bias0, [(int(s), (p["I_bias"] + i_el + values[s]) * kappa) for s in changed]
 
 
 def hard_sigmoid(x: np.ndarray) -> np.ndarray:
