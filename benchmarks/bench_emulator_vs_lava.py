@@ -8,6 +8,12 @@ same `--steps` steps with u and v recorded; spikes, u and v are compared at ever
 with both engines (numba, the default, and the NumPy loop), warm (numba's compile time, cached on disk after
 the first run, is printed separately). Lava is timed as the whole call (fork, compile, run, read-back, stop)
 and as its `run()` alone.
+
+End to end (issue 16, goal 2: ≥ 100×): `run_circuit(circuit, on="emulator")` against `run_circuit(on="lava")`,
+compile included, interleaved; the emulator both with its calibration cached (the usual case after the first
+run of a network) and with the cache cleared (the first run).
+
+    .venv/bin/python benchmarks/bench_emulator_vs_lava.py [--steps 10000] [--pairs 3] [--quick] [--json PATH]
 """
 
 from __future__ import annotations
@@ -17,12 +23,17 @@ import time
 import warnings
 
 import numpy as np
+from common import Row, add_arguments, interleaved, report, seconds, spread, timed
 
 from wormchip.backends.emulator import numba, run_emulator
 from wormchip.circuits.build import build
 from wormchip.circuits.loader import load_spec
+from wormchip.mappers import quantize as quantize_module
 from wormchip.mappers.lower import lower
 from wormchip.mappers.quantize import quantize
+from wormchip.pipeline import run_circuit
+
+E2E_GOAL = 100.0
 
 
 def best_of(fn, repeat: int) -> float:
@@ -40,7 +51,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10_000)
     parser.add_argument("--circuit", default="whole_worm")
     parser.add_argument("--repeat", type=int, default=3, help="emulator timings: best of this many")
+    parser.add_argument("--pairs", type=int, default=3, help="end-to-end timings: interleaved pairs")
+    add_arguments(parser)
     args = parser.parse_args()
+    if args.quick:
+        args.steps, args.repeat, args.pairs = 2_000, 2, 2
     warnings.simplefilter("ignore")
 
     from wormchip.backends.lava_runner import run_lava
@@ -81,6 +96,57 @@ def main() -> None:
     print(f"spikes identical: {same_spikes} ({n_spikes} spikes); u and v identical at every step: {same_uv}")
     if not (same_spikes and same_uv):
         raise SystemExit("MISMATCH between emulator and Lava")
+    rows = [
+        Row(
+            f"emulator ({engines[0]}) vs Lava, backend call, {args.circuit} {k} steps",
+            f"{emu_s[engines[0]]:.3g} s (best)",
+            f"{lava_s:.3g} s",
+            None,
+            "— (same spikes, u, v)",
+            None,
+        )
+    ]
+    rows += end_to_end(args.circuit, f"{k * net_dt(args.circuit) * 1e3:g} ms", args.pairs)
+    report(rows, args.json)
+
+
+def net_dt(circuit: str) -> float:
+    """The circuit's step (s)."""
+    return build(load_spec(circuit)).dt
+
+
+def end_to_end(circuit: str, duration: str, pairs: int) -> list[Row]:
+    """`run_circuit` on the emulator (calibration cached, and cleared) vs on Lava, interleaved."""
+
+    def emulator(cached: bool) -> None:
+        if not cached:
+            quantize_module._LOWEST_V.clear()
+        run_circuit(circuit, on="emulator", duration=duration)
+
+    emulator(True)  # fills the cache, compiles or loads the numba kernel
+    lava, warm, cold = [], [], []
+    for _ in range(pairs):
+        ours, base = interleaved(
+            lambda: emulator(True), lambda: run_circuit(circuit, on="lava", duration=duration), 1
+        )
+        warm += ours
+        lava += base
+        cold.append(timed(lambda: emulator(False)))
+    rows = []
+    for label, times in (("calibration cached", warm), ("first run, calibrating", cold)):
+        ratio = spread([b / a for a, b in zip(times, lava)])
+        print(f"run_circuit {circuit} {duration}: emulator ({label}) {seconds(times)}, lava {seconds(lava)}")
+        rows.append(
+            Row(
+                f"run_circuit(on=emulator) vs on=lava, {circuit} {duration}, {label}",
+                seconds(times),
+                seconds(lava),
+                ratio,
+                f">= {E2E_GOAL:g}x",
+                ratio[1] >= E2E_GOAL,
+            )
+        )
+    return rows
 
 
 if __name__ == "__main__":

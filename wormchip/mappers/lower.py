@@ -15,8 +15,10 @@ one `UnsupportedFeature` naming every offending projection, neuron or input.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -158,6 +160,45 @@ class LoweredNetwork:
         for proj in self.plastic:
             total = total + proj.signed_weights(self.n_neurons)
         return total.tocsr()
+
+    def fingerprint(self) -> str:
+        """A hash of every array the float dynamics (`simulate_lowered`) read, and the step count: networks
+        with equal fingerprints have equal float runs, so a calibration can be cached per network."""
+        digest = hashlib.blake2b(digest_size=20)
+        arrays = [
+            np.array([self.steps]),
+            self.decay_u,
+            self.decay_v,
+            self.v_th,
+            self.bias,
+            self.refractory,
+            self.v_reset,
+            self.decay_w,
+            self.adapt_b,
+            self.graded_mu,
+            self.graded_slope,
+            self.input_spikes,
+            np.array([d for d, _ in self.delayed_weights]),
+        ]
+        for step, bias in self.bias_schedule:
+            arrays += [np.array([step]), bias]
+        matrices = [
+            self.weights,
+            self.input_weights,
+            self.gap,
+            self.graded,
+            *(w for _, w in self.delayed_weights),
+        ]
+        if self.plastic:
+            matrices.append(self.plastic_weights())
+        for m in matrices:
+            m = m.tocsr()
+            arrays += [np.array(m.shape), m.indptr, m.indices, m.data]
+        for a in arrays:
+            a = np.ascontiguousarray(a)
+            digest.update(f"{a.dtype.str}{a.shape}".encode())
+            digest.update(a.data)
+        return digest.hexdigest()
 
     def approximation_table(self) -> str:
         """Markdown list of the approximations applied, with their costs (for reports)."""
@@ -715,45 +756,120 @@ def simulate_lowered(
     Same step order as the emulator and `GapLIF`: u and the adaptation current w, then v with the gap input
     of the previous step, then the refractory hold, threshold and reset. With `lower`'s exact exponential-Euler
     coefficients this reproduces Brian2's current-based LIF run (up to float rounding); `calibrated_headroom`
-    uses it.
+    uses its minimum (`lowest_v`).
     `v_limit` (V, per neuron): clip v to ±v_limit before the threshold, as the 24-bit v register does.
     """
-    n = lowered.n_neurons
     steps = lowered.steps if steps is None else steps
+    v_out, spikes_out = np.zeros((steps, lowered.n_neurons)), np.zeros((steps, lowered.n_neurons), dtype=bool)
+    for k, v, spikes in _float_steps(lowered, steps, v_limit):
+        v_out[k], spikes_out[k] = v, spikes
+    return v_out, spikes_out
+
+
+def lowest_v(lowered: LoweredNetwork, steps: int | None = None) -> np.ndarray:
+    """Each neuron's lowest v (V from rest, ≤ 0) over `simulate_lowered`'s run, in memory independent of steps."""
+    lowest = np.zeros(lowered.n_neurons)
+    for _, v, _ in _float_steps(lowered, lowered.steps if steps is None else steps, None):
+        np.minimum(lowest, v, out=lowest)
+    return lowest
+
+
+def _float_steps(
+    lowered: LoweredNetwork, steps: int, v_limit: np.ndarray | None
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """`simulate_lowered`'s loop, yielding (step, v, spikes) after each step (v is overwritten by the next).
+
+    The same floats as a plain per-step transcription: products and sums in the same order, done in place;
+    synaptic input gathered from the spiking columns only (`_SpikeProduct`), which adds the same terms in the
+    same order as the CSR mat-vec with a 0/1 vector; the adaptation and refractory updates, and adding a
+    zero input vector, skipped where they are identities (sums that start from +0.0 are never −0.0, so
+    adding +0.0 changes nothing).
+    """
+    n = lowered.n_neurons
     u, v, a_in, gap_in = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
     bias = lowered.bias
     changes = dict(lowered.bias_schedule)
     laplacian = (lowered.gap - sp.diags(np.asarray(lowered.gap.sum(axis=1)).ravel())).tocsr()
-    weights, input_weights = lowered.weights.tocsr(), lowered.input_weights.tocsr()
+    weights = lowered.weights.tocsr()
     if lowered.plastic:  # plastic synapses at their initial weights (this float run does not learn)
         weights = (weights + lowered.plastic_weights()).tocsr()
+    recurrent = _SpikeProduct(weights)
+    delayed = [(d, _SpikeProduct(w)) for d, w in lowered.delayed_weights]
+    external = _SpikeProduct(lowered.input_weights)
     ring = 1 + max((d for d, _ in lowered.delayed_weights), default=0)
     pending = np.zeros((ring, n))  # delayed synaptic input, by arrival step mod ring
     frozen = np.maximum(lowered.refractory - 1, 0)
+    refractory = bool(frozen.any())
     count = np.zeros(n, dtype=np.int64)
+    adaptive = bool(lowered.adapt_b.any() or lowered.decay_w.any())
+    keep_u, keep_v, keep_w = 1 - lowered.decay_u, 1 - lowered.decay_v, 1 - lowered.decay_w
     w_adapt, spikes = np.zeros(n), np.zeros(n, dtype=bool)  # adaptation current; spikes of the previous step
-    v_out, spikes_out = np.zeros((steps, n)), np.zeros((steps, n), dtype=bool)
     for k in range(steps):
         bias = changes.get(k, bias)
-        u = u * (1 - lowered.decay_u) + a_in
-        w_adapt = w_adapt * (1 - lowered.decay_w) + lowered.adapt_b * spikes
-        v = v * (1 - lowered.decay_v) + u - w_adapt + bias + gap_in
+        np.multiply(u, keep_u, out=u)
+        u += a_in
+        np.multiply(v, keep_v, out=v)
+        v += u
+        if adaptive:
+            np.multiply(w_adapt, keep_w, out=w_adapt)
+            w_adapt += lowered.adapt_b * spikes
+            v -= w_adapt
+        v += bias
+        v += gap_in
         if v_limit is not None:
-            v = np.clip(v, -v_limit, v_limit)
-        held = count > 0
-        v[held] = lowered.v_reset[held]
-        count[held] -= 1
-        spikes = (v > lowered.v_th) & ~held
-        v[spikes] = lowered.v_reset[spikes]
-        count[spikes] = frozen[spikes]
-        v_out[k], spikes_out[k] = v, spikes
-        a_in = weights @ spikes + pending[k % ring]
+            np.clip(v, -v_limit, v_limit, out=v)
+        if refractory:
+            held = count > 0
+            v[held] = lowered.v_reset[held]
+            count[held] -= 1
+            spikes = (v > lowered.v_th) & ~held
+        else:
+            spikes = v > lowered.v_th
+        fired = np.flatnonzero(spikes)
+        v[fired] = lowered.v_reset[fired]
+        if refractory:
+            count[fired] = frozen[fired]
+        yield k, v, spikes
+        a_in = recurrent.of(fired)
+        a_in += pending[k % ring]
         pending[k % ring] = 0
-        for d, w in lowered.delayed_weights:
-            pending[(k + d) % ring] += w @ spikes
-        if k < len(lowered.input_spikes):
-            a_in = a_in + input_weights @ lowered.input_spikes[k]
+        for d, w in delayed:
+            pending[(k + d) % ring] += w.of(fired)
+        if k < len(lowered.input_spikes) and lowered.input_spikes[k].any():
+            a_in += external.of(np.flatnonzero(lowered.input_spikes[k]))
         gap_in = laplacian @ v
         if lowered.graded.nnz:
             gap_in = gap_in + lowered.graded @ hard_sigmoid(lowered.graded_slope * (v - lowered.graded_mu))
-    return v_out, spikes_out
+
+
+class _SpikeProduct:
+    """`matrix @ s` for a 0/1 vector s given by its nonzero indices, from those columns only.
+
+    scipy's CSR mat-vec adds w·s_j over each row's entries from 0.0 in index order; the terms with s_j = 0 add
+    ±0.0 and change nothing, so summing the active columns' entries in ascending column order (a bincount over
+    the CSC entries of the sorted active columns) gives the same floats, at a cost proportional to the spikes'
+    fan-out instead of every synapse. Needs canonical CSR (sorted indices, no duplicates), as scipy builds it;
+    otherwise the plain mat-vec is used.
+    """
+
+    def __init__(self, matrix: sp.spmatrix) -> None:
+        self.csr = matrix.tocsr()
+        self.exact = self.csr.has_canonical_format
+        csc = self.csr.tocsc()
+        csc.sort_indices()
+        self.ptr, self.rows, self.vals = csc.indptr, csc.indices, csc.data
+        self.shape = self.csr.shape
+
+    def of(self, active: np.ndarray) -> np.ndarray:
+        """`matrix @ s` with s = 1 at `active` (ascending column indices), else 0."""
+        if not self.exact:
+            s = np.zeros(self.shape[1])
+            s[active] = 1.0
+            return self.csr @ s
+        starts, stops = self.ptr[active], self.ptr[active + 1]
+        lengths = stops - starts
+        total = int(lengths.sum())
+        if not total:
+            return np.zeros(self.shape[0])
+        idx = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
+        return np.bincount(self.rows[idx], weights=self.vals[idx], minlength=self.shape[0])

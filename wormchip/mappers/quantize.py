@@ -636,19 +636,31 @@ def _dc_gain_error(
     return ParamError.of(exact, rep)
 
 
+#: Lowest v per neuron of recent calibration runs, by `LoweredNetwork.fingerprint()`: the float run costs
+#: more than the compile passes together, and `run_circuit(on="emulator")` would repeat it before every run.
+_LOWEST_V: dict[str, np.ndarray] = {}
+CALIBRATION_CACHE_SIZE = 16
+
+
 def calibrated_headroom(lowered: LoweredNetwork, margin: float = 1.25) -> np.ndarray:
     """Per-neuron `v_headroom` from a float run of `lowered` (`simulate_lowered`): margin × the lowest v
     reached, in units of v_th, at least 1.
 
     A current-based LIF under strong inhibition goes far below rest (klinotaxis' ASEL: 3.7·v_th), and v
-    clipped at −v_th then recovers early. Measuring the range costs one float run; the precision cost is
-    log2(headroom) bits of v.
+    clipped at −v_th then recovers early. Measuring the range costs one float run (cached in memory per
+    network, the last `CALIBRATION_CACHE_SIZE`); the precision cost is log2(headroom) bits of v.
     """
-    from wormchip.mappers.lower import simulate_lowered
+    from wormchip.mappers.lower import lowest_v
 
-    v, _ = simulate_lowered(lowered)
-    lowest = -v.min(axis=0) / lowered.v_th if len(v) else np.zeros(lowered.n_neurons)
-    return np.maximum(1.0, margin * lowest)
+    key = lowered.fingerprint()
+    lowest = _LOWEST_V.get(key)
+    if lowest is None:
+        lowest = lowest_v(lowered)
+        lowest.setflags(write=False)
+        if len(_LOWEST_V) >= CALIBRATION_CACHE_SIZE:
+            del _LOWEST_V[next(iter(_LOWEST_V))]
+        _LOWEST_V[key] = lowest
+    return np.maximum(1.0, margin * (-lowest / lowered.v_th))
 
 
 # --- nengo-loihi baseline ---------------------------------------------------------------------------------------
