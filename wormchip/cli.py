@@ -265,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=_version_line())
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
-    from wormchip import cli_analysis, cli_compile, cli_episode
+    from wormchip import cli_analysis, cli_compile, cli_episode, cli_fit, cli_interop
 
     for add in (
         _add_datasets,
@@ -275,9 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
         _add_run,
         cli_compile.add_compile,
         cli_compile.add_export,
+        cli_interop.add_import,
         cli_analysis.add_compare,
         cli_analysis.add_atlas_compare,
         cli_episode.add_episode,
+        cli_fit.add_fit,
+        cli_fit.add_sweep,
         _add_demo,
     ):
         add(subparsers)

@@ -99,3 +99,16 @@ def parse_quantity(value: str | int | float, dimension: str) -> float:
     if not math.isfinite(number):
         raise UnitError(f"{value!r} is not a finite number; expected e.g. '{example}'")
     return number
+
+
+def unit_of(value: str) -> tuple[str, float, str]:
+    """The unit written in a quantity string: '0.2 nA' → ('nA', 1e-9, 'current'); a plain number → ('', 1,
+    'dimensionless'). Used to write a changed value back in the unit the user chose."""
+    match = _QUANTITY.match(value)
+    if not match:
+        raise UnitError(f"cannot parse {value!r} as a quantity")
+    symbol = match.group(2)
+    if not symbol:
+        return "", 1.0, "dimensionless"
+    scale, dimension = _split_unit(symbol)
+    return symbol, scale, dimension

@@ -278,3 +278,14 @@ def _model_in(annotation: object) -> type[BaseModel] | None:
         if found is not None:
             return found
     return None
+
+
+def located(problems: list[Problem], spec: CircuitSpec) -> SpecError:
+    """A `SpecError` for problems found after loading (bindings, fit sections), with the spec's file and the
+    line of each problem's field when the spec was read from YAML."""
+    origin = origin_of(spec)
+    if origin is not None and origin.node is not None:
+        for problem in problems:
+            if problem.line is None and problem.path and not str(problem.path[0]).startswith("-"):
+                problem.line = line_of(origin.node, problem.path)
+    return SpecError(problems, origin.source if origin is not None else None)

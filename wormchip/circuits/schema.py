@@ -366,6 +366,76 @@ class WorldBinding(_Strict):
     motors: list[Motor] = Field(min_length=1, description="Neurons → actions (every action component once).")
 
 
+class FreeParameter(_Strict):
+    """A spec value the optimizer may change within [low, high] (`wormchip fit`, `wormchip sweep`).
+
+    `path` names the value as dotted fields, list items by their `name` or `[index]`: e.g.
+    `populations.inter.params.I_bias`, `connections.chemical.weight_scale`, `bindings[0].motors[0].gain`,
+    `bindings[0].sensors[1].gain`. `connections.<name>.edges.weight` frees every explicit edge's weight (one
+    variable per edge). Quantities keep the unit of `low`.
+    """
+
+    path: StrictStr = Field(description="Dotted path of the value (list items by name or `[index]`).")
+    low: Quantity = Field(description="Lower bound (same dimension as the value).")
+    high: Quantity = Field(description="Upper bound.")
+    scale: Literal["linear", "log"] = Field(
+        "linear", description="Search scale: `log` for gains and conductances spanning decades (bounds > 0)."
+    )
+
+
+class FreeSigns(_Strict):
+    """Let the optimizer choose the sign of the chemical connectome edges pre → post of a connection (one
+    variable per listed pre/post group), e.g. glutamatergic edges of unknown receptor."""
+
+    connection: StrictStr = Field(description="A `from_connectome: chemical` connection's name.")
+    pre: NameList = Field(min_length=1, description="Presynaptic neuron names or classes.")
+    post: NameList = Field(min_length=1, description="Postsynaptic neuron names or classes.")
+
+
+class Objective(_Strict):
+    """One term of the fit's score: a world metric over closed-loop episodes, or target firing rates."""
+
+    metric: StrictStr = Field(
+        description="A world metric (e.g. `chemotaxis_index`), `return`, or `rates` (needs `target`)."
+    )
+    world: StrictStr | None = Field(None, description="Binding's world; unset: the circuit's first binding.")
+    goal: Literal["maximize", "minimize"] = Field("maximize", description="Direction of this term.")
+    weight: FiniteFloat = Field(1.0, description="Weight of this term in the score.")
+    episodes: Annotated[int, Field(strict=True, ge=1, le=1000)] = Field(
+        4, description="Episodes per evaluation (world seeds 0 … episodes − 1)."
+    )
+    duration: Quantity | None = Field(
+        None, description="Episode length; unset: the binding's.", json_schema_extra={"dimension": "time"}
+    )
+    world_params: dict[
+        str, StrictStr | StrictInt | Annotated[StrictFloat, Field(allow_inf_nan=False)] | bool
+    ] = Field(
+        default_factory=dict, description="World parameters overriding the binding's (e.g. a gradient)."
+    )
+    target: StrictStr | None = Field(
+        None, description="`rates`: CSV file (relative to the spec) with columns `neuron`, `rate_hz`."
+    )
+
+
+class FitSettings(_Strict):
+    """What `wormchip fit` may change, what it optimizes and how (CMA-ES on Dask)."""
+
+    parameters: list[FreeParameter] = Field(default_factory=list, description="Free values with bounds.")
+    signs: list[FreeSigns] = Field(default_factory=list, description="Free signs of connectome edges.")
+    objectives: list[Objective] = Field(min_length=1, description="Terms of the score (weighted sum).")
+    on: Literal["brian2", "emulator"] = Field("emulator", description="Backend evaluating candidates.")
+    generations: Annotated[int, Field(strict=True, ge=1, le=100000)] = Field(
+        20, description="CMA-ES generations."
+    )
+    popsize: Annotated[int, Field(strict=True, ge=2, le=100000)] | None = Field(
+        None, description="Candidates per generation; unset: CMA-ES's default 4 + 3·ln(n)."
+    )
+    sigma: Annotated[float, Field(strict=True, gt=0, le=1)] = Field(
+        0.25, description="Initial step size in the normalized [0, 1] space of every parameter."
+    )
+    seed: Annotated[int, Field(strict=True, ge=1, le=2**31 - 1)] = Field(1, description="CMA-ES seed.")
+
+
 class RunSettings(_Strict):
     """Integration step, duration, seed and Brian2 code-generation target."""
 
@@ -411,6 +481,7 @@ class CircuitSpec(_Strict):
         default_factory=list,
         description="Closed loop: how the circuit senses and acts in each world (`wormchip episode`).",
     )
+    fit: FitSettings | None = Field(None, description="Free parameters and objectives for `wormchip fit`.")
     #: Where the spec was read from (set by the loader; used for file and line numbers in build errors).
     _origin: object = PrivateAttr(default=None)
 

@@ -18,8 +18,8 @@ import numpy as np
 
 from wormchip import ir
 from wormchip.circuits.build import build
-from wormchip.circuits.errors import Problem, SpecError, line_of
-from wormchip.circuits.loader import origin_of
+from wormchip.circuits.errors import Problem, SpecError
+from wormchip.circuits.loader import located
 from wormchip.circuits.schema import CircuitSpec
 from wormchip.closed_loop.bindings import Decoder, Encoder, resolve
 from wormchip.closed_loop.sessions import open_session
@@ -55,17 +55,6 @@ class EpisodeResult:
     @property
     def episode_return(self) -> float:
         return self.trajectory.episode_return
-
-
-def _with_lines(err: SpecError, spec: CircuitSpec) -> SpecError:
-    """Add file and line numbers to problems of a spec read from YAML."""
-    origin = origin_of(spec)
-    if origin is None:
-        return err
-    for problem in err.problems:
-        if problem.line is None and origin.node is not None:
-            problem.line = line_of(origin.node, problem.path)
-    return SpecError(err.problems, err.source or origin.source)
 
 
 def choose_binding(network: ir.Network, world: str | None) -> ir.WorldBinding:
@@ -107,7 +96,7 @@ def prepare_episode(
     try:
         resolved = resolve(binding, env)
     except SpecError as err:
-        raise _with_lines(err, spec) from None
+        raise located(err.problems, spec) from None
     return network, binding, env, resolved
 
 
