@@ -71,19 +71,24 @@ def add_compile(subparsers: argparse._SubParsersAction) -> None:
 def _export(args: argparse.Namespace) -> int:
     import warnings
 
-    from wormchip.mappers.nir_export import export_nir, unsupported
+    import nir
+
+    from wormchip.mappers.nir_export import to_nir, unsupported
+    from wormchip.mappers.nir_rockpool import to_rockpool
     from wormchip.pipeline import build_circuit
     from wormchip.preflight import check_output
 
-    check_output(args.out, kind="file")
+    path = check_output(args.out, kind="file")
     network = build_circuit(args.circuit)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # listed below instead of as a Python warning
-        path = export_nir(network, args.out)
-    import nir
-
+        graph = to_nir(network)
+    if args.convention == "rockpool":
+        graph = to_rockpool(graph)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nir.write(path, graph)
     missing = unsupported(nir.read(path))
-    print(f"{path}: NIR graph of {network.name} ({network.size} neurons)")
+    print(f"{path}: NIR graph of {network.name} ({network.size} neurons, {args.convention} convention)")
     if missing:
         print("not expressible in NIR (also in the graph metadata):")
         for item in missing:
@@ -96,4 +101,11 @@ def add_export(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("circuit", help="library circuit name or YAML spec file")
     parser.add_argument("--format", default="nir", choices=["nir"], help="export format")
     parser.add_argument("--out", required=True, help="output file, e.g. tap.nir")
+    parser.add_argument(
+        "--convention",
+        default="wormchip",
+        choices=["wormchip", "rockpool"],
+        help="wormchip: NIR's equations in SI units (default); rockpool: as Rockpool's from_nir reads it "
+        "(docs/backends.md)",
+    )
     parser.set_defaults(handler=_export)

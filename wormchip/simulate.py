@@ -8,7 +8,7 @@ from pathlib import Path
 
 from wormchip.circuits.build import build
 from wormchip.circuits.errors import Problem, SpecError
-from wormchip.circuits.loader import load_spec
+from wormchip.circuits.loader import from_dict, load_spec
 from wormchip.circuits.schema import MAX_SEED, CircuitSpec
 from wormchip.result import Result
 from wormchip.units import UnitError, parse_quantity
@@ -22,13 +22,26 @@ class SimulationOutput:
     files: dict[str, Path]
 
 
+def import_nir(path: str | Path) -> tuple[CircuitSpec, list[str]]:
+    """The spec of a NIR file (`mappers.nir_import`) and what it leaves open (inputs carry no data)."""
+    from wormchip.mappers.nir_import import read_nir, spec_data
+
+    imported = spec_data(read_nir(path), Path(path).stem, str(path))
+    return from_dict(imported.data, source=str(path)), imported.notes
+
+
+def load_circuit(circuit: str | Path) -> CircuitSpec:
+    """A spec from a library name, a YAML file or a NIR file (imported)."""
+    return import_nir(circuit)[0] if Path(circuit).suffix.lower() == ".nir" else load_spec(circuit)
+
+
 def prepare(
     circuit: str | Path | CircuitSpec,
     duration: str | None = None,
     dt: str | None = None,
     seed: int | None = None,
 ) -> tuple[CircuitSpec, Path | None]:
-    """Load a spec (library name, YAML path or object) and apply run-setting overrides (strings with units)."""
+    """Load a spec (library name, YAML/NIR path or object) and apply run-setting overrides (strings with units)."""
     for option, value in (("--duration", duration), ("--dt", dt)):
         if value is not None:  # checked here: an override is not in the file, so it has no file line
             try:
@@ -42,7 +55,7 @@ def prepare(
         raise SpecError(
             [Problem(["--seed"], f"must be a whole number from 0 to {MAX_SEED:,}", seed, "e.g. --seed 1")]
         )
-    spec = circuit if isinstance(circuit, CircuitSpec) else load_spec(circuit)
+    spec = circuit if isinstance(circuit, CircuitSpec) else load_circuit(circuit)
     spec = spec.model_copy(deep=True)
     if duration is not None:
         spec.run.duration = duration

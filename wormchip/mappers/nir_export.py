@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from wormchip import ir
+from wormchip.errors import WormchipError
 from wormchip.models import SYNAPSE_MODELS
 from wormchip.units import parse_quantity
 
@@ -40,6 +41,10 @@ SPIKE_CONVENTION = (
     "S = sum of unit-area Dirac deltas per spike; w_in = tau_syn so a spike adds w amperes to I"
 )
 DEFAULT_TAU = parse_quantity(SYNAPSE_MODELS["exp_current"].params["tau"].default, "time")
+
+
+class NIRExportError(WormchipError, ValueError):
+    """A network with nothing NIR can express, or a graph that does not fit a consumer's convention."""
 
 
 def block_node_name(k: int, block: ir.NeuronBlock) -> str:
@@ -87,8 +92,22 @@ class _Export:
             )
         return tau
 
+    def _check_expressible(self) -> None:
+        """Refuse a network whose wiring NIR cannot express at all (the graph would be neurons only)."""
+        projections = [p for p in self.net.projections if p.size]
+        if not projections or any(p.synapse == "exp_current" for p in projections):
+            return
+        kinds = ", ".join(f"'{p.name}' {p.synapse} {p.size}" for p in projections)
+        total = sum(p.size for p in projections)
+        raise NIRExportError(
+            f"NIR export of '{self.net.name}': none of its {total} synapses is expressible ({kinds}); NIR's "
+            "CubaLIF takes current-based (exp_current) synapses only: for conductance synapses convert the "
+            "network with wormchip.transforms.current_based first"
+        )
+
     def build(self):
         nir, net = self.nir, self.net
+        self._check_expressible()
         for k, block in enumerate(net.blocks):
             self._block(k, block)
         groups: dict[tuple[int, int, float], list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = defaultdict(
@@ -227,7 +246,8 @@ class _Export:
 
 def to_nir(network: ir.Network, warn: bool = True):
     """The NIR graph (`nir.NIRGraph`) of `network`; elements NIR cannot express are left out and listed in
-    `graph.metadata["unsupported"]` (JSON) and, when `warn`, in one `UserWarning`."""
+    `graph.metadata["unsupported"]` (JSON) and, when `warn`, in one `UserWarning`. Raises `NIRExportError`
+    when none of the network's synapses is expressible."""
     export = _Export(network)
     graph = export.build()
     if warn and export.unsupported:
