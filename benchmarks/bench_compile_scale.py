@@ -16,6 +16,7 @@ core count against the resource lower bound (goal ≤ 1.05×), and which of the 
 
     .venv/bin/python benchmarks/bench_compile_scale.py                 # 10k and 100k, shuffled and ordered
     .venv/bin/python benchmarks/bench_compile_scale.py --sizes 1000000 --orders shuffled
+    .venv/bin/python benchmarks/bench_compile_scale.py --quick --json rows.json  # 100k shuffled only
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import tracemalloc
 
 import numpy as np
 import scipy.sparse as sp
+from common import Row, add_arguments, report
 
 
 def worm_like_graph(
@@ -149,10 +151,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--ordered", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--trace-memory", action="store_true", help="also report the passes' tracemalloc peak")
+    add_arguments(ap)
     args = ap.parse_args(argv)
     if args.worker is not None:
         print(json.dumps(run_one(args.worker, args.ordered, args.seed, args.trace_memory)))
         return
+    if args.quick:
+        args.sizes, args.orders = [100_000], ["shuffled"]
+    rows = []
     print(
         f"{'neurons':>9} {'order':>8} {'synapses':>11} {'part+place s':>12} {'peak GB':>8} {'rss GB':>7} "
         f"{'cores':>6} {'LB':>6} {'cores/LB':>8} {'chosen':>10} {'traffic/contig':>14} {'METIS/contig':>12} "
@@ -177,6 +183,18 @@ def main(argv: list[str] | None = None) -> None:
                 f"{r['contiguous_cores']:>12} {r['contiguous_s']:>8} {str(r['all_cores_fit']):>4}"
             )
             print("  " + json.dumps(r), flush=True)
+            rows.append(
+                Row(
+                    f"partition + place, {n:,} neurons ({order}), {r['synapses']:,} synapses",
+                    f"{r['total_s']} s, {r['max_rss_gb']} GB, {r['cores']} cores",
+                    f"contiguous {r['contiguous_s']} s, {r['contiguous_cores']} cores",
+                    (r["traffic_ratio"],) * 3,
+                    "traffic <= 0.5x; 1M: <= 45 s, <= 8 GB" if n >= 1_000_000 else "traffic <= 0.5x",
+                    r["traffic_ratio"] <= 0.5
+                    and (n < 1_000_000 or (r["total_s"] <= 45 and r["max_rss_gb"] <= 8)),
+                )
+            )
+    report(rows, args.json)
 
 
 if __name__ == "__main__":

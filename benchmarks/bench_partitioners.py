@@ -27,6 +27,7 @@ traffic and max core load before repair, and the total synaptic memory over the 
     .venv/bin/python benchmarks/bench_partitioners.py                       # 10k and 100k, all installed
     .venv/bin/python benchmarks/bench_partitioners.py --sizes 10000 --partitioners metis mtkahypar-default
     .venv/bin/python benchmarks/bench_partitioners.py --kahypar-ini /path/to/km1_kKaHyPar_sea20.ini
+    .venv/bin/python benchmarks/bench_partitioners.py --quick --json rows.json  # 10k, METIS only
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+from common import Row, add_arguments, report
 
 HERE = Path(__file__).resolve().parent
 EPSILON = 0.01  # allowed imbalance, as METIS's ufactor 10 in the pass
@@ -289,10 +291,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--time-limit", type=float, default=300.0, help="seconds per (size, partitioner) run")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--worker", nargs=2, metavar=("N", "PARTITIONER"), help=argparse.SUPPRESS)
+    add_arguments(ap)
     args = ap.parse_args(argv)
     if args.worker is not None:
         print(json.dumps(run_one(int(args.worker[0]), args.worker[1], args.seed, args.kahypar_ini)))
         return
+    if args.quick:
+        args.sizes, args.partitioners = [10_000], ["metis"]
+    rows = []
     print(
         f"{'neurons':>8} {'partitioner':>18} {'wall s':>7} {'k-way s':>7} {'k':>11} {'cores':>6} {'LB':>5} "
         f"{'cores/LB':>8} {'traffic':>10} {'/contig':>7} {'raw traffic':>11} {'raw load':>8} {'mem/LB':>7} {'fit':>5}"
@@ -329,6 +335,18 @@ def main(argv: list[str] | None = None) -> None:
                 f"{r['memory_ratio']:>7} {str(r['all_cores_fit']):>5}"
             )
             print("  " + json.dumps({**r, "traffic_ratio": rel}), flush=True)
+            if name != "contiguous":
+                rows.append(
+                    Row(
+                        f"partition {name}, {n:,} worm-like neurons: traffic vs contiguous; cores/LB {r['cores_ratio']}",
+                        f"{r['wall_s']} s, {r['cores']} cores",
+                        f"contiguous, traffic {base_traffic:.0f}" if base_traffic else "—",
+                        (rel, rel, rel),
+                        "traffic <= 0.5x, cores <= 1.05x LB",
+                        rel <= 0.5 and r["cores_ratio"] <= 1.05,
+                    )
+                )
+    report(rows, args.json)
 
 
 if __name__ == "__main__":
