@@ -1,0 +1,120 @@
+"""The fitting experiments of docs/fit.md: fit on Dask, then evaluate the best spec on held-out worlds and on
+every backend.
+
+Usage: .venv/bin/python scripts/fit_experiments.py klinotaxis|cartpole [--workers 2] [--generations G]
+       [--resume] [--heldout-only]
+
+- klinotaxis: `scripts/experiments/klinotaxis_fit.yaml` (trained on world seeds 0–2 of the Gaussian plate and
+  seed 0 of the linear one, 150 s); held out: seeds 100–119 on both gradient shapes, 600 s, on the emulator;
+  the unfitted library circuit on the same worlds; Brian2 on seeds 100–104 (150 s) against the emulator.
+- cartpole: `scripts/experiments/cartpole_fit.yaml` (trained on seeds 0–3); held out: seeds 1000–1099 on the
+  emulator, 20 of them on Brian2, 3 in Lava.
+Writes docs/figures/fit_<name>.json, fit_<name>_convergence.png, fit_<name>_best.yaml (the checkpoint stays in
+out/experiments/<name>/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from wormchip.circuits.loader import load_spec, to_yaml
+from wormchip.closed_loop.episode import prepare_episode, run_prepared
+from wormchip.fit.engine import convergence_figure, fit
+
+FIGURES = Path("docs/figures")
+
+
+def _episodes(
+    spec, on: str, seeds, duration: str, world: str | None = None, params: dict | None = None
+) -> list:
+    from dataclasses import replace
+
+    from wormchip.closed_loop.bindings import resolve
+    from wormchip.closed_loop.episode import _make_world
+
+    network, binding, env, resolved = prepare_episode(spec, world)
+    if params:
+        binding = replace(binding, params={**binding.params, **params})
+        env = _make_world(binding)
+        resolved = resolve(binding, env)
+    return [run_prepared(network, binding, env, resolved, on, s, duration).metrics for s in seeds]
+
+
+def _stats(rows: list[dict], key: str) -> dict:
+    values = np.array([r[key] for r in rows], dtype=float)
+    return {"mean": float(values.mean()), "sd": float(values.std()), "n": len(values),
+            "min": float(values.min()), "max": float(values.max())}  # fmt: skip
+
+
+def heldout_klinotaxis(best, base) -> dict:
+    out: dict = {}
+    seeds = range(100, 120)
+    for gradient in ("gaussian", "linear"):
+        for label, spec in (("fitted", best), ("unfitted", base)):
+            rows = _episodes(spec, "emulator", seeds, "600 s", params={"gradient": gradient})
+            out[f"{label}_{gradient}_600s_emulator"] = _stats(rows, "chemotaxis_index")
+            print(label, gradient, out[f"{label}_{gradient}_600s_emulator"], flush=True)
+    for on in ("emulator", "brian2"):
+        rows = _episodes(best, on, range(100, 105), "150 s")
+        out[f"fitted_gaussian_150s_{on}"] = _stats(rows, "chemotaxis_index")
+        print(on, out[f"fitted_gaussian_150s_{on}"], flush=True)
+    return out
+
+
+def heldout_cartpole(best, base) -> dict:
+    out = {"fitted_emulator_100": _stats(_episodes(best, "emulator", range(1000, 1100), "10 s"), "return")}
+    print(out, flush=True)
+    out["unfitted_emulator_100"] = _stats(_episodes(base, "emulator", range(1000, 1100), "10 s"), "return")
+    out["fitted_emulator_20"] = _stats(_episodes(best, "emulator", range(1000, 1020), "10 s"), "return")
+    out["fitted_brian2_20"] = _stats(_episodes(best, "brian2", range(1000, 1020), "10 s"), "return")
+    print(out, flush=True)
+    out["fitted_lava_3"] = _stats(_episodes(best, "lava", range(1000, 1003), "10 s"), "return")
+    out["fitted_emulator_3"] = _stats(_episodes(best, "emulator", range(1000, 1003), "10 s"), "return")
+    print(out, flush=True)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("experiment", choices=["klinotaxis", "cartpole"])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--generations", type=int)
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--heldout-only", action="store_true", help="evaluate the saved best spec only")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    name = args.experiment
+    spec_path = Path(f"scripts/experiments/{name}_fit.yaml")
+    best_path = FIGURES / f"fit_{name}_best.yaml"
+    results_path = FIGURES / f"fit_{name}.json"
+    results = json.loads(results_path.read_text()) if results_path.exists() else {}
+    if not args.heldout_only:
+        t0 = time.perf_counter()
+
+        def report(done: int, total: int, best: float) -> None:
+            print(
+                f"generation {done}/{total}: best {best:.4f} ({time.perf_counter() - t0:.0f} s)", flush=True
+            )
+
+        result = fit(spec_path, workers=args.workers, generations=args.generations, resume=args.resume,
+                     out=Path("out/experiments") / name, report=report)  # fmt: skip
+        best_path.write_text(to_yaml(result.best_spec))
+        convergence_figure(result.history).savefig(FIGURES / f"fit_{name}_convergence.png", dpi=110)
+        results["fit"] = {"best_score": result.best_score, "best_values": result.best_values,
+                          "generations": result.generations, "evaluations": result.evaluations,
+                          "evals_per_s": result.evals_per_s, "wall_s": result.wall_s}  # fmt: skip
+        results_path.write_text(json.dumps(results, indent=1))
+    best = load_spec(best_path)
+    base = load_spec("klinotaxis" if name == "klinotaxis" else "tap_withdrawal")
+    results["heldout"] = (heldout_klinotaxis if name == "klinotaxis" else heldout_cartpole)(best, base)
+    results_path.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
