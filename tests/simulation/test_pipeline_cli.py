@@ -49,10 +49,23 @@ def test_emulator_volts_are_the_registers_times_the_quantization_scale():
     assert expected[0] == pytest.approx(-65e-3, abs=2e-3)  # starts at rest (E_L = −65 mV)
 
 
-def test_run_on_nengo_names_what_it_cannot_express(capsys):
-    assert main(["run", "tap_withdrawal", "--on", "nengo"]) == 2
+def test_run_on_nengo_and_the_one_line_for_plasticity(tmp_path, capsys):
+    """Gap junctions and conductance synapses run on Nengo; a plasticity rule is named in one error line."""
+    assert (
+        main(["run", "tap_withdrawal", "--on", "nengo", "--duration", "100 ms", "--out", str(tmp_path)]) == 0
+    )
+    capsys.readouterr()
+    spec = tmp_path / "plastic.yaml"
+    spec.write_text(
+        "name: plastic\n"
+        "populations: [{name: p, cells: [A, B], model: lif}]\n"
+        "connections: [{name: c, source: [p], target: [p], synapse: exp_current, weight_scale: '0.1 nA',\n"
+        "  plasticity: [learn], edges: [{pre: A, post: B}]}]\n"
+        "plasticity: [{name: learn, rule: stdp}]\n"
+    )
+    assert main(["run", str(spec), "--on", "nengo", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "'chemical'" in err and "'gap'" in err
+    assert err.count("\n") == 0 and "plasticity rule 'learn' (stdp)" in err
 
 
 def test_export_nir_round_trips(tmp_path, capsys):
