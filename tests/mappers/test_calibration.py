@@ -9,21 +9,42 @@ import numpy as np
 import pytest
 
 from wormchip.circuits.build import build
-from wormchip.circuits.loader import library_path, load_spec
+from wormchip.circuits.loader import library_path, load_spec, parse_spec
 from wormchip.mappers import lower as lower_module
 from wormchip.mappers import quantize as quantize_module
 from wormchip.mappers.lower import LoweredNetwork, lower, lowest_v, simulate_lowered
 from wormchip.mappers.quantize import calibrated_headroom
 
+#: Adaptation of both signs, refractory periods, v_reset ≠ E_L, a gap junction and a step current (a bias
+#: schedule): the features the compiled float loop handles beyond the library circuits.
+ADAPTIVE = """
+name: adaptive
+populations:
+  - {name: p, cells: [A, B], model: adaptive_lif,
+     params: {I_bias: "0.3 nA", b: "0.05 nA", tau_w: "100 ms", v_reset: "-68 mV", t_ref: "2 ms"}}
+  - {name: q, cells: [C], model: adaptive_lif, params: {I_bias: "0.4 nA", b: "-0.01 nA", tau_w: "30 ms"}}
+connections:
+  - {name: syn, source: [p, q], target: [p, q], synapse: exp_current, params: {tau: "5 ms"},
+     weight_scale: "0.3 nA", edges: [{pre: A, post: B}, {pre: B, post: C, weight: -2}, {pre: C, post: A}]}
+  - {name: gj, source: [p, q], target: [p, q], synapse: gap_junction, weight_scale: "4 nS",
+     edges: [{pre: A, post: C}]}
+stimuli:
+  - {name: s, kind: step, targets: [B], amplitude: "0.2 nA", start: "10 ms", duration: "40 ms"}
+run: {dt: "0.1 ms", duration: "150 ms"}
+"""
+
 
 @cache
 def lowered(name: str) -> LoweredNetwork:
+    if name == "adaptive":
+        return lower(build(parse_spec(ADAPTIVE)))
     return lower(build(load_spec(name), base_dir=library_path(name).parent))
 
 
-@pytest.mark.parametrize("name", ["whole_worm", "klinotaxis", "ncp"])
+@pytest.mark.parametrize("name", ["whole_worm", "klinotaxis", "ncp", "touch_response", "adaptive"])
 def test_headroom_is_the_full_runs_minimum(name: str) -> None:
-    """`lowest_v` (running minimum) gives exactly the headroom computed from the whole v array, as before."""
+    """`lowest_v` (the compiled loop, running minimum) gives exactly the headroom computed from the NumPy
+    loop's whole v array, as before."""
     lo = lowered(name)
     v, _ = simulate_lowered(lo)
     before = np.maximum(1.0, 1.25 * (-v.min(axis=0) / lo.v_th))  # the formula on the full run
