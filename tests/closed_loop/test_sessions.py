@@ -94,3 +94,17 @@ def test_emulator_and_lava_closed_loops_are_bit_identical() -> None:
     assert np.abs(np.array(emu.trajectory.actions)).max() > 0  # the circuit did steer
     for name in emu.result.neuron_names:
         np.testing.assert_array_equal(emu.result.spike_steps()[name], lava.result.spike_steps()[name])
+
+
+def test_nengo_closed_loop_equals_brian2s() -> None:
+    """Nengo's operator reproduces Brian2's step arithmetic: same spikes and actions in the klinotaxis world."""
+    from wormchip.closed_loop.episode import run_episode
+
+    runs = {on: run_episode("klinotaxis", on=on, seed=1, duration="1 s") for on in ("brian2", "nengo")}
+    actions = {on: np.array(run.trajectory.actions) for on, run in runs.items()}
+    assert runs["nengo"].trajectory.steps == 20 and np.abs(actions["nengo"]).max() > 0
+    np.testing.assert_array_equal(actions["brian2"], actions["nengo"])
+    for name in runs["brian2"].result.neuron_names:
+        np.testing.assert_array_equal(
+            runs["brian2"].result.spike_steps()[name], runs["nengo"].result.spike_steps()[name]
+        )

@@ -17,7 +17,7 @@ from wormchip import ir
 from wormchip.backends.session import BiasMap, Session
 from wormchip.errors import WormchipError
 
-CLOSED_LOOP_BACKENDS = ("brian2", "emulator", "lava")
+CLOSED_LOOP_BACKENDS = ("brian2", "nengo", "emulator", "lava")
 CALIBRATION_S = 0.1  # per bias level in the headroom calibration run
 
 
@@ -62,6 +62,10 @@ def open_session(
         from wormchip.backends.brian2_session import Brian2Session
 
         return Brian2Session(network, period_steps, max_steps, mode=brian2_mode)
+    if on == "nengo":
+        from wormchip.backends.nengo_session import NengoSession
+
+        return NengoSession(network)
     fixed, bias_map = fixed_point_for_loop(network, max_current)
     if on == "emulator":
         from wormchip.backends.emulator_session import EmulatorSession
