@@ -82,7 +82,14 @@ def _connectome_section(d: _Demo) -> None:
         "Cook et al. 2019 (Nature 571:63) hermaphrodite wiring, shipped offline; signs from transmitter identity "
         "(Wang et al. 2024)."
     )
-    d.html.table([{k: v for k, v in s.items() if isinstance(v, int | float | str)}])
+    d.html.text(s["citation"], note=True)
+    d.html.table(
+        [
+            {"quantity": k.replace("_", " "), "value": v}
+            for k, v in s.items()
+            if isinstance(v, int | float | str) and k not in ("title", "citation")
+        ]
+    )
     d.say(
         f"connectome: {s['neurons']} neurons, {s['chemical_edges']} chemical edges, {s['gap_edges']} gap pairs"
     )
@@ -122,8 +129,8 @@ def _tap_withdrawal_section(d: _Demo) -> None:
 
 def _whole_worm_section(d: _Demo, lava_duration: str) -> None:
     """3. whole_worm: Brian2, compile for Loihi 2, Lava and the emulator, Brian2 vs Lava."""
+    from wormchip import plots
     from wormchip.analysis.compare import compare
-    from wormchip.mappers.report import plot_core_map
     from wormchip.pipeline import build_circuit, compile_circuit, run_circuit
 
     html, say = d.html, d.say
@@ -155,10 +162,9 @@ def _whole_worm_section(d: _Demo, lava_duration: str) -> None:
     )
 
     html.figure(
-        plot_core_map(
-            compiled.partition, compiled.placement, compiled.profile, compiled.graph, compiled.rates
-        ),
-        "cores on the chip mesh",
+        plots.core_load(rep),
+        f"whole_worm on {rep['cores']} Loihi 2 core(s): use of each per-core limit (notebook 03 maps it onto "
+        "many small cores and draws the core map)",
     )
     say(
         f"compile whole_worm → loihi2: {rep.get('cores')} core(s), {rep.get('synapses')} synapses, "

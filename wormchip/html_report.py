@@ -11,12 +11,29 @@ import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; line-height: 1.4 }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em } td, th { border: 1px solid #ccc; padding: 3px 8px }
-th { background: #f3f3f3 } td.num { text-align: right; font-variant-numeric: tabular-nums }
-img { max-width: 100%; border: 1px solid #eee } .note { color: #666; font-size: 0.9em }
+# Monospace fonts that carry the box-drawing glyphs of rich's tables with the same advance width as letters; a
+# fallback font with other widths for those glyphs misaligns the tables.
+MONOSPACE = (
+    "'DejaVu Sans Mono', Menlo, Consolas, 'Cascadia Mono', 'Liberation Mono', 'Noto Sans Mono', monospace"
+)
+
+# Fits a 1280-px window whatever the content: wide tables scroll inside their own box (.wide), preformatted
+# text scrolls instead of wrapping (line height 1.15, so the vertical rules of box tables join), images shrink
+# to the column.
+STYLE = (
+    """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222;
+  line-height: 1.4 }
+.wide { max-width: 100%; overflow-x: auto; margin: 0.5em 0 1.5em }
+table { border-collapse: collapse } td, th { border: 1px solid #ccc; padding: 3px 8px; vertical-align: top }
+th { background: #f3f3f3 } td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap }
+td.text { min-width: 6em; max-width: 40em; overflow-wrap: anywhere }
+figure { margin: 1em 0 } img { max-width: 100%; height: auto; border: 1px solid #eee }
+.note { color: #666; font-size: 0.9em }
 """
+    + f"pre {{ font-family: {MONOSPACE}; font-size: 13px; line-height: 1.15; white-space: pre; overflow-x: auto;"
+    " max-width: 100%; background: #fafafa; padding: 0.5em }"
+)
 
 
 class HtmlReport:
@@ -34,11 +51,12 @@ class HtmlReport:
         self.parts.append(f"<p{cls}>{html.escape(text)}</p>")
 
     def preformatted(self, text: str) -> None:
-        """Monospaced text (e.g. a rich table rendered as text)."""
+        """Monospaced text (e.g. a rich table rendered as text), kept as is: scrolls rather than wraps."""
         self.parts.append(f"<pre>{html.escape(text)}</pre>")
 
     def table(self, rows: Sequence[Mapping[str, object]], columns: Sequence[str] | None = None) -> None:
-        """Rows of dicts; numbers right-aligned and formatted to 4 significant digits."""
+        """Rows of dicts; numbers right-aligned and formatted to 4 significant digits. The table scrolls in its
+        own box when wider than the page."""
         if not rows:
             self.text("(no rows)", note=True)
             return
@@ -54,9 +72,9 @@ class HtmlReport:
                 elif isinstance(value, int):
                     cells.append(f'<td class="num">{value:,}</td>')
                 else:
-                    cells.append(f"<td>{html.escape(str(value))}</td>")
+                    cells.append(f'<td class="text">{html.escape(str(value))}</td>')
             body.append("<tr>" + "".join(cells) + "</tr>")
-        self.parts.append(f"<table><tr>{head}</tr>{''.join(body)}</table>")
+        self.parts.append(f"<div class='wide'><table><tr>{head}</tr>{''.join(body)}</table></div>")
 
     def figure(self, fig, caption: str = "") -> None:
         """Inline a matplotlib figure as a PNG data URI and close it."""

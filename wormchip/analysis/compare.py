@@ -51,9 +51,11 @@ class Comparison:
         return {"raster": self._raster(), "rate_scatter": self._rate_scatter()}
 
     def _raster(self) -> Figure:
+        from wormchip.plots import name_rows, raster_height
+
         names = list(self.per_neuron.index)
         t_stop = self.params["t_stop_s"]
-        fig = Figure(figsize=(10, min(12.0, max(3.0, 0.18 * len(names) + 1.5))), layout="constrained")
+        fig = Figure(figsize=(10, raster_height(len(names))), layout="constrained")
         ax = fig.add_subplot()
         for (label, result), offset, color in zip(zip(self.labels, self.results), (-0.2, 0.2), ("C0", "C3")):
             xs, ys = [], []
@@ -65,11 +67,7 @@ class Comparison:
             ax.scatter(np.concatenate(xs), np.concatenate(ys), marker="|", s=30, color=color, label=label)
         ax.set_xlim(0, t_stop)
         ax.set_xlabel("time (s)")
-        ax.set_ylabel("neuron (index)")
-        if len(names) <= 40:
-            ax.set_yticks(range(len(names)), names, fontsize=7)
-            ax.set_ylabel("neuron")
-        ax.invert_yaxis()
+        name_rows(ax, names)
         ax.set_title(f"Spike raster: {self.labels[0]} vs {self.labels[1]}")
         fig.legend(loc="outside right upper")
         return fig
