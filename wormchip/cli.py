@@ -278,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
         cli_interop.add_import,
         cli_analysis.add_compare,
         cli_analysis.add_atlas_compare,
+        __import__("wormchip.cli_atlasfit").cli_atlasfit.add_atlas_fit,
         cli_episode.add_episode,
         cli_fit.add_fit,
         cli_fit.add_sweep,
