@@ -437,3 +437,33 @@ def test_multi_core_split_bit_exact() -> None:
     assert_identical(emu, lava)
     spikes = raster(emu)
     assert 0.01 < spikes.mean() < 0.9
+
+
+@pytest.mark.skipif(numba is None, reason="numba not installed")
+def test_numba_engine_in_chunks_agrees_and_its_memory_does_not_grow_with_steps(monkeypatch) -> None:
+    """The numba loop runs in chunks of CHUNK_STEPS (input drive and raster one chunk at a time): across chunk
+    boundaries it equals the NumPy loop, and without recording its peak memory does not grow with the run."""
+    import tracemalloc
+
+    from wormchip.backends import emulator
+    from wormchip.pipeline import build_circuit, quantized
+
+    monkeypatch.setattr(emulator, "CHUNK_STEPS", 97)  # many boundaries, inside delays and bias changes
+    for make in (scheduled_net, delayed_net):
+        net = make()
+        assert_identical(run_emulator(net, 500, engine="numpy"), run_emulator(net, 500, engine="numba"))
+    monkeypatch.undo()
+    fixed = quantized(
+        build_circuit("touch_response", duration="0.1 s")
+    ).fixed  # inputs: a touch (bias) schedule
+
+    def peak(steps: int) -> int:
+        tracemalloc.start()
+        run_emulator(fixed, steps, record=())
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return top
+
+    peak(100)
+    short, long = peak(10_000), peak(160_000)
+    assert long - short < 2_000_000  # a full raster and drive would add 150k × 16 × 5 B = 12 MB

@@ -37,6 +37,7 @@ RECORDABLE = ("u", "v")
 EMULATOR_RECORDABLE = (*RECORDABLE, "w")  # the emulator also records the adaptation register
 W_ROUND = 2 ** (W_DECAY_BITS - 1)  # w's decay rounds half up: (w·f + 2²³) >> 24
 ENGINES = ("auto", "numba", "numpy")
+CHUNK_STEPS = 4096  # the numba loop's chunk: its input drive and spike raster exist one chunk at a time
 
 try:  # numba is a dependency; without it (e.g. an unsupported platform) the NumPy loop runs instead
     import numba
@@ -100,20 +101,21 @@ def run_emulator(
     use_numba = not net.plastic and (engine == "numba" or (engine == "auto" and numba is not None))
     t0 = time.perf_counter()
     n = net.n_neurons
-    prep = _prepare(net, steps)
-    raster = np.zeros((steps, n), dtype=bool)
     u_rec = np.empty((steps, n) if "u" in record else (0, n), dtype=np.int32)
     v_rec = np.empty((steps, n) if "v" in record else (0, n), dtype=np.int32)
     w_rec = np.empty((steps, n) if "w" in record else (0, n), dtype=np.int32)
     samples: list[tuple[int, list[np.ndarray]]] = []
     if use_numba:
-        _kernel()(*prep.kernel_args(), raster, u_rec, v_rec, w_rec, 0, *KernelState(prep).arrays())
+        events = _numba_run(_Prepared(net, steps, whole_drive=False), u_rec, v_rec, w_rec)
     else:
-        _numpy_loop(prep, raster, u_rec, v_rec, w_rec, weight_every, samples)
+        raster = np.zeros((steps, n), dtype=bool)
+        _numpy_loop(_prepare(net, steps), raster, u_rec, v_rec, w_rec, weight_every, samples)
+        events = np.nonzero(raster)
     traces = {key: vals for key, vals in (("u", u_rec), ("v", v_rec), ("w", w_rec)) if key in record}
-    result = result_from_raster(
+    result = result_from_events(
         net,
-        raster,
+        steps,
+        events,
         traces,
         {
             "backend": "emulator",
@@ -125,6 +127,29 @@ def run_emulator(
     if net.plastic:
         result.weights = plastic_weight_traces(net, samples)
     return result
+
+
+def _numba_run(
+    prep: _Prepared, u_rec: np.ndarray, v_rec: np.ndarray, w_rec: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The compiled loop over the whole run in chunks of `CHUNK_STEPS`: the input drive and the spike raster
+    exist one chunk at a time, so memory does not grow with the run's length when nothing is recorded.
+    Returns the spikes as (steps, neurons) index arrays."""
+    args = list(prep.kernel_args())
+    state = KernelState(prep)
+    kernel = _kernel()
+    spike_steps, spike_neurons = [], []
+    for start in range(0, prep.steps, CHUNK_STEPS):
+        stop = min(start + CHUNK_STEPS, prep.steps)
+        args[1], args[7] = stop - start, prep.drive(start, stop)
+        raster = np.zeros((stop - start, prep.n), dtype=bool)
+        recs = [rec[start:stop] if len(rec) else rec for rec in (u_rec, v_rec, w_rec)]
+        kernel(*args, raster, *recs, start, *state.arrays())
+        k, i = np.nonzero(raster)
+        spike_steps.append(k + start)
+        spike_neurons.append(i)
+    empty = np.zeros(0, dtype=np.int64)
+    return np.concatenate(spike_steps or [empty]), np.concatenate(spike_neurons or [empty])
 
 
 def plastic_weight_traces(
@@ -157,17 +182,14 @@ def plastic_weight_traces(
 class _Prepared:
     """Everything the step loops need, as flat integer arrays (shared by both engines)."""
 
-    def __init__(self, net: FixedPointNetwork, steps: int) -> None:
+    def __init__(self, net: FixedPointNetwork, steps: int, whole_drive: bool = True) -> None:
         n = net.n_neurons
         self.n, self.steps = n, steps
-        # External input does not depend on the state: every step's Dense outputs at once, each wrapped to the
-        # int32 channel, summed in int32 like Lava's InPort.
-        inputs = sp.csr_matrix(net.input_at(steps).astype(np.int64))
-        self.input_drive = np.zeros((steps, n), dtype=np.int32)
-        for block in net.input_weights:
-            self.input_drive += _wrap32(
-                _exp_shift((inputs @ block.effective_weights().T).toarray(), block.weight_exp)
-            )
+        self.net = net
+        self.input_blocks = [(b.effective_weights().T.tocsr(), b.weight_exp) for b in net.input_weights]
+        # External input does not depend on the state: all of a run's Dense outputs at once (the NumPy loop), or
+        # chunk by chunk (`drive`, the numba loop: memory independent of the run's length).
+        self.input_drive = self.drive(0, steps) if whole_drive else np.zeros((0, n), dtype=np.int32)
         # Recurrent blocks stacked into one matrix (n_blocks·n rows): one mat-vec per step, per-row exponents.
         self.n_blocks = len(net.weights)
         self.stacked = sp.vstack(
@@ -216,6 +238,20 @@ class _Prepared:
         self.adapt_b = net.adapt_b.astype(np.int64)
         self.w_shift = net.w_shift.astype(np.int64)
         self.plastic = net.plastic
+
+    def drive(self, start: int, stop: int) -> np.ndarray:
+        """Input drive of steps [start, stop): each block's Dense output wrapped to the int32 channel, summed in
+        int32 like Lava's InPort (steps past the input raster carry none)."""
+        drive = np.zeros((stop - start, self.n), dtype=np.int32)
+        if not self.input_blocks:
+            return drive
+        raster = np.zeros((stop - start, self.net.n_inputs), dtype=np.int64)
+        given = self.net.input_spikes[start:stop]
+        raster[: len(given)] = given
+        inputs = sp.csr_matrix(raster)
+        for weights_t, exp in self.input_blocks:
+            drive += _wrap32(_exp_shift((inputs @ weights_t).toarray(), exp))
+        return drive
 
     def kernel_args(self) -> tuple:
         """Arguments of the numba kernel: the recurrent matrix by column (the spiking neurons' fan-out)."""
@@ -633,16 +669,36 @@ def result_from_raster(
     net: FixedPointNetwork, spikes: np.ndarray, traces: dict[str, np.ndarray], metadata: dict
 ) -> Result:
     """Build a `Result` from a spike raster and state samples (both steps × n); step k is at `k * dt` s."""
-    steps = spikes.shape[0]
-    times = np.arange(steps) * net.dt
-    spike_times = {name: times[spikes[:, i]] for i, name in enumerate(net.neuron_names)}
+    return result_from_events(net, spikes.shape[0], np.nonzero(spikes), traces, metadata)
+
+
+def result_from_events(
+    net: FixedPointNetwork,
+    steps: int,
+    events: tuple[np.ndarray, np.ndarray],
+    traces: dict[str, np.ndarray],
+    metadata: dict,
+) -> Result:
+    """Build a `Result` from spikes as (step, neuron) index arrays and state samples (steps × n)."""
+    spike_step, spike_neuron = events
+    order = np.lexsort((spike_step, spike_neuron))
+    spike_step, spike_neuron = spike_step[order], spike_neuron[order]
+    bounds = np.searchsorted(spike_neuron, np.arange(net.n_neurons + 1))
+    spike_times = {
+        name: spike_step[bounds[i] : bounds[i + 1]] * net.dt for i, name in enumerate(net.neuron_names)
+    }
     return Result(
         neuron_names=list(net.neuron_names),
         duration=steps * net.dt,
         dt=net.dt,
         spike_times=spike_times,
         traces={
-            key: Trace(times=times, channels=list(net.neuron_names), values=vals, unit="fixed-point")
+            key: Trace(
+                times=np.arange(steps) * net.dt,
+                channels=list(net.neuron_names),
+                values=vals,
+                unit="fixed-point",
+            )
             for key, vals in traces.items()
         },
         metadata=metadata,

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from wormchip.backends.emulator import KernelState, _kernel, _prepare, numba, result_from_raster
+from wormchip.backends.emulator import KernelState, _kernel, _Prepared, numba, result_from_raster
 from wormchip.backends.session import BiasMap, PeriodOutput
 from wormchip.errors import UnsupportedOnBackend
 from wormchip.mappers.fixed_point import FixedPointNetwork
@@ -31,8 +31,7 @@ class EmulatorSession:
         self.net, self.bias_map = net, bias_map
         self.n_neurons, self.dt = net.n_neurons, net.dt
         self.max_steps = max_steps
-        # External input drive is precomputed per step; closed loops have none, so skip its steps × n table.
-        self.prep = _prepare(net, max_steps if net.n_inputs else 0)
+        self.prep = _Prepared(net, max_steps, whole_drive=False)  # input drive computed per period
         self.args = list(self.prep.kernel_args())
         self.state = KernelState(self.prep)
         self.step = 0
@@ -51,10 +50,7 @@ class EmulatorSession:
         args[1] = steps
         args[5] = (mant.astype(np.int64) << exp)[None, :]
         args[6] = np.array([0, NEVER], dtype=np.int64)
-        if self.net.n_inputs:
-            args[7] = self.prep.input_drive[self.step : self.step + steps]
-        elif len(args[7]) != steps:
-            args[7] = np.zeros((steps, self.n_neurons), dtype=np.int32)
+        args[7] = self.prep.drive(self.step, self.step + steps)
         raster = np.zeros((steps, self.n_neurons), dtype=bool)
         rec = self._no_record
         _kernel()(*args, raster, rec, rec, rec, self.step, *self.state.arrays())
