@@ -108,7 +108,9 @@ def add_episode(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--world", help="klinotaxis, touch, body or gym:ID (default: the spec's first binding)"
     )
-    parser.add_argument("--on", default="brian2", choices=["brian2", "nengo", "emulator", "lava"], help="backend")
+    parser.add_argument(
+        "--on", default="brian2", choices=["brian2", "nengo", "emulator", "lava"], help="backend"
+    )
     parser.add_argument("--episodes", type=_positive_int, default=1, help="episodes, seeds seed … seed+N−1")
     parser.add_argument("--seed", type=_seed, default=0, help="seed of the first episode's world (default 0)")
     parser.add_argument("--duration", help="episode length in world time with unit (default: the binding's)")
