@@ -15,9 +15,11 @@ from wormchip.analysis.fidelity import (
     attribute,
     compare_steps,
     fidelity,
+    first_divergence,
     perturbed,
     represented,
     sensitivity,
+    winner,
 )
 from wormchip.circuits.build import build
 from wormchip.circuits.loader import load_spec
@@ -48,6 +50,37 @@ def test_step_matching_against_a_hand_count() -> None:
     assert (s["total_a"], s["total_b"]) == (6, 7)
     assert s["count_correlation"] == pytest.approx(np.corrcoef([4, 2, 0], [3, 3, 1])[0, 1])
     assert s["offset_steps"] == pytest.approx(0.0)  # offsets +1, 0, +2, 0, −1
+
+
+def test_first_divergence_against_a_hand_count() -> None:
+    a = _result({"x": [10, 20, 30, 40], "y": [5, 50], "z": []})
+    b = _result({"x": [11, 20, 32, 41], "y": [5, 49, 70], "z": [60]})
+    # x's 30 and 32 have no partner within ±1; y's 70 and z's 60 neither: the earliest is step 30 (x).
+    assert first_divergence(a, b, ["x", "y", "z"], 1e-4) == (30, "x")
+    assert first_divergence(b, a, ["x", "y", "z"], 1e-4) == (30, "x")  # either run's lone spike counts
+    assert first_divergence(a, b, ["y", "z"], 1e-4) == (60, "z")  # a neuron silent in one run
+    assert first_divergence(a, a, ["x", "y", "z"], 1e-4) is None
+    # Every spike before the divergence is matched: compare_steps on the steps before it finds 100 %.
+    early = _result({"x": [10, 20], "y": [5]})
+    assert compare_steps(early, b, ["x", "y"], 1e-4)[1]["within_1step"] == 1.0
+
+
+def test_winner_sums_each_read_out_in_the_window() -> None:
+    r = _result({"AVAL": [10, 20, 30], "AVAR": [40], "AVBL": [50, 60], "AVBR": [70, 80, 90]})
+    both = {"AVA": ["AVAL", "AVAR"], "AVB": ["AVBL", "AVBR"]}
+    assert winner(r, both) == "AVB"  # 5 spikes against 4
+    assert winner(r, both, 0.0, 65e-4) == "AVA"  # steps < 65: AVA 4, AVB 2
+    assert winner(r, both, 45e-4, 65e-4) == "AVB"  # steps 45–64: AVA 0, AVB 2
+    assert winner(r, both, 0.0, 85e-4) is None  # a tie, 4 against 4
+    assert winner(r, both, 95e-4) is None  # both silent
+    assert winner(r, {"AVA": ["AVAL"], "FWD": ["FWD"]}) == "AVA"  # a neuron the run lacks counts 0
+
+
+def test_attribution_stages_only() -> None:
+    """`classes=()`: the three stages only (lowering, parameters, integer arithmetic)."""
+    table = attribute("touch_response", 0.2, target="numpy", classes=())
+    assert list(table.index) == ["float", "all parameters", "emulator"]
+    assert table.attrs["spikes_brian2"] > 0 and table.loc["float", "within_1step"] == 1.0
 
 
 def test_cuba_circuit_meets_the_acceptance() -> None:

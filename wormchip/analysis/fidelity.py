@@ -12,13 +12,16 @@ there is no systematic one-step offset to compensate; `offset_steps` reports the
 
 `attribute` finds which quantized parameter class moves the spikes (the float lowered network with one class
 at its represented value, `represented`); `sensitivity` is the float-vs-float ceiling (Brian2 against Brian2
-with its weights perturbed by 1e-5 relative, `perturbed`).
+with its weights perturbed by 1e-5 relative, `perturbed`). `winner` reads a decision circuit's outcome (which
+command or motor read-out fires most) and `first_divergence` locates where two runs part, so that a low
+±1-step figure can be traced to the event that starts it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -125,6 +128,41 @@ def compare_steps(a: Result, b: Result, names: list[str], dt: float) -> tuple[pd
         "offset_steps": float(np.median(offsets)) if offsets else math.nan,
     }
     return table, summary
+
+
+def _unmatched(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The sorted steps `x` with no step of `y` (sorted) within ±1."""
+    if not len(y):
+        return x
+    i = np.searchsorted(y, x)
+    left, right = y[np.maximum(i - 1, 0)], y[np.minimum(i, len(y) - 1)]
+    return x[np.minimum(np.abs(x - left), np.abs(x - right)) > 1]
+
+
+def first_divergence(a: Result, b: Result, names: list[str], dt: float) -> tuple[int, str] | None:
+    """(step, neuron) of the earliest spike, in either run, without a spike of the same neuron within ±1 step
+    in the other run; None when every spike has one. Every spike `compare_steps` leaves unmatched is at or
+    after this step."""
+    first: tuple[int, str] | None = None
+    for name in names:
+        sa, sb = spike_steps(a, name, dt), spike_steps(b, name, dt)
+        for alone in (_unmatched(sa, sb), _unmatched(sb, sa)):
+            if len(alone) and (first is None or alone[0] < first[0]):
+                first = (int(alone[0]), name)
+    return first
+
+
+def winner(
+    result: Result, candidates: Mapping[str, Sequence[str]], start: float = 0.0, stop: float | None = None
+) -> str | None:
+    """The decision of a decision circuit: which read-out of `candidates` (label → its neurons, e.g. "AVA" →
+    AVAL, AVAR) fires most spikes in [start, stop) seconds, its neurons summed; None on a tie (all silent too).
+    """
+    counts = result.spike_counts(start, stop)
+    totals = {label: sum(counts.get(n, 0) for n in neurons) for label, neurons in candidates.items()}
+    best = max(totals.values())
+    tops = [label for label, n in totals.items() if n == best]
+    return tops[0] if len(tops) == 1 else None
 
 
 def _network(circuit_or_network: str | ir.Network, duration: float | None) -> ir.Network:
@@ -305,10 +343,12 @@ def attribute(
     target: str | None = None,
     headroom: str = "calibrated",
     brian2_result: Result | None = None,
+    classes: tuple[str, ...] = ATTRIBUTION_CLASSES,
 ) -> pd.DataFrame:
     """Which quantization moves the spikes: Brian2 vs the float lowered network with ONE parameter class
     quantized at a time (`represented`), then all of them, then the emulator (which adds the integer
-    state arithmetic). Rows: "float" (nothing quantized), each of `ATTRIBUTION_CLASSES`, "all parameters",
+    state arithmetic). Rows: "float" (nothing quantized), each of `classes` (default every class; () keeps
+    the three stages lowering, parameters, integer arithmetic: 3 runs instead of 13), "all parameters",
     "emulator"; columns: within_1step, exact_step, count_corr, spikes (Brian2's in `attrs["spikes_brian2"]`).
     """
     from wormchip.backends.brian2_backend import run_brian2
@@ -325,14 +365,14 @@ def attribute(
     rows = {}
     variants = [
         ("float", ()),
-        *((c, (c,)) for c in ATTRIBUTION_CLASSES),
+        *((c, (c,)) for c in classes),
         ("all parameters", ATTRIBUTION_CLASSES),
     ]
-    for label, classes in variants:
+    for label, quantized in variants:
         if label == "adaptation" and not fixed.has_adaptation:  # nothing to quantize: the float row
             rows[label] = rows["float"]
             continue
-        net, v_limit = represented(lowered, fixed, report, classes)
+        net, v_limit = represented(lowered, fixed, report, quantized)
         _, raster = simulate_lowered(net, v_limit=v_limit)
         _, s = compare_steps(b2, result_from_raster(fixed, raster, {}, {}), names, network.dt)
         rows[label] = s
