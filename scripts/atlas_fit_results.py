@@ -7,7 +7,8 @@ Per strain: the study of `wormchip atlas-fit` (cached under --cache; a cached st
 reused, so re-plotting does not refit), its JSON copied to <out>/atlas_fit_<strain>.json and its figures
 <out>/atlas_fit_<strain>_heldout.png and _trials.png. For wt, then: the spiking check (the fold models as LIF
 networks, scored on the same held-out pairs), the library spec wormchip/circuits/library/whole_worm_fitted.yaml
-(fit on all wt pairs), its liveliness and touch runs on Brian2 and the emulator → <out>/atlas_fit_spiking.json.
+(fit on all wt pairs), its liveliness and touch runs on Brian2 and the emulator → <out>/atlas_fit_spiking.json;
+the fixed-point (emulator = Lava) fold models are scored on spike-rate changes, beside the float LIF scored so.
 Data: Randi et al. (2023) Nature 623:406 via the wormneuroatlas package's funatlas.h5 (wormchip/atlasfit).
 """
 
@@ -33,6 +34,7 @@ from wormchip.atlasfit.run import FIT_CITATION, atlas_fit, load_cached, save, se
 from wormchip.circuits.loader import from_dict, library_path, to_yaml  # noqa: E402
 
 LIBRARY = Path(library_path("whole_worm")).with_name("whole_worm_fitted.yaml")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def study(strain: str, args: argparse.Namespace) -> tuple[dict, dict]:
@@ -54,14 +56,21 @@ def spiking_check(result: dict, out: Path) -> dict:
     t0 = time.perf_counter()
     network, structure, data = setup("whole_worm", "wt")
     folds = ev.stimulus_folds(data.stimulated, result["folds"], np.random.default_rng(result["seed"]))
-    linear, spiking_pred = np.full(len(data.mean), np.nan), np.full(len(data.mean), np.nan)
+    kinds = ("linear", "spiking", "float_rate", "fixed_point")
+    pred = {kind: np.full(len(data.mean), np.nan) for kind in kinds}
     with threadpool_limits(1):
-        for alpha, (train, test) in zip(result["alphas"], ev.fold_pairs(data.stim, folds)):
+        pairs = ev.fold_pairs(data.stim, folds)
+        for k, (alpha, (train, test)) in enumerate(zip(result["alphas"], pairs)):
             model = ev._fit(structure, data, train, alpha)
-            linear[test] = model.predict(data.resp[test], data.stim[test])
-            spiking_pred[test] = spiking.spiking_predictions(model, data.resp[test], data.stim[test])
+            resp, stim = data.resp[test], data.stim[test]
+            pred["linear"][test] = model.predict(resp, stim)
+            pred["spiking"][test] = spiking.spiking_predictions(model, resp, stim)
+            pred["float_rate"][test] = spiking.rate_predictions(model, resp, stim, "float")
+            pred["fixed_point"][test] = spiking.rate_predictions(model, resp, stim, "emulator")
+            print(f"  spiking check: fold {k + 1}/{len(pairs)}", file=sys.stderr)
         full = ev._fit(structure, data, np.arange(len(data.mean)), result["heldout_trials"]["alpha"])
-    r_linear, r_spiking = ev.pearson(linear, data.mean), ev.pearson(spiking_pred, data.mean)
+    r = {kind: ev.pearson(p, data.mean) for kind, p in pred.items()}
+    r_linear, r_spiking = r["linear"], r["spiking"]
     provenance = (
         f"wormchip.atlasfit, all {len(data.mean)} wt pairs of the atlas (winsorized trial means), tie=class, "
         f"alpha={full.info['alpha']:g}, L-BFGS {full.info['iterations']} iterations; held-out r of the same fit "
@@ -77,17 +86,20 @@ def spiking_check(result: dict, out: Path) -> dict:
     atlas_classes = sorted({classes[i] for i in data.resp[data.q < 0.05]})
     touch = {on: spiking.touch_reach(str(LIBRARY), on) for on in ("brian2", "emulator")}
     reached = {
-        on: sorted(n for n, (before, during) in t.items() if during != before) for on, t in touch.items()
+        on: sorted(n for n, (control, touched) in t.items() if touched != control) for on, t in touch.items()
     }
     report = {
         "linear_heldout_r": r_linear,
         "spiking_r": r_spiking,
         "spiking_fraction": r_spiking / r_linear,
+        "float_rate_r": r["float_rate"],
+        "fixed_point_r": r["fixed_point"],
+        "fixed_point_fraction": r["fixed_point"] / r["float_rate"],
         "atlas_responding_classes": len(atlas_classes),
         "silent_atlas_classes": sorted(set(atlas_classes) & set(live["silent"])),
         "touch_rates_hz": touch,
         "touch_reaches": reached,
-        "spec": str(LIBRARY),
+        "spec": str(LIBRARY.relative_to(ROOT)),
         "wall_s": time.perf_counter() - t0,
     }
     (out / "atlas_fit_spiking.json").write_text(json.dumps(_strict(report), indent=1))

@@ -9,9 +9,13 @@ conductance G_ij becomes G_ij·g_L. Each neuron's bias is lowered by the mean sy
 carry at the tonic rate (so it still sits at the same operating point), quantised to `BIAS_LEVELS` populations
 (the spec schema has per-population, not per-neuron, parameters). The fitted read-out gain g_i, bias b_i and
 input drive u_j/λ_j are applied to the simulated free-potential changes (`readout`); they are not dynamics.
+The compiled fixed-point run (emulator = Lava) has no free potential, so it is scored on spike-rate changes
+(`rate_predictions`), and compared with the float LIF scored the same way.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
@@ -162,6 +166,51 @@ def spiking_predictions(model: FittedModel, resp: np.ndarray, stim: np.ndarray) 
     return model.gain[resp] * x[resp, inv.ravel()] + model.bias[resp]
 
 
+def rate_response(model: FittedModel, stimulated: np.ndarray, on: str) -> np.ndarray:
+    """Spike-rate change (Hz) of every model neuron (rows, model order) over the `PROTOCOL_KW` window for a
+    pulse into each of `stimulated` (model indices): `on` "float" (the batched LIF, = Brian2) or "emulator"
+    (the compiled fixed-point network, bit-exact with Lava; one lowered, quantized run per stimulation, the
+    pulse a bias change, against an unstimulated run of the same network)."""
+    from wormchip.analysis.perturbation import PerturbationProtocol, perturb, prepare_network
+
+    network, where = network_of(model)
+    protocol = PerturbationProtocol(**PROTOCOL_KW)
+    if on == "float":
+        return perturb(network, where[stimulated], protocol).response["rate"][where]
+    if on != "emulator":
+        raise ValueError(f"on must be 'float' or 'emulator', not {on!r}")
+    from wormchip.backends.emulator import run_emulator
+    from wormchip.mappers.lower import lower
+    from wormchip.mappers.quantize import quantize
+
+    base = prepare_network(network, protocol)
+    steps = int(round(base.duration / base.dt))
+    warm, pulse = int(round(protocol.warmup / base.dt)), int(round(protocol.pulse / base.dt))
+
+    def rates(neuron: int | None) -> np.ndarray:
+        values = np.zeros((steps, 1))
+        if neuron is not None:
+            values[warm : warm + pulse, 0] = protocol.amplitude
+        current = ir.CurrentInput(base.dt, np.array([0 if neuron is None else neuron]), values)
+        lowered = lower(dataclasses.replace(base, current=current))
+        run = run_emulator(quantize(lowered)[0], lowered.steps, record=())
+        counts = run.spike_counts(protocol.warmup, protocol.warmup + protocol.window)
+        return np.array([counts[n] for n in network.names]) / protocol.window
+
+    control = rates(None)
+    columns = [rates(int(where[j])) - control for j in stimulated]
+    return np.stack(columns, axis=1)[where]
+
+
+def rate_predictions(model: FittedModel, resp: np.ndarray, stim: np.ndarray, on: str) -> np.ndarray:
+    """Predicted ΔF/F of pairs from spike-rate changes (`rate_response`), each read as a free-potential
+    change Δrate / (f′·g_L) (f′ the LIF slope at `TONIC_BIAS`), then read out as `spiking_predictions` does."""
+    cols, inv = np.unique(stim, return_inverse=True)
+    volts = rate_response(model, cols, on) / (lif_slope(TONIC_BIAS) * G_L)
+    x = readout(model, volts, cols, PROTOCOL_KW["amplitude"])
+    return model.gain[resp] * x[resp, inv.ravel()] + model.bias[resp]
+
+
 def alive(model: FittedModel, stimulated: np.ndarray, classes: list[str]) -> dict[str, list[str]]:
     """Neuron classes whose free potential moves by > `RESPONDS_V` for at least one stimulation, and those
     that never do."""
@@ -172,10 +221,14 @@ def alive(model: FittedModel, stimulated: np.ndarray, classes: list[str]) -> dic
 
 
 def touch_reach(spec_path: str, on: str) -> dict[str, tuple[float, float]]:
-    """Spike rate (Hz) of each command interneuron before (100–200 ms) and during (200–300 ms) the anterior
-    touch of the fitted spec, run on `on` (brian2 or emulator)."""
+    """Spike rate (Hz) of each command interneuron during the anterior touch (200–300 ms) of the fitted spec,
+    without and with the touch, run on `on` (brian2 or emulator). The spec has no noise, so the run without
+    the touch is an exact control: any difference is the touch's."""
+    from wormchip.circuits.build import build
+    from wormchip.circuits.loader import load_spec
     from wormchip.pipeline import run_circuit
 
-    result = run_circuit(spec_path, on=on)
-    before, during = result.spike_counts(0.1, 0.2), result.spike_counts(0.2, 0.3)
-    return {name: (before[name] / 0.1, during[name] / 0.1) for name in COMMAND}
+    network = build(load_spec(spec_path))
+    touched = run_circuit(network, on=on).spike_counts(0.2, 0.3)
+    control = run_circuit(dataclasses.replace(network, current=None), on=on).spike_counts(0.2, 0.3)
+    return {name: (control[name] / 0.1, touched[name] / 0.1) for name in COMMAND}
