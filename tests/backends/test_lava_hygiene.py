@@ -181,3 +181,18 @@ def test_hang_times_out_and_is_killed(monkeypatch: pytest.MonkeyPatch, clean_sta
         run_lava(_net(), 20, timeout_s=4)
     assert time.monotonic() - t0 < 15
     assert process_group_members(info.value.worker_pid) == []
+
+
+def test_lava_loads_after_another_start_method_was_set() -> None:
+    """A fit's Dask LocalCluster (or any library) may set the start method first; Lava's import used to raise
+    "context has already been set". In a fresh interpreter: spawn set first, then a Lava session's preload."""
+    import subprocess
+    import sys
+
+    code = (
+        "import multiprocessing as mp; mp.set_start_method('spawn'); "
+        "from wormchip.backends.lava_runner import _preload_lava; _preload_lava(); print(mp.get_start_method())"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "fork"

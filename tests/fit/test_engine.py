@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wormchip.circuits.loader import load_spec
+from wormchip.circuits.loader import load_spec, to_yaml
 from wormchip.fit.engine import FitError, fit
 from wormchip.pipeline import build_circuit
 
@@ -131,3 +131,48 @@ def test_distributed_fit_survives_a_killed_worker_and_a_killed_client(
     assert summary["generations"] == 5 and summary["evaluations"] == 20
     assert summary["best_score"] == reference.best_score
     assert np.isfinite(summary["evals_per_s"]) and summary["best_spec"].endswith("best_spec.yaml")
+
+
+CARTPOLE_FIT = """fit:
+  parameters:
+    - {path: "bindings[0].sensors[0].gain", low: "0.05 nA", high: "5 nA", scale: log}
+    - {path: "bindings[0].sensors[1].gain", low: "0.05 nA", high: "5 nA", scale: log}
+  objectives:
+    - {metric: return, world: "gym:CartPole-v1", episodes: 2, duration: "1 s"}
+  popsize: 4
+  generations: 1
+  seed: 3
+"""
+
+
+def test_a_network_transform_trains_the_twin(tmp_path, local_client) -> None:
+    """`network_transform=current_based`: every candidate runs as the current-based twin (the score equals
+    episodes run on `current_based(build(spec))` directly), and the checkpoint remembers the transform."""
+    from wormchip.circuits.build import build
+    from wormchip.closed_loop.episode import prepare_episode, run_prepared
+    from wormchip.transforms import current_based
+
+    path = tmp_path / "cartpole.yaml"
+    path.write_text(to_yaml(load_spec("tap_withdrawal")) + CARTPOLE_FIT)
+    twin = fit(path, client=local_client, out=tmp_path / "twin", network_transform=current_based)
+    spec = twin.best_spec
+    network = current_based(build(spec))
+    _, binding, env, resolved = prepare_episode(spec, "gym:CartPole-v1")
+    direct = [
+        run_prepared(network, binding, env, resolved, "emulator", s, "1 s").metrics["return"] for s in (0, 1)
+    ]
+    assert twin.best_score == pytest.approx(np.mean(direct), abs=1e-12)
+    assert not any(p.synapse == "exp_conductance" for p in network.projections)
+    with pytest.raises(FitError, match="another spec or network transform"):
+        fit(path, client=local_client, out=tmp_path / "twin", resume=True)
+
+
+def test_one_free_parameter_is_a_clear_error(tmp_path) -> None:
+    """CMA-ES is undefined in one dimension (the cma package raises deep inside); the engine says so first."""
+    path = tmp_path / "one.yaml"
+    one = CARTPOLE_FIT.replace(
+        '    - {path: "bindings[0].sensors[1].gain", low: "0.05 nA", high: "5 nA", scale: log}\n', ""
+    )
+    path.write_text(to_yaml(load_spec("tap_withdrawal")) + one)
+    with pytest.raises(FitError, match="at least 2 free parameters.*wormchip sweep"):
+        fit(path, out=tmp_path / "one")

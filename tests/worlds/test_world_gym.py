@@ -101,3 +101,49 @@ def test_draw() -> None:
     world.draw(ax, traj)
     assert len(ax.lines) == 3
     plt.close(fig)
+
+
+def test_pole_length_shift_follows_the_cart_pole_equations() -> None:
+    """Barto, Sutton & Anderson (1983), as gymnasium writes them: from rest at θ = 0.1 with a push of +F, one
+    Euler step of 0.02 s gives θ̇ = τ·(g sinθ − cosθ·F/M) / (l·(4/3 − m cos²θ / M)) with M = m + M_cart and
+    l the half length; the shifted world must use l = 1.0 (and recompute m·l, M), not the default 0.5."""
+    world = make_world("gym:CartPole-v1", physics={"length": 1.0, "gravity": 9.8})
+    world.reset(seed=0)
+    world.env.unwrapped.state = np.array([0.0, 0.0, 0.1, 0.0])
+    obs, *_ = world.step(1)
+    g, m, mc, l_half, force, tau = 9.8, 0.1, 1.0, 1.0, 10.0, 0.02
+    total = m + mc
+    temp = force / total
+    theta_acc = (g * np.sin(0.1) - np.cos(0.1) * temp) / (l_half * (4 / 3 - m * np.cos(0.1) ** 2 / total))
+    assert obs[3] == pytest.approx(tau * theta_acc, rel=1e-5)
+    default = make_world("gym:CartPole-v1")
+    default.reset(seed=0)
+    default.env.unwrapped.state = np.array([0.0, 0.0, 0.1, 0.0])
+    assert abs(default.step(1)[0][3]) > 1.5 * abs(obs[3])  # a longer pole turns more slowly
+
+
+def test_observation_noise_has_its_standard_deviation_and_is_seeded() -> None:
+    noisy, clean = make_world("gym:CartPole-v1", observation_noise=0.05), make_world("gym:CartPole-v1")
+    a = rollout(noisy, lambda obs: 0, 8, seed=3)
+    b = rollout(clean, lambda obs: 0, 8, seed=3)  # same true states: the policy ignores the observation
+    diff = np.array(a.observations) - np.array(b.observations)
+    assert 0.035 < diff.std() < 0.065 and abs(diff.mean()) < 0.02
+    again = rollout(make_world("gym:CartPole-v1", observation_noise=0.05), lambda obs: 0, 8, seed=3)
+    assert np.array_equal(np.array(again.observations), np.array(a.observations))
+
+
+def test_action_delay_applies_each_action_late() -> None:
+    """Delay 2: actions a0 a1 a2 … are applied as a0 a0 a0 a1 a2 …, the same as an undelayed world fed them."""
+    actions = [1, 0, 0, 1, 1, 0, 1, 0, 0, 0]
+    delayed, direct = make_world("gym:CartPole-v1", action_delay=2), make_world("gym:CartPole-v1")
+    delayed.reset(seed=5)
+    direct.reset(seed=5)
+    for sent, applied in zip(actions, [actions[0]] * 2 + actions[:-2]):
+        assert np.array_equal(delayed.step(sent)[0], direct.step(applied)[0])
+
+
+def test_bad_shifts_are_one_line_errors() -> None:
+    with pytest.raises(WorldError, match="no numeric attribute 'pole_len'.*length"):
+        make_world("gym:CartPole-v1", physics={"pole_len": 1.0})
+    with pytest.raises(WorldError, match="action_delay a whole number"):
+        make_world("gym:CartPole-v1", action_delay=-1)

@@ -125,7 +125,15 @@ def run_lava(
 
 
 def _preload_lava() -> None:
-    """Import Lava here once, so every forked worker inherits it instead of importing it again (~0.3 s)."""
+    """Import Lava here once, so every forked worker inherits it instead of importing it again (~0.3 s).
+
+    Lava's message infrastructure calls `multiprocessing.set_start_method("fork")` when first imported, which
+    raises if anything set a start method before (a Dask LocalCluster, a test runner): the global choice is
+    cleared first, so Lava can make its own (Dask and others take explicit contexts and are not affected)."""
+    import sys
+
+    if "lava.magma.runtime.message_infrastructure.multiprocessing" not in sys.modules:
+        mp.set_start_method(None, force=True)
     import lava.magma.core.run_conditions  # noqa: F401
     import lava.magma.core.run_configs  # noqa: F401
     import lava.proc.dense.models  # noqa: F401

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wormchip import ir
 from wormchip.circuits.schema import CircuitSpec
 from wormchip.errors import WormchipError
 from wormchip.fit.objectives import Evaluation, Evaluator, check_objectives
@@ -69,10 +70,13 @@ class FitResult:
     files: dict[str, str] = field(default_factory=dict)
 
 
-def spec_hash(spec: CircuitSpec) -> str:
+def spec_hash(spec: CircuitSpec, network_transform: Callable | None = None) -> str:
+    """The identity of a fit: the spec's hash, and the transform's qualified name when there is one."""
     from wormchip.circuits.build import spec_hash as build_hash
 
-    return build_hash(spec)
+    if network_transform is None:
+        return build_hash(spec)
+    return f"{build_hash(spec)}|{network_transform.__module__}.{network_transform.__qualname__}"
 
 
 def open_client(workers: int | None = None, scheduler: str | None = None):
@@ -111,9 +115,13 @@ def fit(
     out: str | Path | None = None,
     objective: Callable[[CircuitSpec], float] | None = None,
     report: Progress | None = None,
+    network_transform: Callable[[ir.Network], ir.Network] | None = None,
 ) -> FitResult:
     """Fit `spec`'s free parameters to its objectives (see the module docstring). `objective`: an extra
-    Python term `f(spec) -> float` added to the score (must be importable by the workers)."""
+    Python term `f(spec) -> float` added to the score; `network_transform`: IR → IR applied to every
+    candidate's network (e.g. `transforms.current_based`: train the current-based twin with the same
+    parameters, bounds and seed). Both must be importable by the workers; a transform is part of the
+    checkpoint's identity (`--resume` refuses a checkpoint made without it, or with another)."""
     import cma
 
     from wormchip.circuits.loader import to_yaml
@@ -123,19 +131,27 @@ def fit(
     settings = spec.fit
     space = ParameterSpace(spec)  # unknown paths, reversed bounds: errors before any work
     space.apply(space.x0())
+    if len(space.x0()) < 2:
+        raise FitError(
+            f"fit: CMA-ES needs at least 2 free parameters, the spec frees {len(space.x0())}; for one, scan it "
+            "with `wormchip sweep` instead"
+        )
     check_objectives(spec, base_dir=str(base) if base else None)  # unknown metrics, unbound worlds
     generations = generations or settings.generations
     out_dir = Path(out) if out else None
     checkpoint = out_dir / CHECKPOINT if out_dir else None
-    state = _load(checkpoint, spec) if resume else None
+    identity = spec_hash(spec, network_transform)
+    state = _load(checkpoint, identity) if resume else None
     if state is None:
         options = {"bounds": [0.0, 1.0], "seed": settings.seed, "verbose": -9}
         if popsize or settings.popsize:
             options["popsize"] = popsize or settings.popsize
         np.random.seed(settings.seed)
         es = cma.CMAEvolutionStrategy(space.x0(), settings.sigma, options)
-        state = FitState(spec_hash(spec), es, np.random.get_state())
-    evaluator = Evaluator(list(settings.objectives), settings.on, str(base) if base else None, objective)
+        state = FitState(identity, es, np.random.get_state())
+    evaluator = Evaluator(
+        list(settings.objectives), settings.on, str(base) if base else None, objective, network_transform
+    )
     own_client = client is None
     client = client or open_client(workers, scheduler)
     t0 = time.perf_counter()
@@ -200,7 +216,7 @@ def evaluate_task(evaluator: Evaluator, candidate: dict) -> Evaluation:
     return evaluator(candidate)
 
 
-def _load(checkpoint: Path | None, spec: CircuitSpec) -> FitState | None:
+def _load(checkpoint: Path | None, identity: str) -> FitState | None:
     """The saved state of this spec's fit, or None when there is none yet."""
     if checkpoint is None:
         raise FitError("--resume needs --out (the folder holding the checkpoint)")
@@ -211,9 +227,10 @@ def _load(checkpoint: Path | None, spec: CircuitSpec) -> FitState | None:
             state = pickle.load(f)
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError) as err:
         raise FitError(f"cannot read checkpoint {checkpoint}: {err}") from None
-    if state.spec_hash != spec_hash(spec):
+    if state.spec_hash != identity:
         raise FitError(
-            f"checkpoint {checkpoint} belongs to another spec (the spec changed since); use another --out"
+            f"checkpoint {checkpoint} belongs to another spec or network transform (changed since); use another "
+            "--out"
         )
     return state
 

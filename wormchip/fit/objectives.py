@@ -2,7 +2,9 @@
 
 Terms: a world metric (or the episode return) averaged over closed-loop episodes with fixed world seeds
 (0 … episodes − 1, so every candidate meets the same worlds), target firing rates from a CSV file (minus the
-RMS error in Hz, open loop), or a Python callable `f(spec) -> float` (API only: spec files are data). `Evaluator`
+RMS error in Hz, open loop), or a Python callable `f(spec) -> float` (API only: spec files are data). An
+optional IR transform (API only, e.g. `transforms.current_based` for a circuit's current-based twin) is applied
+to every candidate's network before it runs. `Evaluator`
 is a small picklable object: Dask ships it to the workers once, and each task is one candidate.
 """
 
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wormchip import ir
 from wormchip.circuits.errors import Problem, SpecError
 from wormchip.circuits.schema import CircuitSpec, Objective
 
@@ -54,8 +57,10 @@ class Evaluator:
         on: str,
         base_dir: str | None = None,
         extra: Callable[[CircuitSpec], float] | None = None,
+        network_transform: Callable[[ir.Network], ir.Network] | None = None,
     ) -> None:
         self.objectives = objectives
+        self.network_transform = network_transform
         self.on = on
         self.base_dir = base_dir
         self.extra = extra
@@ -88,22 +93,35 @@ class Evaluator:
 
     def _term(self, k: int, objective: Objective, spec: CircuitSpec) -> float:
         if objective.metric == "rates":
+            from wormchip.circuits.build import build
             from wormchip.pipeline import run_circuit
 
-            result = run_circuit(spec, on=self.on)
+            circuit = spec
+            if self.network_transform is not None:
+                circuit = self.network_transform(build(spec, base_dir=self.base_dir))
+            result = run_circuit(circuit, on=self.on)
             rates = result.rates_hz()
             target = self.targets[k]
             return float(np.sqrt(np.mean([(rates.get(n, 0.0) - r) ** 2 for n, r in target.items()])))
-        return episode_metric(spec, objective, self.on, self.base_dir)
+        return episode_metric(spec, objective, self.on, self.base_dir, self.network_transform)
 
 
-def episode_metric(spec: CircuitSpec, objective: Objective, on: str, base_dir: str | None = None) -> float:
-    """Mean of a world metric over `objective.episodes` closed-loop episodes (NaN if undefined in all)."""
+def episode_metric(
+    spec: CircuitSpec,
+    objective: Objective,
+    on: str,
+    base_dir: str | None = None,
+    network_transform: Callable[[ir.Network], ir.Network] | None = None,
+) -> float:
+    """Mean of a world metric over `objective.episodes` closed-loop episodes (NaN if undefined in all);
+    `network_transform` (IR → IR, e.g. `transforms.current_based`) is applied to the built network."""
     from wormchip.circuits.build import build
     from wormchip.closed_loop.bindings import resolve
     from wormchip.closed_loop.episode import _make_world, choose_binding, run_prepared
 
     network = build(spec, base_dir=base_dir)
+    if network_transform is not None:
+        network = network_transform(network)
     binding = choose_binding(network, objective.world)
     if objective.world_params:
         binding = replace(binding, params={**binding.params, **objective.world_params})

@@ -9,11 +9,19 @@ MountainCarContinuous after Moore 1990); other ids get `obs_0…`, `act_0…`. L
 dt (world seconds per step) comes from the environment: `tau` (CartPole, 0.02 s), `dt` (Pendulum, 0.05 s),
 else 1 / metadata["render_fps"] (MountainCarContinuous: 1/30 s, its animation rate, as it has no clock),
 else 1 s.
+
+Shifts, for testing a controller under conditions it was not trained in (parameters of the world, beside
+gymnasium.make's own keyword arguments): `physics` sets attributes of the unwrapped environment after it is
+made (CartPole's `length`, `gravity`, `masspole`, `masscart`, `force_mag`; its derived `total_mass` and
+`polemass_length` are recomputed); `observation_noise` adds Gaussian noise of that standard deviation to every
+observation component (seeded with the episode); `action_delay` applies each action that many steps late (the
+first action fills the queue).
 """
 
 from __future__ import annotations
 
 import difflib
+from collections import deque
 from typing import Any
 
 import gymnasium
@@ -53,8 +61,16 @@ class GymWorld(WormWorld):
     picks one). `state()` is the current observation as a dict; `metrics` gives the episode `return`.
     """
 
-    def __init__(self, env_id: str, **kwargs: Any) -> None:
-        """Make `env_id` with gymnasium.make(env_id, **kwargs); unknown ids raise WorldError with suggestions."""
+    def __init__(
+        self,
+        env_id: str,
+        physics: dict[str, float] | None = None,
+        observation_noise: float = 0.0,
+        action_delay: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        """Make `env_id` with gymnasium.make(env_id, **kwargs), then apply the shifts (module docstring);
+        unknown ids or attributes, negative noise or delay raise WorldError."""
         super().__init__()
         self.env_id = env_id
         registry = gymnasium.envs.registry
@@ -77,21 +93,45 @@ class GymWorld(WormWorld):
         self.action_names = act_names if len(act_names) == n_act else tuple(f"act_{i}" for i in range(n_act))
         self.dt = _env_dt(self.env)
         self._obs = np.zeros(n_obs)
+        _set_physics(self.env.unwrapped, env_id, physics or {})
+        if not (observation_noise >= 0.0 and float(action_delay) == int(action_delay) >= 0):
+            raise WorldError(
+                f"gym: observation_noise must be ≥ 0 and action_delay a whole number ≥ 0, got "
+                f"{observation_noise!r} and {action_delay!r}"
+            )
+        self.observation_noise = float(observation_noise)
+        self.action_delay = int(action_delay)
+        self._noise = np.random.default_rng(0)
+        self._pending: deque = deque()
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         """gymnasium's reset, seeded."""
         obs, info = self.env.reset(seed=seed, options=options)
+        self._noise = np.random.default_rng(None if seed is None else [seed, 0x5EED])
+        self._pending.clear()
         self._obs = np.asarray(obs)
-        return obs, info
+        return self._observed(obs), info
 
     def step(self, action: Any):
         """gymnasium's step; an exception inside the environment becomes a WorldError."""
+        if self.action_delay:
+            if not self._pending:
+                self._pending.extend([action] * self.action_delay)
+            self._pending.append(action)
+            action = self._pending.popleft()
         try:
             obs, reward, terminated, truncated, info = self.env.step(action)
         except Exception as exc:
             raise WorldError(f"gym: {self.env_id} failed in step(): {exc}") from exc
         self._obs = np.asarray(obs)
-        return obs, reward, terminated, truncated, info
+        return self._observed(obs), reward, terminated, truncated, info
+
+    def _observed(self, obs: Any) -> Any:
+        """The observation the circuit gets: with Gaussian noise when `observation_noise` > 0."""
+        if not self.observation_noise:
+            return obs
+        noisy = np.asarray(obs, dtype=float) + self._noise.normal(0.0, self.observation_noise, np.shape(obs))
+        return noisy.astype(np.asarray(obs).dtype)
 
     def state(self) -> dict[str, float]:
         """The current observation, by name."""
@@ -115,6 +155,23 @@ class GymWorld(WormWorld):
     def close(self) -> None:
         """Close the wrapped environment."""
         self.env.close()
+
+
+def _set_physics(base: Any, env_id: str, physics: dict[str, float]) -> None:
+    """Set attributes of the unwrapped environment; CartPole's derived masses follow."""
+    for name, value in physics.items():
+        current = getattr(base, name, None)
+        if not isinstance(current, int | float) or isinstance(current, bool):
+            numeric = sorted(
+                k for k, v in vars(base).items() if isinstance(v, float) and not k.startswith("_")
+            )
+            raise WorldError(
+                f"gym: {env_id} has no numeric attribute {name!r} to shift; it has: {', '.join(numeric)}"
+            )
+        setattr(base, name, float(value))
+    if physics and {"masspole", "masscart", "length"} <= set(vars(base)):
+        base.total_mass = base.masspole + base.masscart
+        base.polemass_length = base.masspole * base.length
 
 
 def _env_dt(env: gymnasium.Env) -> float:
