@@ -9,6 +9,7 @@ Usage: .venv/bin/python scripts/fit_experiments.py klinotaxis|cartpole [--worker
   the unfitted library circuit on the same worlds; Brian2 on seeds 100–104 (150 s) against the emulator.
 - cartpole: `scripts/experiments/cartpole_fit.yaml` (trained on seeds 0–3); held out: seeds 1000–1099 on the
   emulator, 20 of them on Brian2, 3 in Lava.
+`--trajectories` (klinotaxis) draws held-out paths, fitted vs unfitted: fit_klinotaxis_trajectories.png.
 Writes docs/figures/fit_<name>.json, fit_<name>_convergence.png, fit_<name>_best.yaml (the checkpoint stays in
 out/experiments/<name>/).
 """
@@ -67,6 +68,26 @@ def heldout_klinotaxis(best, base) -> dict:
     return out
 
 
+def klinotaxis_trajectories(best, base) -> None:
+    """Held-out Gaussian plates (seeds 100–104, 600 s, emulator): unfitted and fitted paths side by side."""
+    import matplotlib.pyplot as plt
+
+    from wormchip.closed_loop.figures import _draw
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.8))
+    for ax, (label, spec) in zip(axes, (("unfitted library circuit", base), ("fitted", best))):
+        network, binding, env, resolved = prepare_episode(spec, None)
+        for seed in range(100, 105):
+            _draw(ax, run_prepared(network, binding, env, resolved, "emulator", seed, "600 s"))
+        ax.set_title(f"{label}: held-out plates (seeds 100–104), 600 s", fontsize=10)
+        handles, labels = ax.get_legend_handles_labels()
+        unique = dict(zip(labels, handles))
+        ax.legend(unique.values(), unique.keys(), loc="upper right", fontsize="small")
+        ax.set(xlim=(-7.5, 7.5), ylim=(-7.5, 7.5))
+    fig.tight_layout()
+    fig.savefig(FIGURES / "fit_klinotaxis_trajectories.png", dpi=110)
+
+
 def heldout_cartpole(best, base) -> dict:
     out = {"fitted_emulator_100": _stats(_episodes(best, "emulator", range(1000, 1100), "10 s"), "return")}
     print(out, flush=True)
@@ -87,8 +108,12 @@ def main() -> None:
     parser.add_argument("--generations", type=int)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--heldout-only", action="store_true", help="evaluate the saved best spec only")
+    parser.add_argument("--trajectories", action="store_true", help="klinotaxis: draw held-out paths only")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
+    if args.trajectories:
+        klinotaxis_trajectories(load_spec(FIGURES / "fit_klinotaxis_best.yaml"), load_spec("klinotaxis"))
+        return
     name = args.experiment
     spec_path = Path(f"scripts/experiments/{name}_fit.yaml")
     best_path = FIGURES / f"fit_{name}_best.yaml"
