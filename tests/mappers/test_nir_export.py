@@ -255,3 +255,42 @@ def test_plasticity_adaptation_and_mixed_tau_are_listed() -> None:
         "several synaptic time constants onto one neuron (Y)",
     ):
         assert fragment in listed
+
+
+PLASTIC = """
+name: plastic
+populations:
+  - {name: p, cells: [A, B, C, D], model: lif}
+connections:
+  - {name: exc, source: [p], target: [p], synapse: exp_current, weight_scale: "0.3 nA",
+     edges: [{pre: A, post: B}, {pre: C, post: B, weight: 0.5}, {pre: A, post: D}], plasticity: [learn]}
+  - {name: inh, source: [p], target: [p], synapse: exp_current, weight_scale: "0.3 nA",
+     edges: [{pre: D, post: C, weight: -0.6}, {pre: B, post: A, weight: -0.4}], plasticity: [learn]}
+plasticity:
+  - {name: learn, rule: stdp}
+"""
+
+
+def test_plastic_projections_keep_initial_weights_and_name_the_dropped_rule(tmp_path) -> None:
+    """A plastic projection's initial weights are in its Linear node, whose metadata `plastic` names the rule
+    NIR cannot carry (projection, rule, parameters, synapses); the warning and `unsupported` say it too."""
+    from wormchip.circuits.loader import parse_spec
+
+    net = build(parse_spec(PLASTIC))
+    with pytest.warns(UserWarning, match=r"plasticity rule 'learn' \(stdp\) on projection 'exc': dropped"):
+        graph = to_nir(net)
+    path = tmp_path / "plastic.nir"
+    nir.write(path, graph)
+    graph = nir.read(path)
+    linear = graph.nodes["w_block0_lif_to_block0_lif"]
+    rules = json.loads(linear.metadata["plastic"])
+    assert [(r["projection"], r["rule"], r["synapses"]) for r in rules] == [
+        ("exc", "stdp", 3),
+        ("inh", "stdp", 2),
+    ]
+    assert rules[0]["params"]["tau_plus"] == pytest.approx(0.02)
+    for proj in net.projections:
+        np.testing.assert_allclose(
+            linear.weight[proj.post, proj.pre], proj.weight
+        )  # one block: local = global
+    assert sum("dropped, exported with its initial weights" in u for u in unsupported(graph)) == 2

@@ -19,7 +19,8 @@ Chosen so that the NIR dynamics are the IR's (SI units throughout):
 
 What NIR cannot express is left out, and every such element is listed in a `UserWarning` and in the graph's
 `metadata["unsupported"]` (a JSON list): gap junctions, conductance and graded synapses, plasticity (the
-initial weights are exported), refractory periods, adaptation, several synaptic τ onto one neuron
+initial weights are exported, and the Linear node holding them names the dropped rule in its metadata
+`plastic`: projection, rule, parameters, synapse count), refractory periods, adaptation, several synaptic τ onto one neuron
 (CubaLIF has one τ_syn per neuron: the τ of most of its synapses is used).
 """
 
@@ -113,11 +114,12 @@ class _Export:
         groups: dict[tuple[int, int, float], list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = defaultdict(
             list
         )
+        plastic: dict[tuple[int, int, float], list[dict]] = defaultdict(list)
         for proj in net.projections:
             for rule in proj.plasticity:
                 self.unsupported.append(
-                    f"plasticity rule '{rule.name}' ({rule.rule}) on projection '{proj.name}': exported with its "
-                    "initial weights"
+                    f"plasticity rule '{rule.name}' ({rule.rule}) on projection '{proj.name}': dropped, exported "
+                    "with its initial weights"
                 )
             if proj.synapse != "exp_current":
                 self.unsupported.append(
@@ -131,11 +133,23 @@ class _Export:
                 groups[(*pair, delay)].append(
                     (self.local[proj.post[sel]], self.local[proj.pre[sel]], proj.weight[sel])
                 )
+                plastic[(*pair, delay)] += [
+                    {
+                        "projection": proj.name,
+                        "rule": r.rule,
+                        "name": r.name,
+                        "params": {k: float(v) for k, v in r.params.items()},
+                        "synapses": int(sel.sum()),
+                    }
+                    for r in proj.plasticity
+                ]
         for (a, b, delay), parts in groups.items():
             name = f"w_{block_node_name(a, net.blocks[a])}_to_{block_node_name(b, net.blocks[b])}"
             if delay:
                 name += f"_delay{delay * 1e3:g}ms"
             self._linear(name, block_node_name(a, net.blocks[a]), b, len(net.blocks[a].indices), parts, delay)
+            if plastic[(a, b, delay)]:  # the weights are these rules' initial values; the rules are dropped
+                self.nodes[name].metadata["plastic"] = json.dumps(plastic[(a, b, delay)])
         for inp in net.spike_inputs:
             if inp.synapse != "exp_current":
                 self.unsupported.append(f"spike input '{inp.name}': {inp.synapse}, left out")
