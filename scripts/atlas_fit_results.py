@@ -1,4 +1,4 @@
-"""Regenerate the "A whole-worm model fitted to the atlas" section of docs/results.md.
+"""Regenerate the numbers and figures of "A whole-worm model fitted to the atlas" (docs/results.md; the text is by hand).
 
     .venv/bin/python scripts/atlas_fit_results.py [--strains wt unc31] [--folds 5] [--shuffles 20] [--seed 0]
         [--cache out/atlas_fit] [--out docs/figures] [--no-spiking]
