@@ -129,26 +129,11 @@ def run_circuit(
         core_of = None
         if cores_for is not None:
             core_of = map_to_cores(compiled, cores_for).partition.core_of
-            _check_plastic_on_one_core(compiled, cores_for, core_of)
         result = run_lava(compiled.fixed, steps, timeout_s=timeout_s, core_of=core_of, on_stage=stage)
         result.metadata["cores"] = 1 if core_of is None else int(np.unique(core_of).size)
     if report is not None:
         report(1.0)
     return _to_physical(result, compiled, network)
-
-
-def _check_plastic_on_one_core(compiled: Compiled, cores_for: str | Path, core_of: np.ndarray) -> None:
-    """Lava's plastic (stdp) blocks run on one core only: refuse a partition that splits the network."""
-    cores = int(np.unique(core_of).size)
-    if compiled.fixed.plastic and cores > 1:
-        from wormchip.errors import UnsupportedFeature
-
-        names = ", ".join(block.name for block in compiled.lowered.plastic)
-        raise UnsupportedFeature(
-            f"--cores-for {cores_for}: this network has stdp projections ({names}), which run on one Lava "
-            f"core only, but the partition needs {cores} cores; run without --cores-for (one core)",
-            [("plasticity:stdp", name) for name in names.split(", ")],
-        )
 
 
 def _to_physical(result: Result, compiled: Compiled, network: ir.Network) -> Result:

@@ -154,14 +154,22 @@ run: {dt: "0.5 ms", duration: "50 ms", seed: 1}
 """
 
 
-def test_cores_for_with_stdp_on_several_cores_is_one_line(tmp_path, capsys) -> None:
+@pytest.mark.lava
+def test_cores_for_with_stdp_on_several_cores_runs(tmp_path) -> None:
+    """stdp across cores (was refused): the plastic block is split into one LearningDense per core pair,
+    bit-exact with the emulator (tests/mappers/test_stdp_lowering.py checks the weights)."""
+    from wormchip.pipeline import run_circuit
+
     spec, profile = tmp_path / "plastic.yaml", tmp_path / "tiny.yaml"
     spec.write_text(PLASTIC)
     profile.write_text("base: loihi2\nneurons_per_core: 2\n")
     args = ["run", str(spec), "--on", "lava", "--cores-for", str(profile), "--out", str(tmp_path / "o")]
-    assert main(args) == 2
-    err = _one_line_error(capsys)
-    assert "--cores-for" in err and "stdp" in err and "exc" in err and "2 cores" in err
+    assert main(args) == 0
+    lava = run_circuit(str(spec), on="lava", cores_for=str(profile), timeout_s=300)
+    emu = run_circuit(str(spec), on="emulator")
+    assert lava.metadata["cores"] == 2
+    assert lava.spike_counts() == emu.spike_counts()
+    np.testing.assert_array_equal(lava.weights["exc"].values[-1], emu.weights["exc"].values[-1])
 
 
 @pytest.mark.parametrize("name", ["specs.yaml", "plain_folder"])

@@ -28,6 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import _sparsetools  # the kernel of `csr_matrix @ x`, minus its per-call dispatch cost
 
+from wormchip.backends.learning_kernel import PlasticRandoms, PlasticTables, initial_state, learn_jit
 from wormchip.mappers.fixed_point import GRADED_HALF, W_DECAY_BITS, FixedPointNetwork
 from wormchip.result import Result, Trace
 
@@ -78,9 +79,8 @@ def run_emulator(
     Step k (0-based) is Lava's time step k + 1; spike and sample times are `k * net.dt` seconds. `engine`:
     "numba" (compiled loop), "numpy" (vectorized loop) or "auto" (numba when installed); results are identical.
 
-    Plastic networks (`net.plastic`, stdp through LearningDense) run on the NumPy loop only (`auto` picks it;
-    `numba` raises ValueError), learning as `wormchip.backends.learning` does, bit-exact with Lava. Their
-    weights come back in `Result.weights[projection]` (`plastic_weight_traces`): at time 0 and after the last
+    Plastic networks (`net.plastic`, stdp through LearningDense) learn on both engines, bit-exact with Lava
+    (`wormchip.backends.learning`, `learning_kernel`). Their weights come back in `Result.weights[projection]` (`plastic_weight_traces`): at time 0 and after the last
     step, and every `weight_every` steps if given.
     """
     unknown = set(record) - set(EMULATOR_RECORDABLE)
@@ -92,13 +92,9 @@ def run_emulator(
         raise ValueError(f"engine = {engine!r}; choose from {list(ENGINES)}")
     if engine == "numba" and numba is None:
         raise ValueError("engine 'numba' needs the numba package, which is not installed")
-    if net.plastic and engine == "numba":
-        raise ValueError(
-            "engine 'numba' does not run plastic (stdp) networks; use engine='numpy' or 'auto' (which picks numpy)"
-        )
     if weight_every is not None and weight_every < 1:
         raise ValueError(f"weight_every = {weight_every} must be ≥ 1 steps")
-    use_numba = not net.plastic and (engine == "numba" or (engine == "auto" and numba is not None))
+    use_numba = engine == "numba" or (engine == "auto" and numba is not None)
     t0 = time.perf_counter()
     n = net.n_neurons
     u_rec = np.empty((steps, n) if "u" in record else (0, n), dtype=np.int32)
@@ -106,7 +102,9 @@ def run_emulator(
     w_rec = np.empty((steps, n) if "w" in record else (0, n), dtype=np.int32)
     samples: list[tuple[int, list[np.ndarray]]] = []
     if use_numba:
-        events = _numba_run(_Prepared(net, steps, whole_drive=False), u_rec, v_rec, w_rec)
+        events = _numba_run(
+            _Prepared(net, steps, whole_drive=False), u_rec, v_rec, w_rec, weight_every, samples
+        )
     else:
         raster = np.zeros((steps, n), dtype=bool)
         _numpy_loop(_prepare(net, steps), raster, u_rec, v_rec, w_rec, weight_every, samples)
@@ -130,24 +128,39 @@ def run_emulator(
 
 
 def _numba_run(
-    prep: _Prepared, u_rec: np.ndarray, v_rec: np.ndarray, w_rec: np.ndarray
+    prep: _Prepared,
+    u_rec: np.ndarray,
+    v_rec: np.ndarray,
+    w_rec: np.ndarray,
+    weight_every: int | None = None,
+    samples: list | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The compiled loop over the whole run in chunks of `CHUNK_STEPS`: the input drive and the spike raster
     exist one chunk at a time, so memory does not grow with the run's length when nothing is recorded.
-    Returns the spikes as (steps, neurons) index arrays."""
+    Plastic weights are sampled into `samples` at 0, every `weight_every` steps and at the end (chunks end
+    there). Returns the spikes as (steps, neurons) index arrays."""
     args = list(prep.kernel_args())
     state = KernelState(prep)
     kernel = _kernel()
     spike_steps, spike_neurons = [], []
-    for start in range(0, prep.steps, CHUNK_STEPS):
-        stop = min(start + CHUNK_STEPS, prep.steps)
+    plastic = bool(prep.plastic) and samples is not None
+    if plastic:
+        samples.append((0, list(state.p_w.copy())))
+    ends = {*range(CHUNK_STEPS, prep.steps, CHUNK_STEPS), prep.steps}
+    if plastic and weight_every:
+        ends |= set(range(weight_every, prep.steps, weight_every))
+    bounds = [0, *sorted(e for e in ends if e > 0)]
+    for start, stop in zip(bounds[:-1], bounds[1:]):
         args[1], args[7] = stop - start, prep.drive(start, stop)
+        args[-1] = state.randoms.draw(stop - start)
         raster = np.zeros((stop - start, prep.n), dtype=bool)
         recs = [rec[start:stop] if len(rec) else rec for rec in (u_rec, v_rec, w_rec)]
         kernel(*args, raster, *recs, start, *state.arrays())
         k, i = np.nonzero(raster)
         spike_steps.append(k + start)
         spike_neurons.append(i)
+        if plastic and (stop == prep.steps or (weight_every and stop % weight_every == 0)):
+            samples.append((stop, list(state.p_w.copy())))
     empty = np.zeros(0, dtype=np.int64)
     return np.concatenate(spike_steps or [empty]), np.concatenate(spike_neurons or [empty])
 
@@ -289,6 +302,8 @@ class _Prepared:
             self.w_factor,
             self.adapt_b,
             self.w_shift,
+            *PlasticTables(self.plastic, self.n).args(),
+            np.zeros((len(self.plastic), 0, 3)),  # the chunk's random numbers (`PlasticRandoms.draw`)
         )
 
 
@@ -312,6 +327,9 @@ class KernelState:
         self.fired = np.zeros(n, np.bool_)
         self.w = np.zeros(n, np.int64)
         self.change_at = np.zeros(1, np.int64)  # index of the bias row in use
+        # plastic blocks: weights (blocks, n, n), traces x1 and y1 (blocks, n), their random streams
+        self.p_w, self.p_x1, self.p_y1 = initial_state(prep.plastic, n)
+        self.randoms = PlasticRandoms(prep.plastic)
 
     def arrays(self) -> tuple[np.ndarray, ...]:
         """The state arrays in the kernel's argument order."""
@@ -327,6 +345,9 @@ class KernelState:
             self.fired,
             self.w,
             self.change_at,
+            self.p_w,
+            self.p_x1,
+            self.p_y1,
         )
 
 
@@ -527,6 +548,20 @@ def _step_loop(
     w_factor: np.ndarray,
     adapt_b: np.ndarray,
     w_shift: np.ndarray,
+    p_tag: np.ndarray,
+    p_exp: np.ndarray,
+    p_sign: np.ndarray,
+    p_x_impulse: np.ndarray,
+    p_y_impulse: np.ndarray,
+    p_x_decay: np.ndarray,
+    p_y_decay: np.ndarray,
+    p_n_products: np.ndarray,
+    p_dep: np.ndarray,
+    p_factors: np.ndarray,
+    p_mant: np.ndarray,
+    p_shift: np.ndarray,
+    p_exp7: np.ndarray,
+    p_rand: np.ndarray,
     raster: np.ndarray,
     u_rec: np.ndarray,
     v_rec: np.ndarray,
@@ -543,6 +578,9 @@ def _step_loop(
     fired: np.ndarray,
     w: np.ndarray,
     change_at: np.ndarray,
+    p_w: np.ndarray,
+    p_x1: np.ndarray,
+    p_y1: np.ndarray,
 ) -> None:
     """`steps` steps from global step `k0`, scalar by scalar, with the integer widths of the NumPy loop
     (compiled by numba). The state (u … w, `KernelState`) is read and left in the arrays passed in, so a run
@@ -627,6 +665,20 @@ def _step_loop(
                     pending[(k + d) % ring, r % n] += s
                 else:
                     a_in[r % n] += s
+        for b in range(len(p_exp)):  # LearningDense: output with this step's weights, then learn
+            if n_fired:
+                e = p_exp[b]
+                for i in range(n):
+                    s = 0
+                    for j in range(n):
+                        if fired[j]:
+                            s += p_w[b, i, j]
+                    a_in[i] += _wrap32_jit(s << e if e > 0 else s >> -e)
+            learn_jit(
+                b, n, fired, n_fired, p_w, p_x1, p_y1, p_tag, p_sign, p_x_impulse, p_y_impulse, p_x_decay,
+                p_y_decay, p_n_products, p_dep, p_factors, p_mant, p_shift, p_exp7,
+                p_rand[b, k_local, 0], p_rand[b, k_local, 1], p_rand[b, k_local, 2],
+            )  # fmt: skip
         if n_fired or ring > 1:
             for i in range(n):
                 a_in[i] = _wrap32_jit(a_in[i])

@@ -92,11 +92,6 @@ def run_lava(
         raise ValueError(f"cannot record {sorted(unknown)}; choose from {list(RECORDABLE)}")
     if steps < 1:
         raise ValueError(f"steps = {steps} must be ≥ 1 for Lava")
-    if net.plastic and core_of is not None and len(np.unique(core_of)) > 1:
-        raise ValueError(
-            "plastic (stdp) networks run on one core only: each LearningDense has its own random streams, "
-            "so splitting a plastic block across cores would change its learning; pass core_of=None"
-        )
     _preload_lava()
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="wormchip-lava-") as folder:
@@ -487,8 +482,8 @@ class LavaGraph:
                 getattr(src, port).connect(proc.s_in)
 
         self.plastic: list = []
-        if net.plastic:
-            self._add_plastic(net, lif_of[plan.cores[0].core], plan.cores[0].neurons)
+        if plan.plastic:
+            self._add_plastic(lif_of, relays, single)
 
         recorder_cls, recorder_model = _recorder_classes()
         self.folder = folder
@@ -509,17 +504,17 @@ class LavaGraph:
             recorder.v_ref.connect_var(lif.v)
             self.models[recorder] = recorder_model
 
-    def _add_plastic(self, net: FixedPointNetwork, lif: Any, neurons: np.ndarray) -> None:
-        """One `LearningDense` per `PlasticBlock` (single core): the LIF's spikes into `s_in` (pre) and
-        `s_in_bap` (post), its output into the LIF's `a_in`; run by `PyLearningDenseModelBitApproximate`."""
+    def _add_plastic(self, lif_of: dict[int, Any], relays: dict, single: bool) -> None:
+        """One `LearningDense` per `PlasticSubBlock`: the source core's spikes into `s_in` (pre), the
+        destination core's into `s_in_bap` (post), its output into the destination's `a_in` (or its relay);
+        run by `PyLearningDenseModelBitApproximate`. Every piece of a block keeps the block's `rng_seed`."""
         from lava.magma.core.learning.learning_rule import Loihi2FLearningRule
         from lava.proc.dense.models import PyLearningDenseModelBitApproximate
         from lava.proc.dense.process import LearningDense
         from lava.utils.weightutils import SignMode as LavaSignMode
 
-        self.plastic_order = np.asarray(neurons)
-        order = np.ix_(self.plastic_order, self.plastic_order)
-        for b, block in enumerate(net.plastic):
+        for sub in self.plan.plastic:
+            block = sub.rule
             rule = Loihi2FLearningRule(
                 dw=block.dw(),
                 x1_impulse=block.x1_impulse,
@@ -529,28 +524,35 @@ class LavaGraph:
                 t_epoch=1,
                 rng_seed=block.rng_seed,
             )
+            name = f"wormchip_plastic_dense_{sub.block}"
+            if not single:
+                name += f"_core{sub.src_core}_to_core{sub.dst_core}"
             proc = LearningDense(
-                weights=block.weights[order],
-                tag_1=block.tag[order],
+                weights=sub.weights,
+                tag_1=sub.tag,
                 learning_rule=rule,
                 sign_mode=LavaSignMode.EXCITATORY if block.sign > 0 else LavaSignMode.INHIBITORY,
-                weight_exp=block.weight_exp,
+                weight_exp=sub.dense_weight_exp,
                 num_weight_bits=8,
-                name=f"wormchip_plastic_dense_{b}",
+                name=name,
             )
-            lif.s_out.connect(proc.s_in)
-            lif.s_out.connect(proc.s_in_bap)
-            proc.a_out.connect(lif.a_in)
+            lif_of[sub.src_core].s_out.connect(proc.s_in)
+            lif_of[sub.dst_core].s_out.connect(proc.s_in_bap)
+            if sub.relay:
+                proc.a_out.connect(relays["plastic", sub.block, sub.dst_core].a_in)
+            else:
+                proc.a_out.connect(lif_of[sub.dst_core].a_in)
             self.models[proc] = PyLearningDenseModelBitApproximate
             self.plastic.append(proc)
 
     def read_plastic(self) -> list[np.ndarray]:
-        """Each LearningDense's current weights (n × n int64, network neuron order); before the runtime stops."""
-        out = []
-        for proc in self.plastic:
-            w = np.zeros(proc.weights.shape, dtype=np.int64)
-            w[np.ix_(self.plastic_order, self.plastic_order)] = np.rint(proc.weights.get()).astype(np.int64)
-            out.append(w)
+        """Each plastic block's current weights (n × n int64, network neuron order), assembled from its
+        LearningDense pieces; call before the runtime stops."""
+        n = self.plan.n_neurons
+        blocks = {sub.block: sub.rule for sub in self.plan.plastic}
+        out = [np.zeros((n, n), dtype=np.int64) for _ in range(max(blocks, default=-1) + 1)]
+        for sub, proc in zip(self.plan.plastic, self.plastic):
+            out[sub.block][np.ix_(sub.rows, sub.cols)] = np.rint(proc.weights.get()).astype(np.int64)
         return out
 
     def set_bias(self, change_index: int) -> None:

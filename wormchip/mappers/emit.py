@@ -14,6 +14,13 @@ Two Lava details keep a split graph bit-exact with one Dense per block (the emul
   from several source cores, those Dense send unshifted sums (`relay=True`, exponent 0) into one relay per
   (block, destination core), which sums them in int32 and shifts once. (`weight_exp ≥ 0` is a left shift,
   exact modulo 2³² like the int32 channels, so no relay is needed.)
+
+Plastic blocks (`PlasticBlock`, stdp) split the same way, one `LearningDense` per (block, source core,
+destination core) with present synapses (`PlasticSubBlock`), pre spikes from the source core and post
+(back-propagated) spikes from the destination core. Every piece keeps the block's `rng_seed`: Lava draws one
+trace-decay random number per step and trace stream (not one per neuron) and one weight-rounding number per
+step for the whole matrix (`ConnVarRandom`, always seed 2), so each piece's traces and roundings are the
+unsplit block's, entry for entry, and the split learns exactly as one block (the emulator's semantics).
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from wormchip.mappers.fixed_point import BiasChange, FixedPointNetwork, SignMode, WeightBlock
+from wormchip.mappers.fixed_point import BiasChange, FixedPointNetwork, PlasticBlock, SignMode, WeightBlock
 
 # `FixedPointNetwork` fields: weights, gap_weights, graded_weights, input_weights
 KINDS = ("recurrent", "gap", "graded", "input")
@@ -96,6 +103,36 @@ class SubBlock:
 
 
 @dataclass(frozen=True, eq=False)
+class PlasticSubBlock:
+    """One `LearningDense`: plastic block `block` restricted to dst_core's rows × src_core's columns.
+
+    `rows`, `cols`: global neuron indices; `weights`, `tag`: the block's dense slices. `rule` is the whole
+    block (rule, traces, `rng_seed`, sign, exponent). With `relay`, the LearningDense uses exponent 0 and the
+    relay of ("plastic", block, dst_core) applies `weight_exp` (as for a `SubBlock`)."""
+
+    block: int
+    src_core: int
+    dst_core: int
+    rows: np.ndarray
+    cols: np.ndarray
+    weights: np.ndarray
+    tag: np.ndarray
+    rule: PlasticBlock
+    relay: bool = False
+
+    kind = "plastic"
+
+    @property
+    def weight_exp(self) -> int:
+        return self.rule.weight_exp
+
+    @property
+    def dense_weight_exp(self) -> int:
+        """The exponent the LearningDense itself applies (0 when a relay shifts instead)."""
+        return 0 if self.relay else self.rule.weight_exp
+
+
+@dataclass(frozen=True, eq=False)
 class LavaPlan:
     """The Lava process graph of a `FixedPointNetwork` on cores, as data (see the module docstring)."""
 
@@ -105,15 +142,18 @@ class LavaPlan:
     sub_blocks: tuple[SubBlock, ...]
     gap_lif: bool
     gap_shift: int
+    plastic: tuple[PlasticSubBlock, ...] = ()
 
     def relays(self) -> dict[tuple[str, int, int], int]:
         """(kind, block, dst_core) → right shift, for every relay the graph needs."""
-        return {(s.kind, s.block, s.dst_core): -s.weight_exp for s in self.sub_blocks if s.relay}
+        return {
+            (s.kind, s.block, s.dst_core): -s.weight_exp for s in (*self.sub_blocks, *self.plastic) if s.relay
+        }
 
     @property
     def n_processes(self) -> int:
-        """LIF + Dense + relay processes (the graph adds a spike source and recorders)."""
-        return len(self.cores) + len(self.sub_blocks) + len(self.relays())
+        """LIF + Dense + LearningDense + relay processes (the graph adds a spike source and recorders)."""
+        return len(self.cores) + len(self.sub_blocks) + len(self.plastic) + len(self.relays())
 
 
 def truncate(weights: sp.spmatrix, mode: SignMode, num_weight_bits: int) -> sp.csr_matrix:
@@ -207,4 +247,33 @@ def emit(net: FixedPointNetwork, core_of: np.ndarray | None = None) -> LavaPlan:
         sub_blocks=tuple(sub_blocks),
         gap_lif=net.needs_gap_lif,
         gap_shift=net.gap_shift,
+        plastic=plastic_sub_blocks(net, cores),
     )
+
+
+def plastic_sub_blocks(net: FixedPointNetwork, cores: list[CorePlan]) -> tuple[PlasticSubBlock, ...]:
+    """One `PlasticSubBlock` per plastic block and (source core, destination core) with present synapses."""
+    out = []
+    for b, block in enumerate(net.plastic):
+        for dst in cores:
+            parts = [
+                (src, np.ix_(dst.neurons, src.neurons))
+                for src in cores
+                if block.tag[np.ix_(dst.neurons, src.neurons)].any()
+            ]
+            relay = block.weight_exp < 0 and len(parts) > 1
+            for src, ix in parts:
+                out.append(
+                    PlasticSubBlock(
+                        b,
+                        src.core,
+                        dst.core,
+                        dst.neurons,
+                        src.neurons,
+                        block.weights[ix],
+                        block.tag[ix],
+                        block,
+                        relay,
+                    )
+                )
+    return tuple(out)

@@ -91,7 +91,7 @@ _ROWS = (
         "plasticity:stdp",
         "plasticity",
         Lowering.APPROXIMATION,
-        "Lava LearningDense (fixed_pt, bit-approximate model; single core), one per sign, 8-bit weights "
+        "Lava LearningDense (fixed_pt, bit-approximate model; one per core pair when split), one per sign, 8-bit weights "
         "with stochastic rounding, w_max ↔ 255; cost: w_max spread in a block (one clip) and τ rounding",
     ),
     (

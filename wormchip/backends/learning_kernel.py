@@ -1,0 +1,167 @@
+"""The numba engine's learning: `PlasticBlock`s as flat integer tables and compiled per-step functions.
+
+The same integers as `wormchip.backends.learning.LearningDenseState` (the NumPy engine, bit-exact with Lava's
+`PyLearningDenseModelBitApproximate`): the block's output with the weights before this step's learning, then
+trace decay with stochastic rounding, impulses, the products of the rule, the sign clamp and the stochastic
+rounding of the weight. The random numbers come from the same NumPy generators, drawn a chunk of steps at a
+time outside the compiled loop (`PlasticRandoms.draw`; `Generator.random(n)` yields the same doubles as n
+calls of `random(1)`), so the kernel itself is deterministic.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from wormchip.backends.learning import ACC_MAX, ACC_MIN, LearningDenseState
+from wormchip.mappers.fixed_point import LEARNING_FACTORS, TRACE_MAX, PlasticBlock
+
+FACTOR_CODES = ("x0", "y0", "x1", "y1", "t")  # index = code in the tables
+FACTOR_WIDTHS = np.array([LEARNING_FACTORS[f] for f in FACTOR_CODES], dtype=np.int64)
+MAX_FACTORS = 4  # factors per product the tables hold (wormchip's rules use at most 3)
+
+
+class PlasticTables:
+    """The static part of every block of a network: tags, exponents, signs, impulses, decays, products."""
+
+    def __init__(self, blocks: tuple[PlasticBlock, ...], n: int) -> None:
+        states = [LearningDenseState(b) for b in blocks]
+        nb = len(blocks)
+        n_prod = max((len(s.products) for s in states), default=0)
+        self.tag = np.zeros((nb, n, n) if nb else (0, 0, 0), dtype=np.int64)
+        self.exp = np.array([b.weight_exp for b in blocks], dtype=np.int64)
+        self.sign = np.array([b.sign for b in blocks], dtype=np.int64)
+        self.x_impulse = np.array([b.x1_impulse for b in blocks], dtype=np.int64)
+        self.y_impulse = np.array([b.y1_impulse for b in blocks], dtype=np.int64)
+        self.x_decay = np.array([s.x_decay for s in states], dtype=np.float64)
+        self.y_decay = np.array([s.y_decay for s in states], dtype=np.float64)
+        self.n_products = np.array([len(s.products) for s in states], dtype=np.int64)
+        self.dep = np.zeros((nb, n_prod), dtype=np.int64)
+        self.factors = np.full((nb, n_prod, MAX_FACTORS), -1, dtype=np.int64)
+        self.mant = np.zeros((nb, n_prod), dtype=np.int64)
+        self.shift = np.zeros((nb, n_prod), dtype=np.int64)
+        self.exp7 = np.zeros((nb, n_prod), dtype=np.int64)
+        for b, state in enumerate(states):
+            self.tag[b] = state.tag
+            for q, (dep, factors, mant, shift, exp7) in enumerate(state.products):
+                if len(factors) > MAX_FACTORS or exp7 < 0:
+                    raise ValueError(f"plastic block {b}: product {q} is outside the numba engine's tables")
+                self.dep[b, q] = FACTOR_CODES.index(dep)
+                self.factors[b, q, : len(factors)] = [FACTOR_CODES.index(f) for f in factors]
+                self.mant[b, q], self.shift[b, q], self.exp7[b, q] = mant, shift, exp7
+
+    def args(self) -> tuple[np.ndarray, ...]:
+        """The kernel's plastic arguments, in order."""
+        return (
+            self.tag,
+            self.exp,
+            self.sign,
+            self.x_impulse,
+            self.y_impulse,
+            self.x_decay,
+            self.y_decay,
+            self.n_products,
+            self.dep,
+            self.factors,
+            self.mant,
+            self.shift,
+            self.exp7,
+        )
+
+
+class PlasticRandoms:
+    """Each block's random streams (Lava's order, as `LearningDenseState`), drawn a chunk at a time."""
+
+    def __init__(self, blocks: tuple[PlasticBlock, ...]) -> None:
+        self.states = [LearningDenseState(b) for b in blocks]
+
+    def draw(self, steps: int) -> np.ndarray:
+        """(blocks, steps, 3) float64: per step the x-trace, y-trace and weight-rounding random numbers."""
+        out = np.zeros((len(self.states), steps, 3))
+        for b, s in enumerate(self.states):
+            out[b, :, 0] = s.x_rng.random(2 * steps)[1::2]  # two advances per step, the second is used
+            out[b, :, 1] = s.y_rng.random(2 * steps)[1::2]
+            out[b, :, 2] = s.conn_rng.random(steps)
+        return out
+
+
+def initial_state(blocks: tuple[PlasticBlock, ...], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weights (blocks, n, n) and traces x1, y1 (blocks, n) before step 0, int64."""
+    nb = len(blocks)
+    w = np.zeros((nb, n, n) if nb else (0, 0, 0), dtype=np.int64)
+    for b, block in enumerate(blocks):
+        w[b] = block.weights
+    return w, np.zeros((nb, n), dtype=np.int64), np.zeros((nb, n), dtype=np.int64)
+
+
+def _decay_trace(trace: int, factor: float, r: float) -> int:
+    """`floor(f·x) + (r < frac(f·x))`: Lava's stochastically rounded trace decay."""
+    v = factor * trace
+    return int(np.floor(v)) + (1 if r < v % 1.0 else 0)
+
+
+def _entry(b, i, j, fired, w, x1, y1, tag, sign, n_products, dep, factors, mant, shift, exp7, r) -> int:
+    """One synapse's new weight: Lava's accumulator, products, sign clamp and stochastic rounding."""
+    acc = w[b, i, j] << 7
+    for q in range(n_products[b]):
+        val = 0
+        for code in range(MAX_FACTORS + 1):  # the dependency (code slot 0), then the factors
+            c = dep[b, q] if code == 0 else factors[b, q, code - 1]
+            if c < 0:
+                break
+            if c == 0:
+                x = 1 if fired[j] else 0
+            elif c == 1:
+                x = 1 if fired[i] else 0
+            elif c == 2:
+                x = x1[b, j]
+            elif c == 3:
+                x = y1[b, i]
+            else:
+                x = tag[b, i, j]
+            if code == 0:
+                val = x
+            else:
+                width = FACTOR_WIDTHS_T[c]
+                val *= min(max(x, -(1 << width)), (1 << width) - 1)
+        val = ((val * mant[b, q]) >> shift[b, q]) << exp7[b, q]
+        acc = min(max(acc + min(max(val, ACC_MIN), ACC_MAX), ACC_MIN), ACC_MAX)
+    acc = max(0, acc) if sign[b] > 0 else min(0, acc)
+    qv = acc / 128.0
+    rounded = int(np.floor(qv)) + (1 if r < qv % 1.0 else 0)
+    lo, hi = (0, 255) if sign[b] > 0 else (-255, 0)
+    return min(max(rounded, lo), hi)
+
+
+def _learn(
+    b, n, fired, n_fired, w, x1, y1, tag, sign, x_impulse, y_impulse, x_decay, y_decay,
+    n_products, dep, factors, mant, shift, exp7, rx, ry, rc,
+) -> None:  # fmt: skip
+    """One step of block b's learning from this step's spikes (pre = columns, post = rows)."""
+    for j in range(n):
+        x1[b, j] = _decay_trace_jit(x1[b, j], x_decay[b], rx)
+        y1[b, j] = _decay_trace_jit(y1[b, j], y_decay[b], ry)
+        if fired[j]:
+            x1[b, j] = min(max(x1[b, j] + x_impulse[b], 0), TRACE_MAX)
+            y1[b, j] = min(max(y1[b, j] + y_impulse[b], 0), TRACE_MAX)
+    if n_fired == 0:
+        return
+    for i in range(n):  # rows that spiked: every column; other rows: the columns that spiked
+        for j in range(n):
+            if fired[i] or fired[j]:
+                w[b, i, j] = _entry_jit(
+                    b, i, j, fired, w, x1, y1, tag, sign, n_products, dep, factors, mant, shift, exp7, rc
+                )
+
+
+FACTOR_WIDTHS_T = tuple(int(x) for x in FACTOR_WIDTHS)  # a tuple: a compile-time constant in numba
+
+try:
+    import numba
+except ImportError:  # pragma: no cover - the NumPy engine runs without numba
+    numba = None
+
+learn_jit = None  # without numba the NumPy engine learns (`wormchip.backends.learning`)
+if numba is not None:
+    _decay_trace_jit = numba.njit(cache=True, inline="always")(_decay_trace)
+    _entry_jit = numba.njit(cache=True)(_entry)
+    learn_jit = numba.njit(cache=True)(_learn)
