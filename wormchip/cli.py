@@ -115,6 +115,7 @@ def _run_summary(result, files: dict) -> dict:
         "dt_s": result.dt,
         "seed": result.metadata.get("seed"),
         "target": result.metadata.get("target"),
+        "target_choice": result.metadata.get("target_choice"),
         "spike_counts": result.spike_counts(),
         "rates_hz": result.rates_hz(),
         "wall_s": result.metadata.get("wall_s", result.metadata.get("wall_time_s")),
@@ -127,6 +128,8 @@ def _print_run(summary: dict, n_neurons: int) -> None:
     wall = summary["wall_s"]
     where = summary["target"] or summary["backend"]
     print(f"{summary['circuit']}: {summary['duration_s']:g} s simulated in {wall:.2f} s ({where})")
+    if (summary.get("target_choice") or "").startswith("auto"):
+        print(f"  {summary['target_choice']}")
     print(f"  {sum(active.values())} spikes from {len(active)} of {n_neurons} neurons")
     for name, count in sorted(active.items(), key=lambda x: -x[1])[:12]:
         print(f"  {name:<8} {count:>6} spikes  {summary['rates_hz'][name]:8.2f} Hz")
@@ -205,7 +208,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="random seed (default: the spec's)")
     parser.add_argument("--ablate", help="comma-separated neurons or classes to remove, e.g. AVD,PVC")
     parser.add_argument("--out", help="output folder for result.h5 and raster.png (default: out/<circuit>)")
-    parser.add_argument("--target", choices=["numpy", "cython", "cpp_standalone"], help="Brian2 code target")
+    parser.add_argument(
+        "--target", choices=["numpy", "cython", "cpp_standalone", "auto"], help="Brian2 code target"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
         "--force", action="store_true", help="run even if the estimated memory or time exceeds this machine"

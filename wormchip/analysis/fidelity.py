@@ -192,7 +192,7 @@ def fidelity(
     """Run `circuit_or_network` (a library circuit name or an IR network) in Brian2 and in the emulator.
 
     `duration` overrides the network's (seconds); `target`: Brian2 code-generation target (None: the
-    network's, "auto" picks numpy or cython by size). `headroom`: "calibrated" quantizes with
+    network's, "auto" picks the target estimated to finish first). `headroom`: "calibrated" quantizes with
     `calibrated_headroom` (v's range measured in a float run of the lowered network) or "default" with
     `quantize`'s defaults. `lava=True` also runs Lava for `lava_steps` steps (default all) and records
     whether spikes, u and v equal the emulator's. `brian2_result`: reuse a Brian2 run of the same network.

@@ -1,13 +1,16 @@
 """Run an IR `Network` in Brian2 and return the shared `Result`.
 
 One NeuronGroup per neuron block (model), one Synapses object per (projection, pre group, post group).
-Code-generation target: "numpy" for tiny runs (no compile), "cython" otherwise (compiled once, then cached
-in ~/.cython/brian_extensions), "cpp_standalone" on request for long runs (structural plasticity needs the
-runtime targets, since it edits synapses between run chunks).
+Code-generation target: "numpy" (no compile), "cython" (compiled once, then cached in
+~/.cython/brian_extensions) or "cpp_standalone" (one compiled program, fastest per step; structural
+plasticity needs the runtime targets, since it edits synapses between run chunks). "auto" picks the one
+estimated to finish first, build included (`pick_target`), and the result's metadata says which and why.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import shutil
 import tempfile
 import time
@@ -29,28 +32,170 @@ from wormchip.backends.brian2_equations import (
 from wormchip.models import NEURON_MODELS
 from wormchip.result import Result, Trace
 
+log = logging.getLogger(__name__)
+
 SYNAPSE_KIND = {
     "exp_current": CURRENT,
     "exp_conductance": CONDUCTANCE,
     "graded_sigmoid": GRADED,
     "gap_junction": GAP,
 }
-NUMPY_WORK_LIMIT = 2e6  # steps × (neurons + synapses) below which numpy beats cython's compile time
 WEIGHT_RECORD_LIMIT = 20_000  # plastic synapses recorded individually up to this many
 #: Neuron integration: exponential Euler is exact for the linear membrane, adaptation and trace equations
-#: with inputs held over a step (forward Euler's τ error would be dt/2τ).
+#: with inputs held over a step (forward Euler's τ error would be dt/2τ). The groups use the same scheme with
+#: per-neuron constant decays computed once (`brian2_integration.ConstantDecayEuler`).
 NEURON_METHOD = "exponential_euler"
 PROBE_UNITS = {"v": "V", "tau_eff": "s", "I_syn": "A", "g_e": "S", "g_i": "S", "I_gap": "A", "w_adapt": "A"}
+TARGETS = ("numpy", "cython", "cpp_standalone")
+RUNTIME_TARGETS = ("numpy", "cython")  # Python between steps: progress reports, structural edits, sessions
+CYTHON_MARKER = "wormchip_compiled_networks.txt"  # in Brian2's Cython cache: code keys already compiled
 
 
-def choose_target(network: ir.Network, requested: str | None = None) -> str:
-    """Resolve "auto": numpy when the run is small (compiling would dominate), cython otherwise."""
+@dataclass(frozen=True)
+class TargetCost:
+    """`run.target: auto`'s cost model of one target, in seconds (quiet 2-core development VM; how the
+    figures were measured: docs/performance.md). Finish time ≈ fixed + build + steps × per-step cost."""
+
+    fixed: float  # code generation and set-up
+    build_fixed: float  # compiling (cython: only when the network's code is not in Brian2's cache)
+    build_per_object: float
+    step_per_object: float  # dispatch of one code object in one step
+    step_per_neuron: float  # one neuron in one neuron code object (state update, threshold, reset, monitor)
+    step_per_summed: float  # one gap/graded synapse's summed variable per step
+
+
+TARGET_COSTS = {
+    "numpy": TargetCost(0.3, 0.0, 0.0, 6e-6, 5e-9, 1e-8),
+    "cython": TargetCost(0.5, 0.0, 3.0, 1e-6, 2.5e-9, 3e-9),
+    "cpp_standalone": TargetCost(1.0, 5.0, 1.5, 1e-7, 1.2e-9, 1.5e-9),
+}
+
+
+@dataclass(frozen=True)
+class TargetChoice:
+    """The target a run uses; for "auto" also every candidate's estimated finish time (s) and the reason."""
+
+    target: str
+    requested: str
+    estimates: dict[str, float]
+    cython_cached: bool
+
+    def describe(self) -> str:
+        """One line, e.g. 'auto chose cython: est. 2.1 s (cpp_standalone 21 s, numpy 9.3 s; cython cached)'."""
+        if self.requested != "auto":
+            return f"target {self.target} (requested)"
+        others = ", ".join(f"{t} {v:.2g} s" for t, v in self.estimates.items() if t != self.target)
+        cache = "cached" if self.cython_cached else "not compiled yet"
+        est = self.estimates[self.target]
+        return f"auto chose {self.target}: est. {est:.2g} s with build ({others}; cython {cache})"
+
+
+def choose_target(
+    network: ir.Network, requested: str | None = None, allowed: tuple[str, ...] = TARGETS
+) -> str:
+    """The target name `pick_target` resolves to."""
+    return pick_target(network, requested, allowed).target
+
+
+def pick_target(
+    network: ir.Network, requested: str | None = None, allowed: tuple[str, ...] = TARGETS
+) -> TargetChoice:
+    """Resolve "auto" to the allowed target estimated to finish first for the network's duration, build
+    included (cython's compile counts only when the network's code is not in Brian2's cache yet); structural
+    plasticity rules out cpp_standalone."""
     target = requested or network.target
     if target != "auto":
-        return target
-    steps = network.duration / network.dt
-    work = steps * (network.size + sum(p.size for p in network.projections))
-    return "numpy" if work < NUMPY_WORK_LIMIT else "cython"
+        return TargetChoice(target, target, {}, False)
+    if any(r.rule == "structural" for p in network.projections for r in p.plasticity):
+        allowed = tuple(t for t in allowed if t in RUNTIME_TARGETS)
+    cached = _cython_cached(network)
+    estimates = {t: estimate_seconds(network, t, cython_cached=cached) for t in allowed}
+    return TargetChoice(min(estimates, key=estimates.__getitem__), "auto", estimates, cached)
+
+
+def estimate_seconds(network: ir.Network, target: str, cython_cached: bool = False) -> float:
+    """Estimated wall time of `run_brian2(network, target)` with build, from `TARGET_COSTS` and the
+    network's code objects, neurons and per-step (summed) synapses."""
+    cost = TARGET_COSTS[target]
+    objects, neuron_steps, summed = _step_work(network)
+    steps = round(network.duration / network.dt)
+    compiled = target == "numpy" or (target == "cython" and cython_cached)
+    build = 0.0 if compiled else cost.build_fixed + cost.build_per_object * objects
+    per_step = (
+        cost.step_per_object * objects + cost.step_per_neuron * neuron_steps + cost.step_per_summed * summed
+    )
+    return cost.fixed + build + steps * per_step
+
+
+def _plans(network: ir.Network) -> tuple[list[NeuronEquations], list[tuple]]:
+    eqs = [NeuronEquations(b.model, NEURON_MODELS[b.model].conductance_based) for b in network.blocks]
+    for e in eqs:
+        e.has_current_input = network.current is not None
+    return eqs, _Builder(network, None)._plan_synapses(eqs)
+
+
+def _step_work(network: ir.Network) -> tuple[int, int, int]:
+    """(code objects run every step, neuron × neuron-object count, summed-variable synapses) per step."""
+    eqs, plans = _plans(network)
+    objects = 4 * len(network.blocks)  # state update, threshold, reset, spike monitor
+    neuron_steps = 4 * network.size
+    summed = 0
+    for source, _, a, _, pre, _, _, rules in plans:
+        kind = SYNAPSE_KIND[source.synapse]
+        if kind in (GAP, GRADED):
+            n_summed = 1 if kind == GAP else 2
+            objects += n_summed
+            summed += n_summed * len(pre)
+        else:
+            objects += 2 + (a is None) + 2 * any(r in rules for r in ("stdp", "reward_stdp"))
+        objects += 2 * bool(rules)  # clock-driven weights or clipping, weight monitor
+    objects += len(network.probes) * len(network.blocks)  # state monitors (at most)
+    return objects, neuron_steps, summed
+
+
+def _code_key(network: ir.Network) -> str:
+    """What Brian2's generated code depends on (equations, synapse models, inputs' shape, probes), hashed:
+    equal keys compile to the same Cython modules."""
+    import brian2
+
+    eqs, plans = _plans(network)
+    parts = [brian2.__version__, NEURON_METHOD, "constant-decay"]
+    parts += [f"{e.equations()}|{e.reset()}" for e in eqs]
+    for source, key, a, b, *_, rules in plans:
+        kind = SYNAPSE_KIND[source.synapse]
+        text = synapse_equations(kind, key, rules, "amp" if kind == CURRENT else "siemens")
+        parts.append(f"{key}|{a}|{b}|{text}|{source.params.get('delay', 0.0) > 0}")
+    if network.current is not None:
+        parts.append(f"stim{network.current.values.shape[1]}|{network.current.dt!r}")
+    parts += [f"{sorted(p.variables)}" for p in network.probes]
+    return hashlib.sha1("\n".join(map(str, parts)).encode()).hexdigest()
+
+
+def _marker_path():
+    from pathlib import Path
+
+    from brian2.codegen.runtime.cython_rt.extension_manager import get_cython_cache_dir
+
+    cache = get_cython_cache_dir()
+    return None if cache is None else Path(cache) / CYTHON_MARKER
+
+
+def _cython_cached(network: ir.Network) -> bool:
+    """Whether a cython run of a network with the same code finished here (the marker lives in Brian2's
+    Cython cache folder, so clearing the cache clears it too)."""
+    path = _marker_path()
+    return path is not None and path.is_file() and _code_key(network) in path.read_text().split()
+
+
+def remember_cython(network: ir.Network) -> None:
+    """Record that the network's code is in Brian2's Cython cache (after a successful cython run)."""
+    path = _marker_path()
+    if path is None or not path.parent.is_dir():
+        return
+    key = _code_key(network)
+    if not path.is_file() or key not in path.read_text().split():
+        with open(path, "a") as f:
+            f.write(key + "\n")
 
 
 @dataclass
@@ -63,18 +208,25 @@ def run_brian2(
     network: ir.Network,
     target: str | None = None,
     report: Callable[[float], None] | None = None,
+    standalone_dir: str | None = None,
 ) -> Result:
-    """Simulate `network`; `report(fraction_done)` is called during the run (for progress bars)."""
+    """Simulate `network`; `report(fraction_done)` is called during the run (for progress bars).
+
+    `standalone_dir` (cpp_standalone): build the program there and keep it (benchmarks rerun it); by default
+    a temporary folder, removed after the run."""
     import brian2 as b2
 
-    target = choose_target(network, target)
+    choice = pick_target(network, target)
+    target = choice.target
+    if choice.requested == "auto":
+        log.info("%s", choice.describe())
     structural = any(r.rule == "structural" for p in network.projections for r in p.plasticity)
     if target == "cpp_standalone" and structural:
         raise ValueError("structural plasticity edits synapses during the run; use target numpy or cython")
     t0 = time.perf_counter()
-    standalone_dir = None
+    keep = standalone_dir is not None
     if target == "cpp_standalone":
-        standalone_dir = tempfile.mkdtemp(prefix="wormchip_cpp_")
+        standalone_dir = standalone_dir or tempfile.mkdtemp(prefix="wormchip_cpp_")
         b2.set_device("cpp_standalone", directory=standalone_dir, build_on_run=False)
     else:
         b2.set_device("runtime")
@@ -86,6 +238,7 @@ def run_brian2(
         builder = _Builder(network, b2)
         net = builder.build()
         build_s = time.perf_counter() - t0
+        t_run, cpu_run = time.perf_counter(), time.process_time()
         if structural:
             builder.run_with_structural(net, report)
         elif report is not None and target != "cpp_standalone":
@@ -96,15 +249,20 @@ def run_brian2(
             )
         else:
             net.run(network.duration * b2.second)
+        # Runtime targets: the run loop with its code preparation (wall and this process's CPU time).
+        run_s, run_cpu_s = time.perf_counter() - t_run, time.process_time() - cpu_run
         if target == "cpp_standalone":
             b2.device.build(directory=standalone_dir, compile=True, run=True)
+            # The binary times its run loop with std::clock, i.e. CPU time (robust to a loaded machine).
+            run_s = run_cpu_s = float(b2.device._last_run_time)
         result = builder.collect()
     finally:
         if target == "cpp_standalone":
             b2.device.reinit()
             b2.device.activate()
             b2.set_device("runtime")
-            shutil.rmtree(standalone_dir, ignore_errors=True)  # the build folder (MBs) is not reused
+            if not keep:
+                shutil.rmtree(standalone_dir, ignore_errors=True)  # the build folder (MBs) is not reused
     wall = time.perf_counter() - t0
     result.metadata.update(
         {
@@ -114,9 +272,16 @@ def run_brian2(
             "seed": network.seed,
             "wall_s": wall,
             "build_s": build_s,
+            "run_s": run_s,
+            "run_cpu_s": run_cpu_s,
+            "target_choice": choice.describe(),
             "versions": _versions(),
         }
     )
+    if choice.estimates:
+        result.metadata["target_estimates_s"] = choice.estimates
+    if target == "cython":
+        remember_cython(network)
     return result
 
 
@@ -149,6 +314,8 @@ class _Builder:
 
     # --- construction -------------------------------------------------------------------------------------------
     def build(self):
+        from wormchip.backends.brian2_integration import constant_decay_euler, set_constant_decay
+
         b2 = self.b2
         eqs = [NeuronEquations(b.model, NEURON_MODELS[b.model].conductance_based) for b in self.net_ir.blocks]
         plans = self._plan_synapses(eqs)
@@ -166,7 +333,7 @@ class _Builder:
                 threshold="v > v_th",
                 reset=e.reset(),
                 refractory="t_ref",
-                method=NEURON_METHOD,
+                method=constant_decay_euler,
                 namespace=namespace,
                 name=f"block{k}_{block.model}",
             )
@@ -187,6 +354,8 @@ class _Builder:
         objects = [*self.groups, *self.spike_monitors]
         for plan in plans:
             objects += self._make_synapses(*plan)
+        for group in self.groups:  # after the gap totals, which the membrane decay includes
+            set_constant_decay(group)
         objects += self._make_probes()
         return b2.Network(*objects)
 
@@ -274,13 +443,18 @@ class _Builder:
         if len(pre_local):
             syn.connect(i=np.asarray(pre_local, int), j=np.asarray(post_local, int))
         if len(pre_local):
-            active = np.ones(len(pre_local))
-            active[len(pre_local) - len(candidates) :] = 0 if len(candidates) else 1
-            syn.w = np.abs(weight) * unit
-            syn.sgn = np.where(weight < 0, -1.0, 1.0)
-            syn.alive = active
-            scale = max(rules.get(r, {}).get("w_max_scale", 0.0) for r in rules) if rules else 0.0
-            syn.w_max = np.abs(weight) * max(scale, 1.0) * unit
+            if not rules:  # static: signed w for currents, no alive/w_max (see static_synapse_equations)
+                syn.w = (weight if kind == CURRENT else np.abs(weight)) * unit
+                if kind == CONDUCTANCE:
+                    syn.sgn = np.where(weight < 0, -1.0, 1.0)
+            else:
+                active = np.ones(len(pre_local))
+                active[len(pre_local) - len(candidates) :] = 0 if len(candidates) else 1
+                syn.w = np.abs(weight) * unit
+                syn.sgn = np.where(weight < 0, -1.0, 1.0)
+                syn.alive = active
+                scale = max(rules.get(r, {}).get("w_max_scale", 0.0) for r in rules)
+                syn.w_max = np.abs(weight) * max(scale, 1.0) * unit
             if "stp" in rules:
                 syn.u_stp = rules["stp"]["U"]
                 syn.x_stp = 1.0

@@ -63,8 +63,11 @@ class NeuronEquations:
             lines.append(f"{name} (constant)")
         if self.model == "adaptive_lif":
             lines += ["dw_adapt/dt = -w_adapt/tau_w : amp", "tau_w : second (constant)", "b : amp (constant)"]
+            lines += _decay_constants("w_adapt")
         else:
             lines.append("w_adapt = 0*amp : amp")
+        if self.constant_membrane_decay:
+            lines += _decay_constants("v")
         for c in self.channels:
             if c.kind == CURRENT:
                 lines.append(f"dI_{c.key}/dt = -I_{c.key}/({c.tau!r}*second) : amp")
@@ -81,6 +84,12 @@ class NeuronEquations:
             lines.append(f"d{var}/dt = -{var}/({tau!r}*second) : 1")
         return "\n".join(lines)
 
+    @property
+    def constant_membrane_decay(self) -> bool:
+        """v's linear coefficient −(g_L + g_gap)/C_m is a per-neuron constant: no conductance or graded
+        input (whose conductances change every step) reaches the group."""
+        return not self._of(CONDUCTANCE) and not self._of(GRADED)
+
     def reset(self) -> str:
         lines = ["v = v_reset"]
         if self.model == "adaptive_lif":
@@ -90,6 +99,11 @@ class NeuronEquations:
 
     def _of(self, kind: str) -> list[Channel]:
         return [c for c in self.channels if c.kind == kind]
+
+
+def _decay_constants(var: str) -> list[str]:
+    """Per-neuron constants A and exp(A·dt) of `var` (filled before the run; see brian2_integration)."""
+    return [f"lam_{var} : Hz (constant)", f"decay_{var} : 1 (constant)"]
 
 
 def _sum(terms: list[str], unit: str) -> str:
@@ -110,8 +124,11 @@ def synapse_equations(kind: str, key: str, rules: dict[str, dict[str, float]], u
 
     Weights are stored as a magnitude `w` ≥ 0 with a sign `sgn` (±1), so STDP's clipping to [0, w_max] keeps
     Dale-like signs; `w_signed` is what is recorded. `alive` (0/1) supports structural plasticity
-    (not `active`, which is every Brian2 object's on/off flag).
+    (not `active`, which is every Brian2 object's on/off flag). Without `rules` the synapse is static and
+    carries only what its event needs (`static_synapse_equations`).
     """
+    if not rules:
+        return static_synapse_equations(kind, key, unit)
     model = [
         f"w : {unit}",
         f"w_max : {unit} (constant)",
@@ -177,6 +194,29 @@ def synapse_equations(kind: str, key: str, rules: dict[str, dict[str, float]], u
     if dw_terms:  # w becomes a state variable (declaring it twice is an error in Brian2)
         model[0] = f"dw/dt = {' + '.join(dw_terms)} : {unit} (clock-driven)"
     return SynapseEquations("\n".join(model), "\n".join(on_pre), "\n".join(on_post) or None)
+
+
+def static_synapse_equations(kind: str, key: str, unit: str) -> SynapseEquations:
+    """Equations of a synapse object without plasticity: the same arithmetic as the plastic form with
+    `alive` = 1 and w·sgn folded into a signed `w` for current synapses (multiplications by 1 and sign
+    flips are exact, so the sums are bit-identical), one or two loads fewer per event or step."""
+    if kind == GRADED:
+        model = [
+            f"w : {unit}",
+            "E_syn : volt (constant)",
+            "mu : volt (constant)",
+            "steep : 1 (constant)",
+            "sig = 1/(1 + exp(-steep*(v_pre - mu)/mV)) : 1",
+            f"gg_{key}_post = w*sig : siemens (summed)",
+            f"ggE_{key}_post = w*sig*E_syn : amp (summed)",
+        ]
+        return SynapseEquations("\n".join(model), "", None)
+    if kind == GAP:
+        return SynapseEquations(f"w : {unit}\ngjv_{key}_post = w*v_pre : amp (summed)", "", None)
+    if kind == CURRENT:  # w signed
+        return SynapseEquations(f"w : {unit}", f"I_{key}_post += w", None)
+    on_pre = [f"ge_{key}_post += w*int(sgn > 0)", f"gi_{key}_post += w*int(sgn < 0)"]
+    return SynapseEquations(f"w : {unit}\nsgn : 1 (constant)", "\n".join(on_pre), None)
 
 
 def _pairing(target: str, trace: str, rule: str) -> str:

@@ -20,7 +20,13 @@ import time
 import numpy as np
 
 from wormchip import ir
-from wormchip.backends.brian2_backend import _Builder, _versions, choose_target
+from wormchip.backends.brian2_backend import (
+    RUNTIME_TARGETS,
+    _Builder,
+    _versions,
+    choose_target,
+    remember_cython,
+)
 from wormchip.backends.session import PeriodOutput
 from wormchip.errors import UnsupportedOnBackend
 from wormchip.result import Result
@@ -47,7 +53,7 @@ class Brian2Session:
         structural = any(r.rule == "structural" for p in network.projections for r in p.plasticity)
         if structural:
             raise UnsupportedOnBackend("Brian2 closed loop", ["structural plasticity"])
-        self.target = choose_target(network, target)
+        self.target = choose_target(network, target, allowed=RUNTIME_TARGETS)  # "auto": numpy or cython
         if self.target == "cpp_standalone":
             raise UnsupportedOnBackend(
                 "Brian2 closed loop", ["target cpp_standalone (no Python during a run): use cython or numpy"]
@@ -142,6 +148,8 @@ class Brian2Session:
                 self._inbox.put(_STOP)
             self._thread.join()
         self.closed = True
+        if self.target == "cython":
+            remember_cython(self.network)
         result = self.builder.collect()
         result.duration = self.step * self.dt
         result.metadata.update(

@@ -450,7 +450,8 @@ class RunSettings(_Strict):
     )
     target: Literal["numpy", "cython", "cpp_standalone", "auto"] = Field(
         "auto",
-        description="Brian2 code-generation target; `auto`: numpy for small runs, cython otherwise.",
+        description="Brian2 code-generation target; `auto`: the one estimated to finish first for this "
+        "duration, build included (cython's compile counted only when not cached); the result says which.",
     )
 
 
