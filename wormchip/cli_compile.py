@@ -12,11 +12,25 @@ def _compile(args: argparse.Namespace) -> int:
     from wormchip.preflight import check_output
 
     check_output(args.out)
-    compiled = compile_circuit(
-        args.circuit, target=args.target, method=args.method, duration=args.duration, force=args.force
-    )
+    energy = None
+    if args.per_inference:
+        from wormchip.closed_loop.episode import run_episode
+        from wormchip.pipeline import closed_loop_energy
+
+        episode = run_episode(
+            args.circuit, args.per_inference, on="emulator", seed=args.seed, duration=args.duration
+        )
+        compiled, energy = closed_loop_energy(
+            args.circuit, episode.result, episode.control_period, target=args.target, method=args.method
+        )
+    else:
+        compiled = compile_circuit(
+            args.circuit, target=args.target, method=args.method, duration=args.duration, force=args.force
+        )
     report = compiled.report
     summary = report.to_dict()
+    if energy is not None:
+        summary["per_inference"] = {"world": args.per_inference, "seed": args.seed, **energy.to_dict()}
     summary["quantization"] = {
         name: {"max_rel": e.max, "rms_rel": e.rms} for name, e in compiled.quantization.errors.items()
     }
@@ -38,6 +52,9 @@ def _compile(args: argparse.Namespace) -> int:
         print(json.dumps(summary, default=float))
         return 0
     print(report.to_table())
+    if energy is not None:
+        print(f"closed loop in {args.per_inference} (emulator, seed {args.seed}); see docs/compiler.md")
+        print(energy.to_table())
     if compiled.lowered.approximations:
         print("approximations (see docs/compiler.md):")
         for a in compiled.lowered.approximations:
@@ -59,7 +76,18 @@ def add_compile(subparsers: argparse._SubParsersAction) -> None:
         choices=["metis", "contiguous", "best"],
         help="neuron-to-core partitioner (best: METIS and contiguous, the one with fewer cores, then less traffic)",
     )
-    parser.add_argument("--duration", help="run length used to measure firing rates (default: the spec's)")
+    parser.add_argument(
+        "--duration",
+        help="run length used to measure firing rates (default: the spec's); with --per-inference, the episode's "
+        "world time (default: the binding's)",
+    )
+    parser.add_argument(
+        "--per-inference",
+        metavar="WORLD",
+        help="measure activity in a closed-loop episode in WORLD (a world the spec binds) on the emulator and "
+        "report ops and energy per inference (one control period) and per second, against a CPU",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="world seed of the --per-inference episode")
     parser.add_argument("--out", help="folder for compile.json and core_map.png")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(

@@ -203,3 +203,38 @@ def map_to_cores(
         graph, parts, placement, profile, spikes=spikes if spikes is not None else rates, dt=network.dt
     )
     return compiled
+
+
+def closed_loop_energy(
+    circuit: str | Path | CircuitSpec | ir.Network,
+    result: Result,
+    control_period: float,
+    target: str | Path = "loihi2",
+    method: str = "metis",
+):
+    """Energy per inference (one control period) of a closed-loop run on the emulator: the circuit compiled
+    with the run's rates, the report counted from the run's spike raster, against the same network as dense
+    float arithmetic on a CPU. Returns (Compiled, `wormchip.mappers.energy.InferenceEnergy`)."""
+    from wormchip.mappers.energy import dense_step_cost, inference_energy
+    from wormchip.mappers.partition import synapse_graph
+    from wormchip.mappers.report import resource_report
+
+    compiled = quantized(build_circuit(circuit, on="emulator"))
+    names = compiled.fixed.neuron_names
+    steps = int(round(result.duration / result.dt))
+    raster = np.zeros((steps, len(names)), dtype=bool)
+    for k, name in enumerate(names):
+        hit = result.spike_steps().get(name, np.zeros(0, dtype=np.int64))
+        raster[hit[(hit >= 0) & (hit < steps)], k] = True
+    compiled = map_to_cores(compiled, target, method, rates=raster.mean(axis=0) / result.dt)
+    report = resource_report(
+        compiled.graph, compiled.partition, compiled.placement, compiled.profile, spikes=raster, dt=result.dt
+    )
+    compiled.report = report
+    fixed = compiled.fixed
+    graded = sum(synapse_graph(b.weights).nnz for b in (*fixed.gap_weights, *fixed.graded_weights))
+    period_steps = max(1, int(round(control_period / result.dt)))
+    energy = inference_energy(
+        report, period_steps, dense_step_cost(compiled.network), compiled.profile, graded
+    )
+    return compiled, energy
