@@ -12,7 +12,8 @@ partition (`method="metis"`: METIS, repair, merge) + place (uninstrumented), the
 included: an upper bound on the passes' memory), with `--trace-memory` also the passes' own peak (tracemalloc,
 numpy included; it slows numpy's allocations, so the time is then not comparable), the inter-core
 traffic against the nengo-loihi-style contiguous split measured (and timed) in the same run (goal ≤ 0.5×), the
-core count against the resource lower bound (goal ≤ 1.05×), and which of the two `method="best"` would keep.
+core count against the resource lower bound (goal ≤ 1.05×; also against the legacy bound, which priced
+each source as one axon and is not a valid bound), and which of the two `method="best"` would keep.
 
     .venv/bin/python benchmarks/bench_compile_scale.py                 # 10k and 100k, shuffled and ordered
     .venv/bin/python benchmarks/bench_compile_scale.py --sizes 1000000 --orders shuffled
@@ -124,6 +125,8 @@ def run_one(n: int, ordered: bool, seed: int, trace_memory: bool = False) -> dic
         "cores": part.n_cores,
         "lower_bound": part.lower_bound,
         "cores_ratio": ratio(part.n_cores, part.lower_bound),
+        "legacy_bound": part.legacy_bound,
+        "cores_ratio_legacy": ratio(part.n_cores, part.legacy_bound),
         "traffic": part.traffic,
         "traffic_ratio": ratio(part.traffic, base.traffic),
         "metis_cores": metis.n_cores,
@@ -161,7 +164,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     print(
         f"{'neurons':>9} {'order':>8} {'synapses':>11} {'part+place s':>12} {'peak GB':>8} {'rss GB':>7} "
-        f"{'cores':>6} {'LB':>6} {'cores/LB':>8} {'chosen':>10} {'traffic/contig':>14} {'METIS/contig':>12} "
+        f"{'cores':>6} {'LB':>6} {'cores/LB':>8} {'old LB':>6} {'/old':>6} {'chosen':>10} {'traffic/contig':>14} {'METIS/contig':>12} "
         f"{'contig cores':>12} {'contig s':>8} {'fit':>4}"
     )
     for n in args.sizes:
@@ -179,6 +182,7 @@ def main(argv: list[str] | None = None) -> None:
             print(
                 f"{r['neurons']:>9} {order:>8} {r['synapses']:>11} {r['total_s']:>12} {str(r['peak_traced_gb'] or '-'):>8} "
                 f"{r['max_rss_gb']:>7} {r['cores']:>6} {r['lower_bound']:>6} {r['cores_ratio']:>8} "
+                f"{r['legacy_bound']:>6} {r['cores_ratio_legacy']:>6} "
                 f"{r['chosen']:>10} {r['traffic_ratio']:>14} {r['metis_traffic_ratio']:>12} "
                 f"{r['contiguous_cores']:>12} {r['contiguous_s']:>8} {str(r['all_cores_fit']):>4}"
             )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import math
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -15,9 +18,12 @@ from wormchip.mappers.partition import (
     core_usage,
     graph_from_fixed_point,
     inter_core_traffic,
+    legacy_lower_bound,
+    min_source_bits,
     partition,
     resource_lower_bound,
     synapse_graph,
+    synapse_memory_bits,
 )
 
 
@@ -254,3 +260,65 @@ def test_best_survives_contiguous_failure():
     p = partition(g, profile, method="best")  # contiguous raises ResourceError here; METIS's result is kept
     assert p.method == "metis"
     check_fits(p, g, profile)
+
+
+def test_min_source_bits_by_hand():
+    # Loihi 1: one axon of 65 synapses = 1,216 + 64 bits; 63 + 2 on two cores = 1,152 + 64
+    want = [0, 64, 192, 1152, 1216, 1856]
+    assert min_source_bits(np.array([0, 1, 7, 63, 65, 100]), loihi1).tolist() == want
+    big = np.array([20_000])  # beyond the DP table: n × the cheapest bits per synapse (1,024 / 56)
+    assert min_source_bits(big, loihi1)[0] == math.ceil(20_000 * 1024 / 56)
+    assert (min_source_bits(np.arange(500), loihi1) <= synapse_memory_bits(np.arange(500), loihi1)).all()
+
+
+def test_legacy_bound_overstates_a_two_core_partition():
+    # 4 sources of 65 targets each; one axon of 65 synapses costs 1,280 bits, so the legacy bound asks for
+    # ceil(4 × 1,280 / 2,432) = 3 cores, but splitting every source 63 + 2 over two cores fits in 2
+    n = 4 + 4 * 65
+    pre = np.repeat(np.arange(4), 65)
+    post = 4 + np.arange(4 * 65)
+    g = sp.csr_matrix((np.ones(pre.size, np.int32), (post, pre)), shape=(n, n))
+    profile = small(synaptic_memory_bits_per_core=2 * 1152 + 2 * 64)
+    local = np.arange(65) < 63  # each source's first 63 targets
+    core_of = np.zeros(n, np.int64)
+    core_of[post] = np.where(np.tile(local, 4) ^ np.repeat([0, 1, 0, 1], 65).astype(bool), 0, 1)
+    assert (core_usage(g, core_of, 2, profile).load(profile) <= 1).all()
+    assert legacy_lower_bound(g, profile) == 3
+    assert resource_lower_bound(g, profile) == 2
+
+
+def _fewest_cores_brute_force(g: sp.csr_matrix, profile, max_cores: int) -> int:
+    """The fewest cores of any valid partition of a tiny graph, by trying every assignment."""
+    n = g.shape[0]
+    for k in range(1, max_cores + 1):
+        for assign in itertools.product(range(k), repeat=n):
+            core_of = np.array(assign)
+            if core_of.max() + 1 == k and (core_usage(g, core_of, k, profile).load(profile) <= 1).all():
+                return k
+    return max_cores + 1
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_bound_never_above_brute_force_on_small_random_networks(seed):
+    rng = np.random.default_rng(seed)
+    n = 7
+    counts = rng.integers(1, 40, (n, n)) * (rng.random((n, n)) < 0.5)
+    np.fill_diagonal(counts, 0)
+    g = sp.csr_matrix(counts.astype(np.int32))
+    total = int(synapse_memory_bits(counts.sum(axis=0), loihi1).sum())
+    profile = small(neurons_per_core=4, synaptic_memory_bits_per_core=64 * max(2, -(-total // 64) // 2))
+    best = _fewest_cores_brute_force(g, profile, 4)
+    if best <= 4:
+        assert resource_lower_bound(g, profile) <= best
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_bound_never_above_found_partitions(seed):
+    g = sp.random(300, 300, density=0.08, random_state=seed, data_rvs=lambda k: np.ones(k)).tocsr()
+    g = g.astype(np.int32)
+    profile = small(neurons_per_core=64, synaptic_memory_bits_per_core=64 * 300)
+    bound = resource_lower_bound(g, profile)
+    for method in ("metis", "contiguous"):
+        p = partition(g, profile, method=method, seed=seed)
+        check_fits(p, g, profile)
+        assert bound == p.lower_bound <= p.n_cores

@@ -32,6 +32,7 @@ METIS_UFACTOR = 10  # METIS load imbalance tolerance, 1/1000 (10: 1.01)
 MERGE_BELOW = 0.9  # cores above this load are not merge candidates (nothing else fits beside them)
 METHODS = ("metis", "contiguous", "best")
 REAIM_ROUNDS = 4  # METIS re-runs with a larger k (graphs ≤ 2 M synapses; 1 above)
+MIN_BITS_TABLE = 8192  # `min_source_bits` solves its DP exactly up to this many synapses per source
 METIS_MAX_EDGES = 12_000_000  # above this many synapses METIS sees a random edge sample (see `_metis_parts`)
 
 
@@ -217,7 +218,8 @@ class Partition:
     """Neurons → cores. `core_of[i]` is neuron i's core (0 … n_cores − 1); `usage` is exact per-core use.
 
     `traffic` is the rate-weighted inter-core traffic (spike messages per unit time, per distinct destination
-    core); `lower_bound` the resource lower bound on the number of cores (`resource_lower_bound`).
+    core); `lower_bound` the resource lower bound on the number of cores (`resource_lower_bound`);
+    `legacy_bound` the pre-issue-14 figure (`legacy_lower_bound`, not a valid bound), for comparison.
     """
 
     core_of: np.ndarray
@@ -227,19 +229,45 @@ class Partition:
     lower_bound: int
     method: str
     profile_name: str
+    legacy_bound: int = 0
 
     def neurons_of(self, core: int) -> np.ndarray:
         """Indices of the neurons on `core`."""
         return np.flatnonzero(self.core_of == core)
 
 
-def resource_lower_bound(
+def min_source_bits(n_synapses: np.ndarray, profile: HardwareProfile) -> np.ndarray:
+    """Fewest synaptic memory bits any partition can spend on a source with `n_synapses` synapses.
+
+    A source's synapses on one core form one input axon stored as `synapse_memory_bits` (full groups plus a
+    remainder group); on different cores they form different axons. A piece of m > group-size synapses
+    costs exactly its full groups plus its remainder, so the cheapest split uses pieces of at most one group
+    each: min over multisets of sizes s ∈ [1, group] summing to n of Σ group_bits(s) (an unbounded
+    change-making DP). This can be below `synapse_memory_bits(n)`: on Loihi 1 65 synapses cost 1,280 bits
+    as one axon but 1,152 + 64 as 63 + 2 on two cores. Beyond `MIN_BITS_TABLE` synapses the bound is
+    n × the cheapest bits per synapse of any group size (every piece costs at least that).
+    """
+    n = np.asarray(n_synapses, dtype=np.int64)
+    g = profile.synapses_per_group
+    sizes = np.arange(1, g + 1)
+    group = synapse_memory_bits(sizes, profile).astype(np.int64)
+    rate = float(np.min(group / sizes))
+    top = int(min(n.max(initial=0), MIN_BITS_TABLE))
+    best = np.zeros(top + 1, np.int64)
+    for d in range(1, top + 1):
+        k = min(g, d)
+        best[d] = np.min(best[d - k : d][::-1] + group[:k])
+    return np.where(n <= top, best[np.minimum(n, top)], np.ceil(n * rate - 1e-9).astype(np.int64))
+
+
+def legacy_lower_bound(
     graph: sp.csr_matrix, profile: HardwareProfile, external: sp.csr_matrix | None = None
 ) -> int:
-    """Fewest cores any partition can use: the largest of total neurons, memory and axons over per-core limits.
+    """The bound used before issue 14: neurons, memory and axons over per-core limits, with each source's
+    synapses priced as one axon (`synapse_memory_bits` of its total).
 
-    Memory counts each source's synapses as if all sat on one core (fewest groups and headers); input axons
-    need one per source with a target, output axons one per neuron with a target.
+    Not a valid lower bound in general: splitting a source over cores can need fewer bits (see
+    `min_source_bits`), so a partition can use fewer cores. Kept to compare with earlier figures.
     """
     graph = _as_counts(graph, "graph", square=True)
     per_src = np.asarray(graph.sum(axis=0)).ravel()
@@ -256,6 +284,45 @@ def resource_lower_bound(
         math.ceil(mem / profile.synaptic_memory_bits_per_core),
         math.ceil(n_in / profile.input_axons_per_core),
         math.ceil(n_src / profile.output_axons_per_core),
+    )
+
+
+def _source_needs(g: sp.csr_matrix, profile: HardwareProfile) -> tuple[int, int]:
+    """(memory bits, axons) every partition must spend on the sources (columns) of `g`.
+
+    A source with t distinct targets needs ≥ ceil(t / neurons_per_core) axons (cores holding targets);
+    each axon costs ≥ one one-synapse group, and all its synapses ≥ `min_source_bits`.
+    """
+    per_src = np.asarray(g.sum(axis=0)).ravel().astype(np.int64)
+    targets = np.bincount(g.indices, minlength=g.shape[1])
+    axons = -(-targets // profile.neurons_per_core)
+    one = int(synapse_memory_bits(1, profile))
+    mem = np.maximum(min_source_bits(per_src, profile), axons * one)
+    return int(mem.sum()), int(axons.sum())
+
+
+def resource_lower_bound(
+    graph: sp.csr_matrix, profile: HardwareProfile, external: sp.csr_matrix | None = None
+) -> int:
+    """Fewest cores any partition can use (a proof is in docs/compiler.md, "Lower bound").
+
+    The largest of: neurons / neurons_per_core; Σ over sources of the fewest bits its synapses can take
+    (`_source_needs`: split into cheapest pieces, at least one piece per neurons_per_core targets) /
+    memory per core; the axons every source needs / input axons per core (external sources included);
+    recurrent sources' axons / output axons per core.
+    """
+    graph = _as_counts(graph, "graph", square=True)
+    mem, out = _source_needs(graph, profile)
+    n_in = out
+    if external is not None and external.shape[1]:
+        ext_mem, ext_in = _source_needs(_as_counts(external, "external", square=False), profile)
+        mem, n_in = mem + ext_mem, n_in + ext_in
+    return max(
+        1,
+        math.ceil(graph.shape[0] / profile.neurons_per_core),
+        math.ceil(mem / profile.synaptic_memory_bits_per_core),
+        math.ceil(n_in / profile.input_axons_per_core),
+        math.ceil(out / profile.output_axons_per_core),
     )
 
 
@@ -711,7 +778,7 @@ def _finish(
     core_of: np.ndarray,
     r: np.ndarray,
     profile: HardwareProfile,
-    lower: int,
+    lower: tuple[int, int],
     method: str,
 ) -> Partition:
     n_cores = int(core_of.max()) + 1 if core_of.size else 0
@@ -722,9 +789,10 @@ def _finish(
         n_cores=n_cores,
         usage=usage,
         traffic=inter_core_traffic(g, core_of, r, axons=m),
-        lower_bound=lower,
+        lower_bound=lower[0],
         method=method,
         profile_name=profile.name,
+        legacy_bound=lower[1],
     )
 
 
@@ -797,13 +865,14 @@ def partition(
     if names is not None and len(names) != g.shape[0]:
         raise ValueError(f"names has {len(names)} entries, expected {g.shape[0]} (one per neuron)")
     _check_fits_alone(g, ext, profile, names)
-    lower = resource_lower_bound(g, profile, ext)
+    lower = (resource_lower_bound(g, profile, ext), legacy_lower_bound(g, profile, ext))
+    start = max(lower)  # where the k searches start (a heuristic; `lower[0]` is the valid bound)
     if method == "contiguous":
-        return _finish(g, ext, _contiguous(g, ext, profile, lower), r, profile, lower, "contiguous")
-    best = _finish(g, ext, _metis(g, ext, profile, r, lower, seed, names), r, profile, lower, "metis")
+        return _finish(g, ext, _contiguous(g, ext, profile, start), r, profile, lower, "contiguous")
+    best = _finish(g, ext, _metis(g, ext, profile, r, start, seed, names), r, profile, lower, "metis")
     if method == "best":
         try:
-            base = _finish(g, ext, _contiguous(g, ext, profile, lower), r, profile, lower, "contiguous")
+            base = _finish(g, ext, _contiguous(g, ext, profile, start), r, profile, lower, "contiguous")
         except ResourceError:  # no equal contiguous split fits (e.g. a hub overflows every range)
             return best
         best = _better(best, base)
