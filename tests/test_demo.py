@@ -44,6 +44,9 @@ def test_demo_runs_end_to_end(tmp_path):
     assert any(
         line.startswith("closed loop (klinotaxis world, emulator): chemotaxis index") for line in lines
     )
+    assert any(
+        line.startswith("closed loop energy (klinotaxis): ") and "per inference" in line for line in lines
+    )
     assert any(line.startswith("atlas (") for line in lines) and lines[-1].endswith("report.html")
     assert set(summary.timings) >= {"tap_withdrawal", "compile", "lava + emulator", "compare", "atlas"}
 

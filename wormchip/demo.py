@@ -270,6 +270,16 @@ def _closed_loop_section(d: _Demo) -> None:
         f"over 5 × 60 s episodes, {speed:.0f}× real time"
     )
     d.step("closed loop emulator")
+    from wormchip.pipeline import closed_loop_energy
+
+    _, energy = closed_loop_energy("klinotaxis", episodes[0].result, episodes[0].control_period)
+    html.text(
+        "Energy per inference (one control period), from seed 0's spikes; Loihi 1 per-event figures (Davies et al. "
+        "2018) vs the same network as dense float32 on a CPU (Horowitz 2014, 45 nm); docs/compiler.md:"
+    )
+    html.preformatted(energy.to_table())
+    d.say(f"closed loop energy (klinotaxis): {energy.summary_line()}")
+    d.step("closed loop energy")
     short = run_episode("klinotaxis", on="emulator", seed=0, duration="0.5 s")
     lava = run_episode("klinotaxis", on="lava", seed=0, duration="0.5 s")
     same = np.array_equal(

@@ -106,7 +106,7 @@ def test_closed_loop_tap_withdrawal_in_cartpole():
     assert e.graded_ops > 0  # gap junctions and the linearised conductances send every step
     assert e.chip_pj == pytest.approx(compiled.report.energy_per_step_pj + e.graded_ops * 23.6)
     assert e.ratio_dense == pytest.approx(e.cpu_dense_pj / e.chip_pj)
-    assert "per inference" in e.to_table() and "nJ per inference" in e.summary_line()
+    assert "per inference" in e.to_table() and "J per inference (20 ms)" in e.summary_line()
 
 
 def test_compile_cli_per_inference_json(capsys):

@@ -204,8 +204,9 @@ class InferenceEnergy:
         """One line: energy per inference on the chip and on the CPU, and their ratio."""
         i = self.per_inference()
         return (
-            f"{i['chip_energy_j'] * 1e9:.3g} nJ per inference on the chip vs {i['cpu_dense_energy_j'] * 1e9:.3g} nJ "
-            f"dense float on a CPU ({self.ratio_dense:.2g}×; {self.steps_per_inference} steps, estimate)"
+            f"{_joules(i['chip_energy_j'])} per inference ({self.steps_per_inference * self.dt * 1e3:g} ms) on "
+            f"{self.chip_name} vs {_joules(i['cpu_dense_energy_j'])} as dense float on a CPU "
+            f"({self.ratio_dense:.2g}×, estimate)"
         )
 
     def to_table(self) -> str:
@@ -234,6 +235,14 @@ class InferenceEnergy:
             "report's spike-driven count leaves out"
         )
         return "\n".join(lines)
+
+
+def _joules(x: float) -> str:
+    """3 significant digits in nJ, µJ, mJ or J."""
+    for unit, scale in (("nJ", 1e-9), ("µJ", 1e-6), ("mJ", 1e-3)):
+        if abs(x) < 1e3 * scale:
+            return f"{x / scale:.3g} {unit}"
+    return f"{x:.3g} J"
 
 
 def inference_energy(
