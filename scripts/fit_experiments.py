@@ -7,8 +7,9 @@ Usage: .venv/bin/python scripts/fit_experiments.py klinotaxis|cartpole [--worker
 - klinotaxis: `scripts/experiments/klinotaxis_fit.yaml` (trained on world seeds 0–2 of the Gaussian plate and
   seed 0 of the linear one, 150 s); held out: seeds 100–119 on both gradient shapes, 600 s, on the emulator;
   the unfitted library circuit on the same worlds; Brian2 on seeds 100–104 (150 s) against the emulator.
-- cartpole: `scripts/experiments/cartpole_fit.yaml` (trained on seeds 0–3); held out: seeds 1000–1099 on the
-  emulator, 20 of them on Brian2, 3 in Lava.
+- cartpole: `scripts/experiments/cartpole_fit.yaml` (trained on seeds 0–9); the 24 best candidates re-scored on
+  validation seeds 500–549 and the best of them kept (`select_on_validation`); held out: seeds 1000–1099 on
+  the emulator, 20 of them on Brian2, 3 in Lava.
 `--trajectories` (klinotaxis) draws held-out paths, fitted vs unfitted: fit_klinotaxis_trajectories.png.
 Writes docs/figures/fit_<name>.json, fit_<name>_convergence.png, fit_<name>_best.yaml (the checkpoint stays in
 out/experiments/<name>/).
@@ -51,6 +52,62 @@ def _stats(rows: list[dict], key: str) -> dict:
     values = np.array([r[key] for r in rows], dtype=float)
     return {"mean": float(values.mean()), "sd": float(values.std()), "n": len(values),
             "min": float(values.min()), "max": float(values.max())}  # fmt: skip
+
+
+VALIDATION_SEEDS = range(
+    500, 550
+)  # CartPole model selection: disjoint from training (0–9) and held out (1000+)
+
+
+def network_returns(network, seeds, shift: dict | None = None, world: str = "gym:CartPole-v1") -> np.ndarray:
+    """Episode returns of an IR network in `world` (with a world `shift`), one per seed, 10 s, emulator."""
+    from dataclasses import replace
+
+    from wormchip.closed_loop.bindings import resolve
+    from wormchip.closed_loop.episode import _make_world, choose_binding
+
+    binding = choose_binding(network, world)
+    binding = replace(binding, params={**binding.params, **(shift or {})})
+    env = _make_world(binding)
+    resolved = resolve(binding, env)
+    return np.array(
+        [
+            run_prepared(network, binding, env, resolved, "emulator", s, "10 s").metrics["return"]
+            for s in seeds
+        ]
+    )
+
+
+def select_on_validation(spec_path: Path, out_dir: Path, network_transform=None, top: int = 24):
+    """The fit's `top` candidates by training score (ties: the later generation), re-scored on the validation
+    seeds; the best of them (ties: the higher training score) → (its spec, a summary). A fit on few training
+    episodes picks the first candidate that balances on those; this picks the one that generalizes."""
+    import pickle
+
+    from wormchip.circuits.build import build
+    from wormchip.fit.params import ParameterSpace
+
+    space = ParameterSpace(load_spec(spec_path))
+    with open(out_dir / "fit_state.pkl", "rb") as f:
+        state = pickle.load(f)
+    ranked = sorted(state.evaluations, key=lambda e: (e["score"], e["generation"]), reverse=True)[:top]
+    rows = []
+    for e in ranked:
+        candidate = space.apply(np.array(e["x"]))
+        network = build(candidate)
+        if network_transform is not None:
+            network = network_transform(network)
+        rows.append(
+            (float(network_returns(network, VALIDATION_SEEDS).mean()), e["score"], e["generation"], candidate)
+        )
+    validation, training, generation, spec = max(rows, key=lambda r: (r[0], r[1]))
+    print(
+        f"selected: generation {generation}, training {training:.1f}, validation {validation:.1f}", flush=True
+    )
+    summary = {"candidates": len(rows), "validation_seeds": [VALIDATION_SEEDS.start, VALIDATION_SEEDS.stop - 1],
+               "generation": generation, "training_score": training, "validation_mean": validation,
+               "validation_of_top_training": rows[0][0]}  # fmt: skip
+    return spec, summary
 
 
 def heldout_klinotaxis(best, base) -> dict:
@@ -135,6 +192,10 @@ def main() -> None:
                           "generations": result.generations, "evaluations": result.evaluations,
                           "evals_per_s": result.evals_per_s, "wall_s": result.wall_s}  # fmt: skip
         results_path.write_text(json.dumps(results, indent=1))
+        if name == "cartpole":
+            selected, results["selection"] = select_on_validation(spec_path, Path("out/experiments") / name)
+            best_path.write_text(to_yaml(selected))
+            results_path.write_text(json.dumps(results, indent=1))
     best = load_spec(best_path)
     base = load_spec("klinotaxis" if name == "klinotaxis" else "tap_withdrawal")
     results["heldout"] = (heldout_klinotaxis if name == "klinotaxis" else heldout_cartpole)(best, base)

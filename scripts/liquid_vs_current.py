@@ -7,8 +7,10 @@ Usage: .venv/bin/python scripts/liquid_vs_current.py [--workers 1] [--seeds 50] 
 - Liquid: the best spec of experiment 2 (`scripts/fit_experiments.py cartpole` → docs/figures/
   fit_cartpole_best.yaml; run that first).
 - Twin: the same fit (`scripts/experiments/cartpole_fit.yaml`: same free parameters, bounds, objective,
-  popsize, generations and CMA-ES seed) with every candidate run as `current_based(build(spec))`; its best
-  spec → docs/figures/fit_cartpole_current_best.yaml (run it through `current_based` to get the twin).
+  popsize, CMA-ES seed, and experiment 2's number of generations) with every candidate run as
+  `current_based(build(spec))`; its best candidate chosen on the validation seeds the same way
+  (`select_on_validation`) →
+  docs/figures/fit_cartpole_current_best.yaml (run it through `current_based` to get the twin).
 - Shifts (`wormchip.worlds.gym`): pole length ×2 and ×0.5, gravity ×1.5, Gaussian sensor noise σ = 0.02 and
   0.05 on every observation component, the action applied 1 and 2 control steps (20, 40 ms) late.
 - Each model and shift: world seeds 2000 … 2000 + seeds − 1 (never used in training), on the emulator (the
@@ -23,7 +25,6 @@ import argparse
 import json
 import time
 import warnings
-from dataclasses import replace
 from pathlib import Path
 
 import matplotlib
@@ -32,19 +33,16 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from fit_experiments import network_returns, select_on_validation  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from wormchip import ir  # noqa: E402
 from wormchip.circuits.build import build  # noqa: E402
 from wormchip.circuits.loader import load_spec, to_yaml  # noqa: E402
-from wormchip.closed_loop.bindings import resolve  # noqa: E402
-from wormchip.closed_loop.episode import _make_world, choose_binding, run_prepared  # noqa: E402
 from wormchip.fit.engine import fit  # noqa: E402
 from wormchip.transforms import current_based  # noqa: E402
 
 FIGURES = Path("docs/figures")
 SPEC = Path("scripts/experiments/cartpole_fit.yaml")
-WORLD = "gym:CartPole-v1"
 SHIFTS: dict[str, dict] = {
     "nominal": {},
     "pole length ×2": {"physics": {"length": 1.0}},
@@ -55,20 +53,6 @@ SHIFTS: dict[str, dict] = {
     "action delay 20 ms": {"action_delay": 1},
     "action delay 40 ms": {"action_delay": 2},
 }
-
-
-def returns(network: ir.Network, shift: dict, seeds: range) -> np.ndarray:
-    """Episode returns of `network` in CartPole with `shift`, one per world seed (10 s, 500 steps at most)."""
-    binding = choose_binding(network, WORLD)
-    binding = replace(binding, params={**binding.params, **shift})
-    env = _make_world(binding)
-    resolved = resolve(binding, env)
-    return np.array(
-        [
-            run_prepared(network, binding, env, resolved, "emulator", s, "10 s").metrics["return"]
-            for s in seeds
-        ]
-    )
 
 
 def paired(liquid: np.ndarray, twin: np.ndarray, rng: np.random.Generator) -> dict:
@@ -111,18 +95,23 @@ def main() -> None:
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     t0 = time.perf_counter()
-    twin_fit = fit(SPEC, workers=args.workers, resume=args.resume, out=Path("out/experiments/cartpole_current"),
+    experiment2_all = json.loads((FIGURES / "fit_cartpole.json").read_text())
+    experiment2 = experiment2_all["fit"]
+    twin_out = Path("out/experiments/cartpole_current")
+    twin_fit = fit(SPEC, workers=args.workers, resume=args.resume, out=twin_out,
+                   generations=experiment2["generations"],
                    network_transform=current_based,
                    report=lambda done, total, best: print(f"twin generation {done}/{total}: best {best:.1f}",
                                                           flush=True))  # fmt: skip
-    (FIGURES / "fit_cartpole_current_best.yaml").write_text(to_yaml(twin_fit.best_spec))
+    twin_spec, twin_selection = select_on_validation(SPEC, twin_out, current_based)
+    (FIGURES / "fit_cartpole_current_best.yaml").write_text(to_yaml(twin_spec))
     liquid = build(load_spec(FIGURES / "fit_cartpole_best.yaml"))
-    twin = current_based(build(twin_fit.best_spec))
+    twin = current_based(build(twin_spec))
     seeds = range(2000, 2000 + args.seeds)
     rng = np.random.default_rng(0)
     table = {}
     for name, shift in SHIFTS.items():
-        table[name] = paired(returns(liquid, shift, seeds), returns(twin, shift, seeds), rng)
+        table[name] = paired(network_returns(liquid, seeds, shift), network_returns(twin, seeds, shift), rng)
         row = table[name]
         print(f"{name:<22} liquid {row['liquid_mean']:6.1f}  twin {row['twin_mean']:6.1f}  "
               f"Δ {row['difference']:+6.1f} {row['difference_ci95']}  p {row['wilcoxon_p']:.3g}", flush=True)  # fmt: skip
@@ -139,9 +128,6 @@ def main() -> None:
         "table": table,
         "wall_s": time.perf_counter() - t0,
     }
-    experiment2 = FIGURES / "fit_cartpole.json"
-    if experiment2.exists():
-        out["training"]["liquid_best_score"] = json.loads(experiment2.read_text())["fit"]["best_score"]
     (FIGURES / "liquid_vs_current_cartpole.json").write_text(json.dumps(out, indent=1))
     figure(table).savefig(FIGURES / "liquid_vs_current_cartpole.png", dpi=110)
 
