@@ -147,3 +147,54 @@ def test_bad_shifts_are_one_line_errors() -> None:
         make_world("gym:CartPole-v1", physics={"pole_len": 1.0})
     with pytest.raises(WorldError, match="action_delay a whole number"):
         make_world("gym:CartPole-v1", action_delay=-1)
+
+
+def test_change_mid_episode_sets_physics_then_reset_restores() -> None:
+    """`change` takes effect after `change_at` steps: the same steps as a world made changed from then on."""
+    world = make_world("gym:CartPole-v1", change_at=5, change={"physics": {"length": 1.0, "gravity": 12.0}})
+    base = world.env.unwrapped
+    obs, _ = world.reset(seed=3)
+    ref = gymnasium.make("CartPole-v1")
+    ref_obs, _ = ref.reset(seed=3)
+    for k in range(12):
+        if k == 5:  # the reference world changes by hand at the same step
+            ref.unwrapped.length, ref.unwrapped.gravity = 1.0, 12.0
+            ref.unwrapped.polemass_length = ref.unwrapped.masspole * 1.0
+        assert world.changed == (k > 5)
+        action = _cartpole_policy(obs)
+        obs, *_ = world.step(action)
+        ref_obs, *_ = ref.step(action)
+        np.testing.assert_array_equal(obs, ref_obs)
+    assert world.changed
+    assert (base.length, base.gravity, base.polemass_length) == (1.0, 12.0, base.masspole * 1.0)
+    world.reset(seed=3)
+    assert not world.changed
+    assert (base.length, base.gravity, base.polemass_length) == (0.5, 9.8, base.masspole * 0.5)
+
+
+def test_change_of_noise_and_delay() -> None:
+    world = make_world("gym:CartPole-v1", change_at=2, change={"observation_noise": 0.5, "action_delay": 2})
+    world.reset(seed=0)
+    for _ in range(2):
+        world.step(1)
+    assert world.observation_noise == 0.0 and world.action_delay == 0
+    obs, *_ = world.step(0)
+    assert world.observation_noise == 0.5 and world.action_delay == 2
+    assert not np.array_equal(obs, world._obs)  # noisy from the change on
+    world.reset(seed=0)
+    assert world.observation_noise == 0.0 and world.action_delay == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"change": {"physics": {"length": 1.0}}}, "needs change_at"),
+        ({"change_at": 3, "change": {"wind": 1.0}}, "unknown key"),
+        ({"change_at": 3, "change": {"physics": {"lenght": 1.0}}}, "no numeric attribute 'lenght'"),
+        ({"change_at": -1, "change": {"observation_noise": 0.1}}, "change_at must be"),
+        ({"change_at": 3, "change": {"action_delay": -2}}, "action_delay"),
+    ],
+)
+def test_bad_change_is_one_clear_error(kwargs, match) -> None:
+    with pytest.raises(WorldError, match=match):
+        make_world("gym:CartPole-v1", **kwargs)

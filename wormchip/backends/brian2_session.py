@@ -7,7 +7,9 @@ Two ways to interleave Brian2 with a world, both offered and measured (`benchmar
 - `mode="chunks"`: one `Network.run(period)` per control period (simple; each call re-prepares the code
   objects, which costs milliseconds per period).
 The current is added to each neuron's `I_bias` parameter, so no equation changes; spike counts come from
-the spike monitors' cumulative `count`. Runtime targets only (numpy, cython): cpp_standalone cannot call
+the spike monitors' cumulative `count`. `modulate(amount)` adds a reward signal to the neuromodulator D of
+every `reward_stdp` rule at the start of the next period (the closed loop routes a world's reward to
+three-factor STDP this way). Runtime targets only (numpy, cython): cpp_standalone cannot call
 back into Python during a run.
 """
 
@@ -73,6 +75,11 @@ class Brian2Session:
         self.base_bias = [np.asarray(b.params["I_bias"], dtype=float) for b in network.blocks]
         self.last_counts = np.zeros(network.size, dtype=np.int64)
         self.closed = False
+        self._modulation = 0.0
+        self.modulated_groups = [
+            (group, [v for v in group.variables if v.startswith("D_")]) for group in self.builder.groups
+        ]
+        self.modulated_groups = [(g, names) for g, names in self.modulated_groups if names]
         if mode == "operation":
             self._inbox: queue.Queue = queue.Queue()
             self._outbox: queue.Queue = queue.Queue()
@@ -83,9 +90,21 @@ class Brian2Session:
 
     # --- shared pieces -----------------------------------------------------------------------------------------
     def _apply(self, current: np.ndarray) -> None:
-        """I_bias of every group = its own bias + the period's current."""
+        """I_bias of every group = its own bias + the period's current; a pending reward goes into D."""
         for block, group, base in zip(self.network.blocks, self.builder.groups, self.base_bias):
             group.I_bias = (base + current[block.indices]) * self.b2.amp
+        if self._modulation:
+            for group, names in self.modulated_groups:
+                for name in names:
+                    setattr(group, name, np.asarray(getattr(group, name)[:]) + self._modulation)
+            self._modulation = 0.0
+
+    def modulate(self, amount: float) -> None:
+        """Add `amount` to the neuromodulator D of every reward-modulated STDP rule when the next period
+        starts (D += amount, as a reward pulse of the spec does); refused without a `reward_stdp` rule."""
+        if not self.modulated_groups:
+            raise UnsupportedOnBackend("Brian2 closed loop reward", ["a reward needs a reward_stdp rule"])
+        self._modulation += float(amount)
 
     def _output(self) -> PeriodOutput:
         """Spike counts since the last call and v − E_L now."""

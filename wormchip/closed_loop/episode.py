@@ -31,6 +31,9 @@ from wormchip.worlds import WORLDS, make_world
 from wormchip.worlds.base import Trajectory, WorldError, WormWorld
 
 Progress = Callable[[float], None]
+#: A reward signal for three-factor plasticity: (observation, reward, terminated) after a world step → the
+#: amount added to the circuit's neuromodulator D before the next control period (0: nothing).
+Modulation = Callable[[np.ndarray, float, bool], float]
 
 
 class EpisodeError(WormchipError):
@@ -144,8 +147,10 @@ def run_prepared(
     report: Progress | None = None,
     brian2_mode: str = "operation",
     timeout_s: float = 60.0,
+    modulation: Modulation | None = None,
 ) -> EpisodeResult:
-    """`run_episode` for an already prepared circuit and world (several episodes reuse them)."""
+    """`run_episode` for an already prepared circuit and world (several episodes reuse them); `modulation`
+    turns each world step into a reward signal for the circuit's `reward_stdp` rules (Brian2 only)."""
     t0 = time.perf_counter()
     n_steps = episode_steps(binding, env, duration)
     period_steps = max(1, int(round(binding.control_period / network.dt)))
@@ -156,6 +161,9 @@ def run_prepared(
         network, on, period_steps, n_steps * period_steps, encoder.max_current(), brian2_mode, timeout_s
     )
     trajectory = Trajectory(dt=float(getattr(env, "dt", period)))
+    if modulation is not None and not hasattr(session, "modulate"):
+        session.close()
+        raise EpisodeError(f"a reward signal (modulation) needs the brian2 closed loop, not {on!r}")
     try:
         obs, _ = env.reset(seed=seed)
         trajectory.observations.append(np.asarray(obs, dtype=float).ravel())
@@ -173,6 +181,10 @@ def run_prepared(
             trajectory.rewards.append(float(reward))
             trajectory.observations.append(np.asarray(obs, dtype=float).ravel())
             trajectory.states.append(_state(env, obs))
+            if modulation is not None:
+                amount = float(modulation(trajectory.observations[-1], float(reward), bool(terminated)))
+                if amount:
+                    session.modulate(amount)
             if report is not None and (k % 20 == 0 or k == n_steps - 1):
                 report((k + 1) / n_steps)
             if terminated or truncated:

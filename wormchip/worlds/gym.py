@@ -16,6 +16,11 @@ made (CartPole's `length`, `gravity`, `masspole`, `masscart`, `force_mag`; its d
 `polemass_length` are recomputed); `observation_noise` adds Gaussian noise of that standard deviation to every
 observation component (seeded with the episode); `action_delay` applies each action that many steps late (the
 first action fills the queue).
+
+A change of the world mid-episode (adaptation during operation): `change` holds shifts of the same three
+kinds (`physics`, `observation_noise`, `action_delay`) that take effect after `change_at` steps of an
+episode (from the step that follows); `reset` restores the world as made, so every episode starts unchanged.
+`changed` says whether the change is in effect.
 """
 
 from __future__ import annotations
@@ -67,10 +72,13 @@ class GymWorld(WormWorld):
         physics: dict[str, float] | None = None,
         observation_noise: float = 0.0,
         action_delay: int = 0,
+        change_at: int | None = None,
+        change: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         """Make `env_id` with gymnasium.make(env_id, **kwargs), then apply the shifts (module docstring);
-        unknown ids or attributes, negative noise or delay raise WorldError."""
+        unknown ids or attributes, negative noise or delay, a `change` without `change_at` (or with unknown
+        keys) raise WorldError."""
         super().__init__()
         self.env_id = env_id
         registry = gymnasium.envs.registry
@@ -94,18 +102,35 @@ class GymWorld(WormWorld):
         self.dt = _env_dt(self.env)
         self._obs = np.zeros(n_obs)
         _set_physics(self.env.unwrapped, env_id, physics or {})
-        if not (observation_noise >= 0.0 and float(action_delay) == int(action_delay) >= 0):
-            raise WorldError(
-                f"gym: observation_noise must be ≥ 0 and action_delay a whole number ≥ 0, got "
-                f"{observation_noise!r} and {action_delay!r}"
-            )
+        _check_noise_delay(observation_noise, action_delay)
         self.observation_noise = float(observation_noise)
         self.action_delay = int(action_delay)
         self._noise = np.random.default_rng(0)
         self._pending: deque = deque()
+        self.change_at, self.change = _check_change(change_at, change)
+        self.changed = False
+        self._steps = 0
+        base = self.env.unwrapped
+        # what reset restores: the world as made (shifts included), before any change
+        self._initial = (
+            {
+                name: getattr(base, name)
+                for name in (*self.change.get("physics", {}), *_DERIVED)
+                if hasattr(base, name)
+            },
+            self.observation_noise,
+            self.action_delay,
+        )
+        _check_physics(base, env_id, self.change.get("physics", {}))
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         """gymnasium's reset, seeded."""
+        if self.changed:
+            physics, self.observation_noise, self.action_delay = self._initial
+            for name, value in physics.items():
+                setattr(self.env.unwrapped, name, value)
+            self.changed = False
+        self._steps = 0
         obs, info = self.env.reset(seed=seed, options=options)
         self._noise = np.random.default_rng(None if seed is None else [seed, 0x5EED])
         self._pending.clear()
@@ -114,6 +139,9 @@ class GymWorld(WormWorld):
 
     def step(self, action: Any):
         """gymnasium's step; an exception inside the environment becomes a WorldError."""
+        if self.change_at is not None and not self.changed and self._steps >= self.change_at:
+            self._apply_change()
+        self._steps += 1
         if self.action_delay:
             if not self._pending:
                 self._pending.extend([action] * self.action_delay)
@@ -125,6 +153,20 @@ class GymWorld(WormWorld):
             raise WorldError(f"gym: {self.env_id} failed in step(): {exc}") from exc
         self._obs = np.asarray(obs)
         return self._observed(obs), reward, terminated, truncated, info
+
+    def _apply_change(self) -> None:
+        """Put `change` in effect: physics attributes, noise, and the delay (the queue of pending actions
+        grows by repeating its oldest action, or drops its oldest ones)."""
+        _set_physics(self.env.unwrapped, self.env_id, self.change.get("physics", {}))
+        self.observation_noise = float(self.change.get("observation_noise", self.observation_noise))
+        delay = int(self.change.get("action_delay", self.action_delay))
+        if self._pending:
+            while len(self._pending) > delay:
+                self._pending.popleft()
+            while len(self._pending) < delay:
+                self._pending.appendleft(self._pending[0])
+        self.action_delay = delay
+        self.changed = True
 
     def _observed(self, obs: Any) -> Any:
         """The observation the circuit gets: with Gaussian noise when `observation_noise` > 0."""
@@ -157,9 +199,37 @@ class GymWorld(WormWorld):
         self.env.close()
 
 
-def _set_physics(base: Any, env_id: str, physics: dict[str, float]) -> None:
-    """Set attributes of the unwrapped environment; CartPole's derived masses follow."""
-    for name, value in physics.items():
+_DERIVED = ("total_mass", "polemass_length")  # CartPole attributes recomputed from the masses and length
+_CHANGE_KEYS = ("physics", "observation_noise", "action_delay")
+
+
+def _check_noise_delay(observation_noise: float, action_delay: int) -> None:
+    if not (observation_noise >= 0.0 and float(action_delay) == int(action_delay) >= 0):
+        raise WorldError(
+            f"gym: observation_noise must be ≥ 0 and action_delay a whole number ≥ 0, got "
+            f"{observation_noise!r} and {action_delay!r}"
+        )
+
+
+def _check_change(change_at: int | None, change: dict[str, Any] | None) -> tuple[int | None, dict[str, Any]]:
+    """`change_at` a whole number ≥ 0 when `change` is given; `change`'s keys among `_CHANGE_KEYS`."""
+    change = dict(change or {})
+    unknown = sorted(set(change) - set(_CHANGE_KEYS))
+    if unknown:
+        raise WorldError(
+            f"gym: change has unknown key(s) {', '.join(unknown)}; use {', '.join(_CHANGE_KEYS)}"
+        )
+    if change and change_at is None:
+        raise WorldError("gym: change needs change_at (the step after which it takes effect)")
+    if change_at is not None and not (float(change_at) == int(change_at) >= 0):
+        raise WorldError(f"gym: change_at must be a whole number of steps ≥ 0, got {change_at!r}")
+    _check_noise_delay(change.get("observation_noise", 0.0), change.get("action_delay", 0))
+    return (None if change_at is None else int(change_at)), change
+
+
+def _check_physics(base: Any, env_id: str, physics: dict[str, float]) -> None:
+    """Every name in `physics` is a numeric attribute of the unwrapped environment."""
+    for name in physics:
         current = getattr(base, name, None)
         if not isinstance(current, int | float) or isinstance(current, bool):
             numeric = sorted(
@@ -168,6 +238,12 @@ def _set_physics(base: Any, env_id: str, physics: dict[str, float]) -> None:
             raise WorldError(
                 f"gym: {env_id} has no numeric attribute {name!r} to shift; it has: {', '.join(numeric)}"
             )
+
+
+def _set_physics(base: Any, env_id: str, physics: dict[str, float]) -> None:
+    """Set attributes of the unwrapped environment; CartPole's derived masses follow."""
+    _check_physics(base, env_id, physics)
+    for name, value in physics.items():
         setattr(base, name, float(value))
     if physics and {"masspole", "masscart", "length"} <= set(vars(base)):
         base.total_mass = base.masspole + base.masscart
