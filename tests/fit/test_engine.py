@@ -45,6 +45,9 @@ def test_fit_is_reproducible_and_resumes_exactly(fit_spec_path, tmp_path, local_
     resumed = fit(fit_spec_path, client=local_client, out=tmp_path / "part", generations=3, resume=True)
     assert resumed.history == whole.history and resumed.best_score == whole.best_score
     assert resumed.evaluations == 12
+    # time and rate cover the whole fit, its first part included, not only the resumed generation
+    assert resumed.wall_s > part.wall_s > 0
+    assert resumed.evals_per_s == pytest.approx(12 / resumed.wall_s)
     # the best candidate is a complete spec every command accepts, and scores what the fit says
     best = load_spec(tmp_path / "whole" / "best_spec.yaml")
     assert best == whole.best_spec

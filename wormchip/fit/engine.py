@@ -53,6 +53,7 @@ class FitState:
     best_score: float = -math.inf
     best_x: list[float] | None = None
     history: list[dict] = field(default_factory=list)  # per generation: best, median, best so far
+    wall_s: float = 0.0  # time spent in generations, over every run of this fit (resumes included)
 
 
 @dataclass
@@ -154,18 +155,16 @@ def fit(
     )
     own_client = client is None
     client = client or open_client(workers, scheduler)
-    t0 = time.perf_counter()
-    evaluated_here = 0
     try:
         remote = client.scatter(evaluator, broadcast=True)
         while state.generation < generations:
+            started = time.perf_counter()
             np.random.set_state(state.numpy_random)
             xs = state.es.ask()
             drawn = np.random.get_state()
             candidates = [space.apply(x).model_dump(mode="json") for x in xs]
             futures = client.map(evaluate_task, [remote] * len(candidates), candidates, pure=False, retries=3)
             results: list[Evaluation] = client.gather(futures)
-            evaluated_here += len(results)
             scores = [r.score for r in results]
             np.random.set_state(drawn)  # whatever ran meanwhile in this process, CMA-ES continues its stream
             state.es.tell(xs, [-s for s in scores])
@@ -179,6 +178,7 @@ def fit(
             state.history.append({"generation": state.generation, "best": float(max(scores)),
                                   "median": float(np.median(scores)), "best_so_far": state.best_score})  # fmt: skip
             state.generation += 1
+            state.wall_s += time.perf_counter() - started
             if checkpoint is not None:
                 out_dir.mkdir(parents=True, exist_ok=True)
                 _save(state, checkpoint)
@@ -191,7 +191,6 @@ def fit(
             client.close()
             if cluster is not None:
                 cluster.close()
-    wall = time.perf_counter() - t0
     best_x = np.array(state.best_x)
     result = FitResult(
         best_score=state.best_score,
@@ -199,8 +198,8 @@ def fit(
         best_spec=space.apply(best_x),
         generations=state.generation,
         evaluations=len(state.evaluations),
-        evals_per_s=evaluated_here / wall if wall > 0 else math.nan,
-        wall_s=wall,
+        evals_per_s=len(state.evaluations) / state.wall_s if state.wall_s > 0 else math.nan,
+        wall_s=state.wall_s,
         history=state.history,
     )
     if out_dir is not None:
