@@ -14,7 +14,9 @@ from wormchip.mappers.fixed_point import FixedPointNetwork, WeightBlock
 from wormchip.mappers.hardware import loihi1
 from wormchip.mappers.partition import (
     _ContiguousSplits,
+    _Dissolver,
     _merge_cores,
+    _repair,
     core_usage,
     graph_from_fixed_point,
     inter_core_traffic,
@@ -322,3 +324,22 @@ def test_bound_never_above_found_partitions(seed):
         p = partition(g, profile, method=method, seed=seed)
         check_fits(p, g, profile)
         assert bound == p.lower_bound <= p.n_cores
+
+
+@pytest.mark.parametrize("tight", [False, True])
+def test_dissolve_keeps_every_core_valid(tight):
+    # 40 scattered cores of 7–8 neurons (with external inputs): dissolving moves whole cores into others
+    g, _ = shuffled_modules(24, 12)
+    n = g.shape[0]
+    ext = sp.csr_matrix((np.ones(n, np.int32), (np.arange(n), np.arange(n) % 3)), shape=(n, 3))
+    profile = small(neurons_per_core=48)
+    if tight:  # axon limits at the scattered partition's own maxima: every move must respect them
+        u = core_usage(g, np.arange(n) % 40, 40, profile, ext)
+        limits = dict(input_axons_per_core=u.input_axons.max(), output_axons_per_core=u.output_axons.max())
+        profile = small(neurons_per_core=48, **{k: int(v) for k, v in limits.items()})
+    core_of, state = _repair(g, ext, np.arange(n) % 40, profile, np.ones(n))
+    assert int(core_of.max()) + 1 == 40
+    out = _Dissolver(state, core_of).run(below=1.0)
+    k = int(out.max()) + 1
+    assert k < 40 and np.array_equal(np.unique(out), np.arange(k))
+    assert (core_usage(g, out, k, profile, ext).load(profile) <= 1).all()

@@ -13,6 +13,7 @@ Everything is vectorized over synapses with scipy.sparse; Python loops run over 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,13 +26,16 @@ from wormchip.errors import ResourceError
 from wormchip.mappers.hardware import HardwareProfile, load_profile
 
 LIMITS = ("neurons", "memory_bits", "input_axons", "output_axons")
-TARGET_FILL = 0.99  # mean core load METIS aims at; the repair sheds the overflow, the merge packs it
-REPAIR_FILL = 0.98  # an over-full core sheds load down to this fraction of its binding limit
+REPAIR_FILL = 0.995  # an over-full core sheds load down to this fraction of its binding limit
 STRAGGLER_SHED = 0.1  # from repair round 3 on, an over-full core sheds ≥ 0.1 × (round − 1)
 METIS_UFACTOR = 10  # METIS load imbalance tolerance, 1/1000 (10: 1.01)
 MERGE_BELOW = 0.9  # cores above this load are not merge candidates (nothing else fits beside them)
 METHODS = ("metis", "contiguous", "best")
-REAIM_ROUNDS = 4  # METIS re-runs with a larger k (graphs ≤ 2 M synapses; 1 above)
+REAIM_ROUNDS = 3  # METIS re-runs at k = measured need / AIM_FILL (graphs ≤ REWEIGHT_MAX_EDGES synapses)
+REAIM_ROUNDS_LARGE = 1  # METIS re-runs on larger graphs
+REWEIGHT_MAX_EDGES = 20_000_000
+AIM_FILL = 0.995  # mean load of the binding limit that METIS's re-runs aim at
+BITS_TABLE = 1 << 16  # `synapse_memory_bits` looks counts below this up in a table
 MIN_BITS_TABLE = 8192  # `min_source_bits` solves its DP exactly up to this many synapses per source
 METIS_MAX_EDGES = 12_000_000  # above this many synapses METIS sees a random edge sample (see `_metis_parts`)
 
@@ -91,15 +95,61 @@ def synapse_memory_bits(n_synapses: np.ndarray | int, profile: HardwareProfile) 
     synapses are stored in groups of at most `synapses_per_group` (64); a group of m synapses takes
     m × (weight + delay + tag + index bits) + header (4 format + 6 count bits), rounded up to whole
     64-bit words. Loihi 1: m × 18 + 10 bits, so 1 synapse → 64 bits, 64 synapses → 1,216 bits.
+    Counts below `BITS_TABLE` are looked up in a table (one gather instead of six array operations).
     """
-    n = np.asarray(n_synapses, dtype=np.int64)
-    g, w = profile.synapses_per_group, profile.memory_word_bits
+    n = np.asarray(n_synapses)
+    key = (profile.bits_per_synapse, profile.axon_header_bits, profile.synapses_per_group)
+    if n.size and n.dtype.kind in "iu" and 0 <= n.min() and n.max() < BITS_TABLE:
+        return _bits_table(*key, profile.memory_word_bits)[n]
+    return _bits_formula(n.astype(np.int64), *key, profile.memory_word_bits)
 
-    def group(m: np.ndarray | int) -> np.ndarray:
-        return -(-(np.asarray(m) * profile.bits_per_synapse + profile.axon_header_bits) // w) * w
 
-    full, rest = np.divmod(n, g)
-    return full * group(g) + np.where(rest > 0, group(rest), 0)
+def _bits_formula(n: np.ndarray, per_synapse: int, header: int, group: int, word: int) -> np.ndarray:
+    full, rest = np.divmod(n, group)
+    full_bits = -(-(group * per_synapse + header) // word) * word
+    return full * full_bits + np.where(rest > 0, -(-(rest * per_synapse + header) // word) * word, 0)
+
+
+@functools.lru_cache(maxsize=8)
+def _bits_table(per_synapse: int, header: int, group: int, word: int) -> np.ndarray:
+    table = _bits_formula(np.arange(BITS_TABLE, dtype=np.int64), per_synapse, header, group, word)
+    table.flags.writeable = False
+    return table
+
+
+def _row_bits(m: sp.csr_matrix, profile: HardwareProfile) -> np.ndarray:
+    """Per row of a count matrix, Σ `synapse_memory_bits` of its entries. Most entries are 1, so only the
+    others are looked up (one pass over the data instead of a 100 M-long gather and bincount)."""
+    one = int(synapse_memory_bits(1, profile))
+    bits = np.diff(m.indptr).astype(np.int64) * one
+    other = np.flatnonzero(m.data != 1)
+    if other.size:
+        rows = np.searchsorted(m.indptr, other, side="right") - 1
+        extra = synapse_memory_bits(m.data[other], profile) - one
+        bits += np.bincount(rows, weights=extra, minlength=m.shape[0]).astype(np.int64)
+    return bits
+
+
+def _row_totals(m: sp.csr_matrix) -> np.ndarray:
+    """Per row of a count matrix, Σ counts (entries of 1 counted from indptr alone)."""
+    total = np.diff(m.indptr).astype(np.int64)
+    other = np.flatnonzero(m.data != 1)
+    if other.size:
+        rows = np.searchsorted(m.indptr, other, side="right") - 1
+        total += np.bincount(rows, weights=m.data[other] - 1, minlength=m.shape[0]).astype(np.int64)
+    return total
+
+
+def _column_totals(m: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """Per column of a count matrix: (Σ counts, number of nonzeros), from one pass over the indices."""
+    nnz = np.bincount(m.indices, minlength=m.shape[1])
+    total = nnz.astype(np.int64)
+    other = np.flatnonzero(m.data != 1)
+    if other.size:
+        total += np.bincount(m.indices[other], weights=m.data[other] - 1, minlength=m.shape[1]).astype(
+            np.int64
+        )
+    return total, nnz
 
 
 # ------------------------------------------------------------------------------------------- core usage
@@ -269,36 +319,7 @@ def legacy_lower_bound(
     Not a valid lower bound in general: splitting a source over cores can need fewer bits (see
     `min_source_bits`), so a partition can use fewer cores. Kept to compare with earlier figures.
     """
-    graph = _as_counts(graph, "graph", square=True)
-    per_src = np.asarray(graph.sum(axis=0)).ravel()
-    mem = synapse_memory_bits(per_src, profile).sum()
-    n_src = np.count_nonzero(per_src)
-    n_in = n_src
-    if external is not None and external.shape[1]:
-        ext_src = np.asarray(external.sum(axis=0)).ravel()
-        mem += synapse_memory_bits(ext_src, profile).sum()
-        n_in += np.count_nonzero(ext_src)
-    return max(
-        1,
-        math.ceil(graph.shape[0] / profile.neurons_per_core),
-        math.ceil(mem / profile.synaptic_memory_bits_per_core),
-        math.ceil(n_in / profile.input_axons_per_core),
-        math.ceil(n_src / profile.output_axons_per_core),
-    )
-
-
-def _source_needs(g: sp.csr_matrix, profile: HardwareProfile) -> tuple[int, int]:
-    """(memory bits, axons) every partition must spend on the sources (columns) of `g`.
-
-    A source with t distinct targets needs ≥ ceil(t / neurons_per_core) axons (cores holding targets);
-    each axon costs ≥ one one-synapse group, and all its synapses ≥ `min_source_bits`.
-    """
-    per_src = np.asarray(g.sum(axis=0)).ravel().astype(np.int64)
-    targets = np.bincount(g.indices, minlength=g.shape[1])
-    axons = -(-targets // profile.neurons_per_core)
-    one = int(synapse_memory_bits(1, profile))
-    mem = np.maximum(min_source_bits(per_src, profile), axons * one)
-    return int(mem.sum()), int(axons.sum())
+    return _bounds(_as_counts(graph, "graph", square=True), external, profile)[1]
 
 
 def resource_lower_bound(
@@ -311,19 +332,42 @@ def resource_lower_bound(
     memory per core; the axons every source needs / input axons per core (external sources included);
     recurrent sources' axons / output axons per core.
     """
-    graph = _as_counts(graph, "graph", square=True)
-    mem, out = _source_needs(graph, profile)
-    n_in = out
+    return _bounds(_as_counts(graph, "graph", square=True), external, profile)[0]
+
+
+def _source_needs(g: sp.csr_matrix, profile: HardwareProfile) -> tuple[int, int, int, int]:
+    """Over the sources (columns) of `g`: (bits and axons every partition must spend, bits and sources
+    of the legacy bound).
+
+    A source with t distinct targets needs ≥ ceil(t / neurons_per_core) axons (cores holding targets);
+    each axon costs ≥ one one-synapse group, and all its synapses ≥ `min_source_bits`.
+    """
+    per_src, targets = _column_totals(g)
+    axons = -(-targets // profile.neurons_per_core)
+    one = int(synapse_memory_bits(1, profile))
+    mem = np.maximum(min_source_bits(per_src, profile), axons * one)
+    legacy = synapse_memory_bits(per_src, profile)
+    return int(mem.sum()), int(axons.sum()), int(legacy.sum()), int(np.count_nonzero(per_src))
+
+
+def _bounds(g: sp.csr_matrix, external: sp.csr_matrix | None, profile: HardwareProfile) -> tuple[int, int]:
+    """(`resource_lower_bound`, `legacy_lower_bound`) from one pass over each graph's sources."""
+    mem, out, old_mem, old_out = _source_needs(g, profile)
+    n_in, old_in = out, old_out
     if external is not None and external.shape[1]:
-        ext_mem, ext_in = _source_needs(_as_counts(external, "external", square=False), profile)
-        mem, n_in = mem + ext_mem, n_in + ext_in
-    return max(
-        1,
-        math.ceil(graph.shape[0] / profile.neurons_per_core),
-        math.ceil(mem / profile.synaptic_memory_bits_per_core),
-        math.ceil(n_in / profile.input_axons_per_core),
-        math.ceil(out / profile.output_axons_per_core),
+        e_mem, e_in, e_old_mem, e_old_in = _source_needs(_as_counts(external, "external", False), profile)
+        mem, n_in, old_mem, old_in = mem + e_mem, n_in + e_in, old_mem + e_old_mem, old_in + e_old_in
+    per_core = (
+        profile.synaptic_memory_bits_per_core,
+        profile.input_axons_per_core,
+        profile.output_axons_per_core,
     )
+    neurons = math.ceil(g.shape[0] / profile.neurons_per_core)
+
+    def bound(*need: int) -> int:
+        return max(1, neurons, *(math.ceil(x / cap) for x, cap in zip(need, per_core)))
+
+    return bound(mem, n_in, out), bound(old_mem, old_in, old_out)
 
 
 def _label(i: int, names: Sequence[str] | None) -> str:
@@ -339,13 +383,10 @@ def _check_fits_alone(
 ) -> None:
     """Raise ResourceError if some neuron cannot fit even alone on a core: then no partition exists."""
     fan_in = np.diff(graph.indptr).astype(np.int64)
-    row = _row_of(graph)
-    mem = np.bincount(row, weights=synapse_memory_bits(graph.data, profile), minlength=graph.shape[0])
+    mem = _row_bits(graph, profile)
     if external is not None and external.shape[1]:
         fan_in = fan_in + np.diff(external.indptr)
-        mem = mem + np.bincount(
-            _row_of(external), weights=synapse_memory_bits(external.data, profile), minlength=graph.shape[0]
-        )
+        mem = mem + _row_bits(external, profile)
     targets = np.bincount(graph.indices, minlength=graph.shape[0])
     min_out = -(-targets // profile.neurons_per_core)
     for limit, need, cap, what in (
@@ -406,7 +447,7 @@ def _metis_parts(
         keep = np.random.default_rng(seed).random(g.nnz, dtype=np.float32) < METIS_MAX_EDGES / g.nnz
         rows = _row_of(g)[keep]
         g = sp.csr_matrix((g.data[keep], (rows, g.indices[keep])), shape=g.shape)
-    fan_out = np.maximum(np.bincount(graph.indices, weights=graph.data, minlength=n), 1)
+    fan_out = np.maximum(_column_totals(graph)[0], 1).astype(float)
     sym, ew = symmetric_edge_weights(g, rates, fan_out)
     opts = pymetis.Options(seed=seed, ufactor=ufactor)
     adjacency = pymetis.CSRAdjacency(sym.indptr.astype(np.int64), sym.indices.astype(np.int64))
@@ -417,14 +458,25 @@ def _metis_parts(
 
 
 def _memory_share(graph: sp.csr_matrix, core_of: np.ndarray, profile: HardwareProfile) -> np.ndarray:
-    """Per neuron, its share of its core's synaptic memory: each axon's bits split over its synapses."""
-    m = axon_matrix(graph, core_of, int(core_of.max()) + 1)
-    m.sort_indices()  # the lookup below binary-searches sorted rows (a linear scan otherwise)
-    per_syn = synapse_memory_bits(m.data, profile) / m.data
-    lookup = sp.csr_matrix((per_syn, m.indices, m.indptr), shape=m.shape)
-    row = _row_of(graph)
-    cost = np.asarray(lookup[core_of[row], graph.indices]).ravel() * graph.data
-    return np.rint(np.bincount(row, weights=cost, minlength=graph.shape[0])).astype(np.int64)
+    """Per neuron, its share of its core's synaptic memory: each axon's bits split over its synapses.
+
+    One core at a time: its members' fan-in synapses are counted per source in a scratch array (no sort),
+    instead of a lookup into the core × source matrix for every synapse.
+    """
+    n_cores = int(core_of.max()) + 1
+    order = np.argsort(core_of, kind="stable")
+    bounds = np.searchsorted(core_of[order], np.arange(n_cores + 1))
+    share = np.zeros(graph.shape[0])
+    scratch = np.zeros(graph.shape[1], np.int64)
+    for c in range(n_cores):
+        members = order[bounds[c] : bounds[c + 1]]
+        sub = graph[members]
+        np.add.at(scratch, sub.indices, sub.data)
+        cnt = scratch[sub.indices]
+        scratch[sub.indices] = 0
+        per_syn = synapse_memory_bits(cnt, profile) / cnt * sub.data
+        share[members] = np.bincount(_row_of(sub), weights=per_syn, minlength=members.size)
+    return np.rint(share).astype(np.int64)
 
 
 def _core_shares(
@@ -469,6 +521,74 @@ def _rows(m: sp.csr_matrix) -> list[tuple[np.ndarray, np.ndarray]]:
     ]
 
 
+class _CoreRows:
+    """The axon matrix kept as one row per core (sorted sources, synapse counts), with exact usage.
+
+    Moving neurons recomputes only the rows of the cores that changed (`update`), not the whole
+    core × source product; `span[j]` counts the cores holding source j's targets (its output axons).
+    """
+
+    def __init__(
+        self,
+        graph: sp.csr_matrix,
+        external: sp.csr_matrix | None,
+        core_of: np.ndarray,
+        profile: HardwareProfile,
+    ) -> None:
+        self.g, self.profile = graph, profile
+        self.e = None if external is None or not external.shape[1] else external
+        n_cores = int(core_of.max()) + 1
+        m = axon_matrix(graph, core_of, n_cores)
+        self.span = np.bincount(m.indices, minlength=graph.shape[0]).astype(np.int64)
+        self.rows = _rows(m)
+        del m
+        self.erows = None if self.e is None else _rows(axon_matrix(self.e, core_of, n_cores))
+        self.syn = np.zeros(0, np.int64)
+        self.mem = np.zeros(0, np.int64)
+        self.inp = np.zeros(0, np.int64)
+        self._grow(n_cores)
+        for c in range(n_cores):
+            self._measure(c)
+
+    def _grow(self, n_cores: int) -> None:
+        extra = n_cores - self.syn.size
+        if extra > 0:
+            self.syn, self.mem, self.inp = (
+                np.r_[a, np.zeros(extra, np.int64)] for a in (self.syn, self.mem, self.inp)
+            )
+            empty = (np.zeros(0, np.int32), np.zeros(0, np.int64))
+            self.rows += [empty] * (n_cores - len(self.rows))
+            if self.erows is not None:
+                self.erows += [empty] * (n_cores - len(self.erows))
+
+    def _measure(self, c: int) -> None:
+        rows = [self.rows[c]] + ([] if self.erows is None else [self.erows[c]])
+        self.syn[c] = sum(int(r[1].sum()) for r in rows)
+        self.mem[c] = sum(int(synapse_memory_bits(r[1], self.profile).sum()) for r in rows)
+        self.inp[c] = sum(r[0].size for r in rows)
+
+    def update(self, moved: list[tuple[int, np.ndarray]]) -> None:
+        """Cores whose members changed, each with its new members: recompute their rows and usage."""
+        self._grow(max(c for c, _ in moved) + 1)
+        for c, members in moved:
+            self.span[self.rows[c][0]] -= 1
+            self.rows[c] = _source_row(self.g, members)
+            self.span[self.rows[c][0]] += 1
+            if self.erows is not None:
+                self.erows[c] = _source_row(self.e, members)
+            self._measure(c)
+
+    def usage(self, core_of: np.ndarray) -> CoreUsage:
+        n_cores = self.syn.size
+        return CoreUsage(
+            neurons=np.bincount(core_of, minlength=n_cores).astype(np.int64),
+            synapses=self.syn.copy(),
+            memory_bits=self.mem.copy(),
+            input_axons=self.inp.copy(),
+            output_axons=np.bincount(core_of, weights=self.span, minlength=n_cores).astype(np.int64),
+        )
+
+
 def _repair(
     graph: sp.csr_matrix,
     external: sp.csr_matrix | None,
@@ -479,7 +599,7 @@ def _repair(
     max_rounds: int = 40,
     fill: float = REPAIR_FILL,
     names: Sequence[str] | None = None,
-) -> np.ndarray:
+) -> tuple[np.ndarray, _CoreRows]:
     """Shed the excess of over-full cores until every core fits; each shed piece is a coherent new core.
 
     A core whose largest load (fraction of its binding limit) is L > 1 is bisected by METIS on its own
@@ -487,25 +607,20 @@ def _repair(
     new core. Vertex weights are each neuron's share of the binding resource (`_core_shares`). Shedding
     only the excess leaves full cores plus small pieces, which `_merge_cores` then packs together; splitting
     a core in halves instead left half-full cores. Splitting changes other cores' output axons, so it repeats.
+    Only the split cores' axon rows are recomputed each round (`_CoreRows`, returned with the cores).
     """
     core_of = np.unique(core_of, return_inverse=True)[1].astype(np.int64)
+    state = _CoreRows(graph, external, core_of, profile)
     for round_index in range(max_rounds):
         n_cores = int(core_of.max()) + 1
-        m = axon_matrix(graph, core_of, n_cores)
-        usage = core_usage(graph, core_of, n_cores, profile, external, axons=m)
+        usage = state.usage(core_of)
         load = usage.load(profile)
         over = np.flatnonzero(load > 1)
         if not over.size:
-            return core_of
-        caps = usage.caps(profile)
-        m.sort_indices()
-        e = None if external is None or not external.shape[1] else axon_matrix(external, core_of, n_cores)
-        if e is not None:
-            e.sort_indices()
-        out_per_neuron = np.bincount(m.indices, minlength=graph.shape[0])
+            return core_of, state
         by_core = np.argsort(core_of, kind="stable")
         bounds = np.searchsorted(core_of[by_core], np.arange(n_cores + 1))
-        next_core = n_cores
+        moved: list[tuple[int, np.ndarray]] = []
         for c in over:
             members = by_core[bounds[c] : bounds[c + 1]]
             if members.size == 1:
@@ -516,30 +631,43 @@ def _repair(
                     value=float(load[c]),
                     neurons=[int(members[0])],
                 )
-            limit = max(caps, key=lambda k: getattr(usage, k)[c] / caps[k])
-            m_row = (m.indices[m.indptr[c] : m.indptr[c + 1]], m.data[m.indptr[c] : m.indptr[c + 1]])
-            e_row = (
-                None
-                if e is None
-                else (e.indices[e.indptr[c] : e.indptr[c + 1]], e.data[e.indptr[c] : e.indptr[c + 1]])
-            )
-            vw = _core_shares(graph, external, members, m_row, e_row, out_per_neuron, limit, profile)
             # Stragglers (cores still over after two rounds: shedding changed other cores' axons) shed more
             # each round, up to halving; the merge pass packs the pieces again. Without this, a few cores
             # 2–5 % over took ~40 rounds at 1 M neurons, each a full pass over the synapses.
             escalate = STRAGGLER_SHED * max(0, round_index - 1)
             shed = min(0.5, max(1.0 - fill / load[c], 1.5 / members.size, escalate))
-            sub = graph[members][:, members]
-            parts = _metis_parts(sub, 2, rates[members], vw, seed, tpwgts=[1.0 - shed, shed], ufactor=1)
-            if parts.min() == parts.max():  # METIS kept them together (e.g. no edges): shed by index
-                parts = (np.arange(members.size) >= members.size * (1 - shed)).astype(np.int64)
-            core_of[members[parts == 1]] = next_core
-            next_core += 1
+            parts = _shed_parts(graph, external, state, usage, int(c), members, shed, rates, seed)
+            core_of[members[parts == 1]] = n_cores + len(moved) // 2
+            moved += [(int(c), members[parts == 0]), (n_cores + len(moved) // 2, members[parts == 1])]
+        state.update(moved)
     raise ResourceError(
         f"partition repair did not converge in {max_rounds} rounds on {profile.name}",
         limit="repair",
         value=max_rounds,
     )
+
+
+def _shed_parts(
+    graph: sp.csr_matrix,
+    external: sp.csr_matrix | None,
+    state: _CoreRows,
+    usage: CoreUsage,
+    c: int,
+    members: np.ndarray,
+    shed: float,
+    rates: np.ndarray,
+    seed: int,
+) -> np.ndarray:
+    """METIS bisection of core c's members into shares 1 − `shed` (0) and `shed` (1) of its binding limit."""
+    caps = usage.caps(state.profile)
+    limit = max(caps, key=lambda k: getattr(usage, k)[c] / caps[k])
+    e_row = None if state.erows is None else state.erows[c]
+    vw = _core_shares(graph, external, members, state.rows[c], e_row, state.span, limit, state.profile)
+    sub = graph[members][:, members]
+    parts = _metis_parts(sub, 2, rates[members], vw, seed, tpwgts=[1.0 - shed, shed], ufactor=1)
+    if parts.min() == parts.max():  # METIS kept them together (e.g. no edges): shed by index
+        parts = (np.arange(members.size) >= members.size * (1 - shed)).astype(np.int64)
+    return parts
 
 
 def _merge_cores(
@@ -655,6 +783,175 @@ def _merge_cores(
         output_axons=out[keep],
     )
     return np.searchsorted(keep, label[core_of]).astype(np.int64), tracked
+
+
+def _union_rows(
+    ra: tuple[np.ndarray, np.ndarray], rb: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sum two (sorted sources, synapse counts) rows of an axon matrix into one."""
+    idx, inv = np.unique(np.concatenate([ra[0], rb[0]]), return_inverse=True)
+    return idx, np.bincount(inv, weights=np.concatenate([ra[1], rb[1]])).astype(np.int64)
+
+
+def _source_row(g: sp.csr_matrix, members: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted sources, synapse counts) of the fan-in of `members`: their row of an axon matrix."""
+    sub = g[members]
+    idx, inv = np.unique(sub.indices, return_inverse=True)
+    return idx, np.bincount(inv, weights=sub.data, minlength=idx.size).astype(np.int64)
+
+
+class _Dissolver:
+    """Dissolve under-full cores: move all of a core's neurons into other cores that have room, or none.
+
+    Tracked per core: neurons, memory and input axons exactly (rows of the axon matrix are unioned as in
+    `_merge_cores`), output axons as upper bounds. Per neuron, `span` bounds its destination cores: a moved
+    neuron's targets on the dissolved core may each land on a new core (+ its synapses there), and a
+    source gaining an axon on a core gains ≤ 1 destination. So every accepted move keeps all cores valid.
+    """
+
+    def __init__(self, state: _CoreRows, core_of: np.ndarray) -> None:
+        """Start from `_repair`'s exact rows (taken over, not copied) for the partition `core_of`."""
+        self.g, self.e, self.profile = state.g, state.e, state.profile
+        self.core_of = core_of.copy()
+        use = state.usage(self.core_of)
+        n_cores = use.neurons.size
+        self.caps = use.caps(self.profile)
+        self.rows, self.erows, self.span = state.rows, state.erows, state.span
+        self.neurons, self.mem = use.neurons, use.memory_bits
+        self.inp, self.out = use.input_axons, use.output_axons
+        order = np.argsort(self.core_of, kind="stable")
+        bounds = np.searchsorted(self.core_of[order], np.arange(n_cores + 1))
+        self.members = [order[bounds[c] : bounds[c + 1]] for c in range(n_cores)]
+        self.alive = np.ones(n_cores, bool)
+
+    def load(self) -> np.ndarray:
+        """Per core, the largest fraction of any limit (tracked; dead cores +inf)."""
+        c = self.caps
+        load = np.max(
+            [
+                self.neurons / c["neurons"],
+                self.mem / c["memory_bits"],
+                self.inp / c["input_axons"],
+                self.out / c["output_axons"],
+            ],
+            axis=0,
+        )
+        return np.where(self.alive, load, np.inf)
+
+    def _move(self, c: int, s: np.ndarray, to_d: np.ndarray, commit: bool) -> bool:
+        """Whether neurons `s` (synapses `to_d` each onto their dissolving core) fit on core `c`; if
+        `commit`, move them."""
+        add = _source_row(self.g, s)
+        idx, cnt = _union_rows(self.rows[c], add)
+        bits, n_in = int(synapse_memory_bits(cnt, self.profile).sum()), idx.size
+        ext_row = None
+        if self.e is not None:
+            ext_row = _union_rows(self.erows[c], _source_row(self.e, s))
+            bits += int(synapse_memory_bits(ext_row[1], self.profile).sum())
+            n_in += ext_row[0].size
+        new_src = np.setdiff1d(add[0], self.rows[c][0], assume_unique=True)
+        gain = np.bincount(self.core_of[new_src], minlength=self.out.size)
+        gain[c] += int(self.span[s].sum() + to_d.sum())
+        caps = self.caps
+        if (
+            self.neurons[c] + s.size > caps["neurons"]
+            or bits > caps["memory_bits"]
+            or n_in > caps["input_axons"]
+            or ((self.out + gain)[gain > 0] > caps["output_axons"]).any()
+        ):
+            return False
+        if commit:
+            self.rows[c], self.mem[c], self.inp[c] = (idx, cnt), bits, n_in
+            if ext_row is not None:
+                self.erows[c] = ext_row
+            self.neurons[c] += s.size
+            self.out += gain
+            self.span[s] += to_d
+            self.span[new_src] += 1
+            self.core_of[s] = c
+            self.members[c] = np.concatenate([self.members[c], s])
+        return True
+
+    def _to_d(self, d: int, neurons: np.ndarray) -> np.ndarray:
+        """Per neuron, its synapses onto core d (row d of the axon matrix)."""
+        idx, cnt = self.rows[d]
+        if not idx.size:
+            return np.zeros(neurons.size, np.int64)
+        pos = np.minimum(np.searchsorted(idx, neurons), idx.size - 1)
+        return np.where(idx[pos] == neurons, cnt[pos], 0).astype(np.int64)
+
+    def _place(self, d: int, c: int, left: np.ndarray) -> np.ndarray:
+        """Move the largest prefix of `left` (most attached to core c first) that fits on c; return the rest."""
+        rows = self.g[left]
+        on_c = self.core_of[rows.indices] == c
+        attach = np.bincount(_row_of(rows)[on_c], weights=rows.data[on_c], minlength=left.size)
+        left = left[np.argsort(-attach, kind="stable")]
+        load = self.load()
+        t = left.size if (1.0 - load[c]) >= load[d] else max(1, int(left.size * (1.0 - load[c]) / load[d]))
+        while t:
+            if self._move(c, left[:t], self._to_d(d, left[:t]), commit=True):
+                return left[t:]
+            t = int(t * 0.6)
+        return left
+
+    def _save(self) -> tuple:
+        return (
+            self.core_of.copy(),
+            self.span.copy(),
+            self.out.copy(),
+            self.neurons.copy(),
+            self.mem.copy(),
+            self.inp.copy(),
+            list(self.rows),
+            None if self.erows is None else list(self.erows),
+            list(self.members),
+        )
+
+    def _restore(self, saved: tuple) -> None:
+        (
+            self.core_of,
+            self.span,
+            self.out,
+            self.neurons,
+            self.mem,
+            self.inp,
+            self.rows,
+            self.erows,
+            self.members,
+        ) = saved
+
+    def dissolve(self, d: int, candidates: int = 8) -> bool:
+        """Move every neuron of core d elsewhere (most-attached cores first) and kill d; or change nothing."""
+        left = self.members[d]
+        affinity = np.bincount(self.core_of[self.g[left].indices], minlength=self.alive.size).astype(float)
+        affinity[d] = -1.0
+        affinity[~self.alive] = -1.0
+        nearest = np.argsort(-affinity, kind="stable")[:candidates].tolist()
+        emptiest = np.argsort(self.load(), kind="stable")[: candidates // 2 + 1].tolist()
+        saved = self._save()
+        for c in dict.fromkeys(nearest + emptiest):
+            if c == d or not self.alive[c] or affinity[c] < 0:
+                continue
+            left = self._place(d, c, left)
+            if not left.size:
+                self.alive[d], self.members[d] = False, left
+                self.neurons[d] = self.mem[d] = self.inp[d] = self.out[d] = 0
+                return True
+        self._restore(saved)
+        return False
+
+    def run(self, below: float = 0.9, patience: int = 6) -> np.ndarray:
+        """Dissolve cores with load ≤ `below`, emptiest first, until `patience` attempts in a row fail;
+        return the relabelled cores."""
+        fails = 0
+        for d in np.argsort(self.load(), kind="stable"):
+            if fails >= patience:
+                break
+            if self.load()[d] > below:  # filled meanwhile (or dead)
+                continue
+            fails = 0 if self.dissolve(int(d)) else fails + 1
+        keep = np.flatnonzero(self.alive)
+        return np.searchsorted(keep, self.core_of).astype(np.int64)
 
 
 class _ContiguousSplits:
@@ -804,29 +1101,59 @@ def _metis(
     lower: int,
     seed: int,
     names: Sequence[str] | None = None,
+    dissolve: bool = True,
 ) -> np.ndarray:
-    """METIS k-way at the bound, re-aimed by the measured mean load, then `_repair` and `_merge_cores`."""
+    """METIS k-way re-aimed by measured need and memory shares (`_aim`); then `_repair`, `_Dissolver`
+    (the shed pieces into cores with room) and `_merge_cores`."""
+    parts = _aim(g, ext, profile, r, lower, seed)
+    core_of, state = _repair(g, ext, parts, profile, r, seed, names=names)
+    if dissolve and core_of.max() > 0:
+        core_of = _Dissolver(state, core_of).run()
+    del state
+    return _merge_cores(g, ext, core_of, profile, r)[0]
+
+
+def _aim(
+    g: sp.csr_matrix,
+    ext: sp.csr_matrix | None,
+    profile: HardwareProfile,
+    r: np.ndarray,
+    lower: int,
+    seed: int,
+) -> np.ndarray:
+    """METIS k-way at k = `lower`, then re-run at k = total need / `AIM_FILL` until k settles.
+
+    Split fan-outs cost memory headers and axons that the bound cannot see. When memory binds, each re-run
+    weighs every neuron by its measured share of its core's memory (headers included, `_memory_share`)
+    and takes k from their total; otherwise k follows the measured total of the binding limit.
+    """
     n = g.shape[0]
-    fan_in_mem = g.sum(axis=1).A.ravel() * profile.bits_per_synapse
+    fan_in_mem = _row_totals(g) * profile.bits_per_synapse
     memory_bound = fan_in_mem.sum() / profile.synaptic_memory_bits_per_core > n / profile.neurons_per_core
     vweights = (
         (fan_in_mem + profile.bits_per_synapse).astype(np.int64) if memory_bound else np.ones(n, np.int64)
     )
     n_parts = min(n, lower)
     parts = _metis_parts(g, n_parts, r, vweights, seed)
-    for _ in range(REAIM_ROUNDS if g.nnz <= 2_000_000 else 1):
-        use = core_usage(g, parts, n_parts, profile, ext)
-        if n_parts >= n or use.load(profile).max() <= 1:
-            break
-        # Fan-outs split across cores cost memory headers and axons that the bound ignores: re-aim k by
-        # the mean load, and weigh each neuron by its share of its core's memory (headers included).
-        mean_load = max(float(np.mean(getattr(use, k))) / cap for k, cap in use.caps(profile).items())
-        n_parts = min(n, max(n_parts + 1, math.ceil(n_parts * mean_load / TARGET_FILL)))
-        if memory_bound and g.nnz <= 2_000_000:
+    for _ in range(REAIM_ROUNDS if g.nnz <= REWEIGHT_MAX_EDGES else REAIM_ROUNDS_LARGE):
+        if memory_bound:
             vweights = np.maximum(_memory_share(g, parts, profile), 1)
+            mem = (
+                np.bincount(parts, weights=vweights, minlength=n_parts)
+                / profile.synaptic_memory_bits_per_core
+            )
+            need = max(mem.sum(), n / profile.neurons_per_core)
+            fits = mem.max() <= 1 and np.bincount(parts).max() <= profile.neurons_per_core
+        else:
+            use = core_usage(g, parts, n_parts, profile, ext)
+            need = max(float(getattr(use, k).sum()) / cap for k, cap in use.caps(profile).items())
+            fits = use.load(profile).max() <= 1
+        k = min(n, math.ceil(need / AIM_FILL))
+        if fits or k <= n_parts:  # valid already (more cores cannot help), or settled (never shrink k:
+            break  # on axon-bound graphs the need moves with k and k oscillated)
+        n_parts = k
         parts = _metis_parts(g, n_parts, r, vweights, seed)
-    core_of = _repair(g, ext, parts, profile, r, seed, names=names)
-    return _merge_cores(g, ext, core_of, profile, r)[0]
+    return parts
 
 
 def partition(
@@ -865,11 +1192,14 @@ def partition(
     if names is not None and len(names) != g.shape[0]:
         raise ValueError(f"names has {len(names)} entries, expected {g.shape[0]} (one per neuron)")
     _check_fits_alone(g, ext, profile, names)
-    lower = (resource_lower_bound(g, profile, ext), legacy_lower_bound(g, profile, ext))
+    lower = _bounds(g, ext, profile)
     start = max(lower)  # where the k searches start (a heuristic; `lower[0]` is the valid bound)
     if method == "contiguous":
         return _finish(g, ext, _contiguous(g, ext, profile, start), r, profile, lower, "contiguous")
     best = _finish(g, ext, _metis(g, ext, profile, r, start, seed, names), r, profile, lower, "metis")
+    if (best.usage.load(profile) > 1).any():  # never seen: the dissolve pass's tracking is conservative
+        core_of = _metis(g, ext, profile, r, start, seed, names, dissolve=False)
+        best = _finish(g, ext, core_of, r, profile, lower, "metis")
     if method == "best":
         try:
             base = _finish(g, ext, _contiguous(g, ext, profile, start), r, profile, lower, "contiguous")
