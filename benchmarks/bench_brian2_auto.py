@@ -20,7 +20,7 @@ from wormchip.backends.brian2_backend import TARGETS, pick_target, run_brian2
 from wormchip.circuits.build import build
 from wormchip.simulate import prepare
 
-CASES = [("klinotaxis", 1.0), ("whole_worm", 10.0), ("whole_worm", 60.0)]
+CASES = [("klinotaxis", 1.0), ("whole_worm", 10.0), ("whole_worm", 300.0)]
 QUICK_CASES = [("klinotaxis", 1.0), ("whole_worm", 10.0)]
 
 

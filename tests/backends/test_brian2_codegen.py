@@ -141,10 +141,22 @@ def test_auto_picks_by_estimated_finish_time(marker) -> None:
     assert choice.target == min(choice.estimates, key=choice.estimates.get)
     bb.remember_cython(middle)
     cached = bb.pick_target(middle)
-    assert cached.cython_cached and cached.target == "cython"
-    assert cached.describe().startswith("auto chose cython") and "cython cached" in cached.describe()
+    assert cached.cython_cache == bb.CACHE_ALL and cached.target == "cython"
+    assert cached.describe().startswith("auto chose cython") and "cython cached)" in cached.describe()
     assert bb.pick_target(long, "numpy").target == "numpy"  # an explicit target is kept
     assert bb.pick_target(long, allowed=bb.RUNTIME_TARGETS).target in bb.RUNTIME_TARGETS
+
+
+def test_a_new_stimulus_length_recompiles_only_the_state_updaters(marker) -> None:
+    """Brian2 writes the stimulus table's length into the code reading it: another duration of a cached
+    network counts one state-updater compile per group, not the whole network's."""
+    net, other = (build(from_dict(_spec(d, target="auto"))) for d in ("1 s", "2 s"))
+    bb.remember_cython(net)
+    assert bb.cython_cache(net) == bb.CACHE_ALL and bb.cython_cache(other) == bb.CACHE_STRUCTURE
+    costs = {
+        c: bb.estimate_seconds(other, "cython", c) for c in (bb.CACHE_ALL, bb.CACHE_STRUCTURE, bb.CACHE_NONE)
+    }
+    assert costs[bb.CACHE_ALL] < costs[bb.CACHE_STRUCTURE] < costs[bb.CACHE_NONE]
 
 
 def test_auto_run_records_its_choice(marker) -> None:

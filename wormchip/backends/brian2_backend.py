@@ -53,11 +53,12 @@ CYTHON_MARKER = "wormchip_compiled_networks.txt"  # in Brian2's Cython cache: co
 
 @dataclass(frozen=True)
 class TargetCost:
-    """`run.target: auto`'s cost model of one target, in seconds (quiet 2-core development VM; how the
-    figures were measured: docs/performance.md). Finish time ≈ fixed + build + steps × per-step cost."""
+    """`run.target: auto`'s cost model of one target, in seconds (the 2-core development VM at load 4–7;
+    how the figures were measured: docs/performance.md). Finish time ≈ fixed + build + steps × per-step
+    cost."""
 
     fixed: float  # code generation and set-up
-    build_fixed: float  # compiling (cython: only when the network's code is not in Brian2's cache)
+    build_fixed: float  # compiling (cython: only code not in Brian2's cache yet)
     build_per_object: float
     step_per_object: float  # dispatch of one code object in one step
     step_per_neuron: float  # one neuron in one neuron code object (state update, threshold, reset, monitor)
@@ -65,10 +66,13 @@ class TargetCost:
 
 
 TARGET_COSTS = {
-    "numpy": TargetCost(0.3, 0.0, 0.0, 6e-6, 5e-9, 1e-8),
-    "cython": TargetCost(0.5, 0.0, 3.0, 1e-6, 2.5e-9, 3e-9),
-    "cpp_standalone": TargetCost(1.0, 5.0, 1.5, 1e-7, 1.2e-9, 1.5e-9),
+    "numpy": TargetCost(0.3, 0.0, 0.0, 1e-5, 5e-9, 1e-8),
+    "cython": TargetCost(0.5, 0.0, 3.0, 1.5e-6, 2.5e-9, 4e-9),
+    "cpp_standalone": TargetCost(1.0, 8.0, 1.5, 1e-7, 1.2e-9, 1.5e-9),
 }
+#: How much of a network's code Brian2's Cython cache holds: all of it, all but the state updaters (they
+#: read the stimulus table, whose length, i.e. the run's duration, is written into their code), or none.
+CACHE_ALL, CACHE_STRUCTURE, CACHE_NONE = "cached", "cached but the stimulus readers", "not compiled yet"
 
 
 @dataclass(frozen=True)
@@ -78,16 +82,15 @@ class TargetChoice:
     target: str
     requested: str
     estimates: dict[str, float]
-    cython_cached: bool
+    cython_cache: str  # CACHE_ALL, CACHE_STRUCTURE or CACHE_NONE
 
     def describe(self) -> str:
         """One line, e.g. 'auto chose cython: est. 2.1 s (cpp_standalone 21 s, numpy 9.3 s; cython cached)'."""
         if self.requested != "auto":
             return f"target {self.target} (requested)"
         others = ", ".join(f"{t} {v:.2g} s" for t, v in self.estimates.items() if t != self.target)
-        cache = "cached" if self.cython_cached else "not compiled yet"
         est = self.estimates[self.target]
-        return f"auto chose {self.target}: est. {est:.2g} s with build ({others}; cython {cache})"
+        return f"auto chose {self.target}: est. {est:.2g} s with build ({others}; cython {self.cython_cache})"
 
 
 def choose_target(
@@ -105,22 +108,26 @@ def pick_target(
     plasticity rules out cpp_standalone."""
     target = requested or network.target
     if target != "auto":
-        return TargetChoice(target, target, {}, False)
+        return TargetChoice(target, target, {}, CACHE_NONE)
     if any(r.rule == "structural" for p in network.projections for r in p.plasticity):
         allowed = tuple(t for t in allowed if t in RUNTIME_TARGETS)
-    cached = _cython_cached(network)
-    estimates = {t: estimate_seconds(network, t, cython_cached=cached) for t in allowed}
+    cached = cython_cache(network)
+    estimates = {t: estimate_seconds(network, t, cached) for t in allowed}
     return TargetChoice(min(estimates, key=estimates.__getitem__), "auto", estimates, cached)
 
 
-def estimate_seconds(network: ir.Network, target: str, cython_cached: bool = False) -> float:
+def estimate_seconds(network: ir.Network, target: str, cython_cache: str = CACHE_NONE) -> float:
     """Estimated wall time of `run_brian2(network, target)` with build, from `TARGET_COSTS` and the
     network's code objects, neurons and per-step (summed) synapses."""
     cost = TARGET_COSTS[target]
     objects, neuron_steps, summed = _step_work(network)
     steps = round(network.duration / network.dt)
-    compiled = target == "numpy" or (target == "cython" and cython_cached)
-    build = 0.0 if compiled else cost.build_fixed + cost.build_per_object * objects
+    if target == "numpy" or (target == "cython" and cython_cache == CACHE_ALL):
+        build = 0.0
+    elif target == "cython" and cython_cache == CACHE_STRUCTURE:
+        build = cost.build_per_object * len(network.blocks)  # one state updater per group
+    else:
+        build = cost.build_fixed + cost.build_per_object * objects
     per_step = (
         cost.step_per_object * objects + cost.step_per_neuron * neuron_steps + cost.step_per_summed * summed
     )
@@ -153,9 +160,10 @@ def _step_work(network: ir.Network) -> tuple[int, int, int]:
     return objects, neuron_steps, summed
 
 
-def _code_key(network: ir.Network) -> str:
-    """What Brian2's generated code depends on (equations, synapse models, inputs' shape, probes), hashed:
-    equal keys compile to the same Cython modules."""
+def _code_keys(network: ir.Network) -> tuple[str, str]:
+    """What Brian2's generated code depends on, hashed: (everything, everything but the stimulus table's
+    length). Equations, synapse models, the inputs' shape and probes; equal keys compile to the same Cython
+    modules."""
     import brian2
 
     eqs, plans = _plans(network)
@@ -168,7 +176,8 @@ def _code_key(network: ir.Network) -> str:
     if network.current is not None:
         parts.append(f"stim{network.current.values.shape[1]}|{network.current.dt!r}")
     parts += [f"{sorted(p.variables)}" for p in network.probes]
-    return hashlib.sha1("\n".join(map(str, parts)).encode()).hexdigest()
+    rows = "none" if network.current is None else str(len(network.current.values))
+    return tuple(hashlib.sha1("\n".join(parts + extra).encode()).hexdigest() for extra in ([rows], []))
 
 
 def _marker_path():
@@ -180,11 +189,13 @@ def _marker_path():
     return None if cache is None else Path(cache) / CYTHON_MARKER
 
 
-def _cython_cached(network: ir.Network) -> bool:
-    """Whether a cython run of a network with the same code finished here (the marker lives in Brian2's
-    Cython cache folder, so clearing the cache clears it too)."""
+def cython_cache(network: ir.Network) -> str:
+    """How much of the network's code a finished cython run left in Brian2's cache (CACHE_*; the marker
+    lives in Brian2's Cython cache folder, so clearing the cache clears it too)."""
     path = _marker_path()
-    return path is not None and path.is_file() and _code_key(network) in path.read_text().split()
+    seen = set(path.read_text().split()) if path is not None and path.is_file() else set()
+    full, structure = _code_keys(network)
+    return CACHE_ALL if full in seen else CACHE_STRUCTURE if structure in seen else CACHE_NONE
 
 
 def remember_cython(network: ir.Network) -> None:
@@ -192,10 +203,11 @@ def remember_cython(network: ir.Network) -> None:
     path = _marker_path()
     if path is None or not path.parent.is_dir():
         return
-    key = _code_key(network)
-    if not path.is_file() or key not in path.read_text().split():
+    seen = set(path.read_text().split()) if path.is_file() else set()
+    new = [key for key in _code_keys(network) if key not in seen]
+    if new:
         with open(path, "a") as f:
-            f.write(key + "\n")
+            f.write("".join(key + "\n" for key in new))
 
 
 @dataclass
