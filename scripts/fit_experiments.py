@@ -59,8 +59,10 @@ VALIDATION_SEEDS = range(
 )  # CartPole model selection: disjoint from training (0–9) and held out (1000+)
 
 
-def network_returns(network, seeds, shift: dict | None = None, world: str = "gym:CartPole-v1") -> np.ndarray:
-    """Episode returns of an IR network in `world` (with a world `shift`), one per seed, 10 s, emulator."""
+def network_returns(
+    network, seeds, shift: dict | None = None, world: str = "gym:CartPole-v1", on: str = "emulator"
+) -> np.ndarray:
+    """Episode returns of an IR network in `world` (with a world `shift`) on `on`, one per seed, 10 s."""
     from dataclasses import replace
 
     from wormchip.closed_loop.bindings import resolve
