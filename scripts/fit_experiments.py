@@ -73,10 +73,7 @@ def network_returns(
     env = _make_world(binding)
     resolved = resolve(binding, env)
     return np.array(
-        [
-            run_prepared(network, binding, env, resolved, "emulator", s, "10 s").metrics["return"]
-            for s in seeds
-        ]
+        [run_prepared(network, binding, env, resolved, on, s, "10 s").metrics["return"] for s in seeds]
     )
 
 
