@@ -8,7 +8,9 @@ are then randomly permuted: like a connectome listed by name, the index order sa
 modules, so partitioning matters (`--ordered` keeps the module order, which favours the contiguous split).
 
 Each size and index order runs in its own subprocess; it reports the wall time of the compiler's default
-partition (`method="metis"`: METIS, repair, merge) + place (uninstrumented), the process's max RSS (generator
+partition (`method="metis"`: METIS, repair, dissolve, merge) + place (uninstrumented), its CPU time (less
+sensitive than wall time to other jobs on a shared machine; the 1-minute load average is printed too), the
+process's max RSS (generator
 included: an upper bound on the passes' memory), with `--trace-memory` also the passes' own peak (tracemalloc,
 numpy included; it slows numpy's allocations, so the time is then not comparable), the inter-core
 traffic against the nengo-loihi-style contiguous split measured (and timed) in the same run (goal ≤ 0.5×), the
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -93,12 +96,13 @@ def run_one(n: int, ordered: bool, seed: int, trace_memory: bool = False) -> dic
     t_gen = time.perf_counter() - t0
     if trace_memory:
         tracemalloc.start()
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     metis = partition(g, loihi1, method="metis", seed=seed)
     t_part = time.perf_counter() - t0
     t0 = time.perf_counter()
     plc = place(metis, g, loihi1)
     t_place = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
     peak = None
     if trace_memory:
         peak = tracemalloc.get_traced_memory()[1]
@@ -119,6 +123,8 @@ def run_one(n: int, ordered: bool, seed: int, trace_memory: bool = False) -> dic
         "partition_s": round(t_part, 2),
         "place_s": round(t_place, 2),
         "total_s": round(t_part + t_place, 2),
+        "cpu_s": round(cpu, 2),
+        "load_1min": round(os.getloadavg()[0], 1),
         "peak_traced_gb": None if peak is None else round(peak / 1e9, 2),
         "max_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2),
         "chosen": part.method,

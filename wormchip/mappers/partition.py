@@ -37,6 +37,7 @@ REWEIGHT_MAX_EDGES = 20_000_000
 AIM_FILL = 0.995  # mean load of the binding limit that METIS's re-runs aim at
 BITS_TABLE = 1 << 16  # `synapse_memory_bits` looks counts below this up in a table
 MIN_BITS_TABLE = 8192  # `min_source_bits` solves its DP exactly up to this many synapses per source
+AIM_FIRST_EDGES = 4_000_000  # sample size of `_aim`'s first METIS run, which only measures memory shares
 METIS_MAX_EDGES = 12_000_000  # above this many synapses METIS sees a random edge sample (see `_metis_parts`)
 
 
@@ -416,7 +417,7 @@ def symmetric_edge_weights(
     w = graph.astype(np.float32)
     w.data *= (rates / fan_out)[w.indices].astype(np.float32)
     sym = (w + w.T).tocsr()
-    sym.setdiag(0)
+    sym.data[_row_of(sym) == sym.indices] = 0  # no self-loops (cheaper than setdiag on ~1,000 small graphs)
     sym.eliminate_zeros()
     scale = 16.0 / sym.data.mean() if sym.nnz else 1.0
     return sym, np.maximum(np.rint(sym.data * scale), 1).astype(np.int64)
@@ -430,6 +431,7 @@ def _metis_parts(
     seed: int,
     tpwgts: list[float] | None = None,
     ufactor: int = METIS_UFACTOR,
+    max_edges: int | None = None,
 ) -> np.ndarray:
     """METIS k-way partition of the symmetrized synapse graph (pymetis).
 
@@ -437,14 +439,16 @@ def _metis_parts(
     costs about one message, as in the connectivity objective, not one per synapse. Above
     `METIS_MAX_EDGES` synapses METIS sees a uniform random sample of them (same expected cut proportions;
     it keeps METIS's time and memory bounded); the repair and all reported numbers use the full graph.
-    `tpwgts` gives each part's share of the vertex weight (default equal).
+    `tpwgts` gives each part's share of the vertex weight (default equal); `max_edges` overrides the sample
+    size.
     """
     n = graph.shape[0]
     if n_parts <= 1:
         return np.zeros(n, np.int64)
     g = graph
-    if g.nnz > METIS_MAX_EDGES:
-        keep = np.random.default_rng(seed).random(g.nnz, dtype=np.float32) < METIS_MAX_EDGES / g.nnz
+    limit = METIS_MAX_EDGES if max_edges is None else max_edges
+    if g.nnz > limit:
+        keep = np.random.default_rng(seed).random(g.nnz, dtype=np.float32) < limit / g.nnz
         rows = _row_of(g)[keep]
         g = sp.csr_matrix((g.data[keep], (rows, g.indices[keep])), shape=g.shape)
     fan_out = np.maximum(_column_totals(graph)[0], 1).astype(float)
@@ -460,20 +464,22 @@ def _metis_parts(
 def _memory_share(graph: sp.csr_matrix, core_of: np.ndarray, profile: HardwareProfile) -> np.ndarray:
     """Per neuron, its share of its core's synaptic memory: each axon's bits split over its synapses.
 
-    One core at a time: its members' fan-in synapses are counted per source in a scratch array (no sort),
-    instead of a lookup into the core × source matrix for every synapse.
+    The core × source counts come from one sparse product (`axon_matrix`); then, one core at a time, its
+    row is scattered into a source-indexed scratch array and gathered at its members' fan-in synapses
+    (no per-synapse binary search or sort).
     """
     n_cores = int(core_of.max()) + 1
+    m = axon_matrix(graph, core_of, n_cores)
     order = np.argsort(core_of, kind="stable")
     bounds = np.searchsorted(core_of[order], np.arange(n_cores + 1))
     share = np.zeros(graph.shape[0])
     scratch = np.zeros(graph.shape[1], np.int64)
     for c in range(n_cores):
         members = order[bounds[c] : bounds[c + 1]]
+        src = m.indices[m.indptr[c] : m.indptr[c + 1]]
+        scratch[src] = m.data[m.indptr[c] : m.indptr[c + 1]]
         sub = graph[members]
-        np.add.at(scratch, sub.indices, sub.data)
         cnt = scratch[sub.indices]
-        scratch[sub.indices] = 0
         per_syn = synapse_memory_bits(cnt, profile) / cnt * sub.data
         share[members] = np.bincount(_row_of(sub), weights=per_syn, minlength=members.size)
     return np.rint(share).astype(np.int64)
@@ -1134,8 +1140,11 @@ def _aim(
         (fan_in_mem + profile.bits_per_synapse).astype(np.int64) if memory_bound else np.ones(n, np.int64)
     )
     n_parts = min(n, lower)
-    parts = _metis_parts(g, n_parts, r, vweights, seed)
-    for _ in range(REAIM_ROUNDS if g.nnz <= REWEIGHT_MAX_EDGES else REAIM_ROUNDS_LARGE):
+    rounds = REAIM_ROUNDS if g.nnz <= REWEIGHT_MAX_EDGES else REAIM_ROUNDS_LARGE
+    # on large graphs the first run only measures memory shares for the re-run: a smaller sample will do
+    first = AIM_FIRST_EDGES if rounds and memory_bound else None
+    parts = _metis_parts(g, n_parts, r, vweights, seed, max_edges=first)
+    for _ in range(rounds):
         if memory_bound:
             vweights = np.maximum(_memory_share(g, parts, profile), 1)
             mem = (
