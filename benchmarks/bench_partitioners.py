@@ -237,12 +237,13 @@ def run_one(n: int, name: str, seed: int, kahypar_ini: str | None) -> dict:
             seed: int,
             tpwgts: list[float] | None = None,
             ufactor: int = pm.METIS_UFACTOR,
+            max_edges: int | None = None,
         ) -> np.ndarray:
             if tpwgts is not None:  # the repair's bisections stay METIS
                 return original(graph, n_parts, rates, vweights, seed, tpwgts, ufactor)
             t = time.perf_counter()
             if inner is None or n_parts <= 1:
-                parts = original(graph, n_parts, rates, vweights, seed, tpwgts, ufactor)
+                parts = original(graph, n_parts, rates, vweights, seed, tpwgts, ufactor, max_edges)
             else:
                 parts = inner(graph, n_parts, rates, vweights, seed)
             calls.append({"k": n_parts, "s": time.perf_counter() - t})
