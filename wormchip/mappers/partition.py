@@ -829,6 +829,7 @@ class _Dissolver:
         bounds = np.searchsorted(self.core_of[order], np.arange(n_cores + 1))
         self.members = [order[bounds[c] : bounds[c + 1]] for c in range(n_cores)]
         self.alive = np.ones(n_cores, bool)
+        self.journal: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
 
     def load(self) -> np.ndarray:
         """Per core, the largest fraction of any limit (tracked; dead cores +inf)."""
@@ -872,6 +873,7 @@ class _Dissolver:
                 self.erows[c] = ext_row
             self.neurons[c] += s.size
             self.out += gain
+            self.journal.append((s, self.core_of[s].copy(), to_d, new_src))  # per-neuron undo
             self.span[s] += to_d
             self.span[new_src] += 1
             self.core_of[s] = c
@@ -901,30 +903,18 @@ class _Dissolver:
         return left
 
     def _save(self) -> tuple:
-        return (
-            self.core_of.copy(),
-            self.span.copy(),
-            self.out.copy(),
-            self.neurons.copy(),
-            self.mem.copy(),
-            self.inp.copy(),
-            list(self.rows),
-            None if self.erows is None else list(self.erows),
-            list(self.members),
-        )
+        """Per-core state copied (small); per-neuron arrays are restored from `journal` instead."""
+        self.journal = []
+        lists = (list(self.rows), None if self.erows is None else list(self.erows), list(self.members))
+        return (self.out.copy(), self.neurons.copy(), self.mem.copy(), self.inp.copy(), *lists)
 
     def _restore(self, saved: tuple) -> None:
-        (
-            self.core_of,
-            self.span,
-            self.out,
-            self.neurons,
-            self.mem,
-            self.inp,
-            self.rows,
-            self.erows,
-            self.members,
-        ) = saved
+        for s, cores, to_d, new_src in reversed(self.journal):
+            self.core_of[s] = cores
+            self.span[s] -= to_d
+            self.span[new_src] -= 1
+        self.journal = []
+        (self.out, self.neurons, self.mem, self.inp, self.rows, self.erows, self.members) = saved
 
     def dissolve(self, d: int, candidates: int = 8) -> bool:
         """Move every neuron of core d elsewhere (most-attached cores first) and kill d; or change nothing."""
