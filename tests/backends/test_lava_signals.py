@@ -37,6 +37,12 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+def _default_sigint() -> None:
+    """The CLI as started from a terminal: SIGINT at its default. A test run launched in the background
+    (`nohup make test &`) inherits SIGINT ignored, and an ignored signal stays ignored across exec."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _segments(tmp: Path) -> set[str]:
     """Segments the run's worker logged so far."""
     names: set[str] = set()
@@ -53,8 +59,9 @@ def test_signal_during_lava_run_cleans_up(tmp_path: Path, sig: signal.Signals) -
     command = [sys.executable, "-m", "wormchip.cli", "run", "whole_worm", "--on", "lava"]
     command += ["--duration", "20 s", "--out", str(tmp_path / "out")]
     cli = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, text=True
-    )
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, text=True,
+        preexec_fn=_default_sigint,
+    )  # fmt: skip
     try:
         deadline = time.monotonic() + 120
         worker, members = None, []
