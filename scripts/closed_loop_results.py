@@ -7,7 +7,7 @@ Usage: .venv/bin/python scripts/closed_loop_results.py [--episodes 20] [--tasks 
 Per task, `--episodes` episodes with world seeds 0 … N − 1 on each of: brian2, emulator, brian2 perturbed.
 Prints one markdown table (docs/closed_loop.md, "Brian2 vs chip") with each metric's mean ± sd per condition,
 the relative difference of the means (emulator vs Brian2) and the float-vs-float difference (perturbed vs
-Brian2), and writes every episode's metrics as JSON.
+Brian2), and writes every episode's metrics as JSON (tasks not rerun keep their stored episodes).
 """
 
 from __future__ import annotations
@@ -76,10 +76,13 @@ def main() -> None:
     parser.add_argument("--json", default="docs/figures/closed_loop_results.json")
     args = parser.parse_args()
     results = {}
+    path = Path(args.json)
+    stored = json.loads(path.read_text()) if path.exists() else {}  # tasks not rerun keep their episodes
     for task in args.tasks:
         results[task] = run_task(task, args.episodes)
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(results, indent=1, default=float))
+        stored[task] = results[task]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(stored, indent=1, default=float))
     print("| task | metric | Brian2 | emulator | Brian2 perturbed 1e-5 | chip vs Brian2 | float vs float |")
     print("|---|---|---|---|---|---|---|")
     for task, res in results.items():

@@ -98,13 +98,14 @@ def test_cuba_circuit_meets_the_acceptance() -> None:
 
 def test_touch_circuit_counts_and_conductance_circuit_reported() -> None:
     """touch_response (CUBA, refractory and v_reset ≠ E_L on the touch cells): counts agree; the
-    conductance-based tap_withdrawal is linearised, so only its counts are asked to correlate."""
+    conductance-based tap_withdrawal runs on GapLIF's conductance register (nothing approximated); its late
+    spike times drift (forward Euler of the conductance term), so only its counts are asked to correlate."""
     touch = fidelity("touch_response", 0.25, target="numpy")
     assert touch.count_correlation >= CORRELATION_GOAL
     assert touch.within_1step > 0.85  # measured 0.91 over 0.25 s (0.80 over the full 0.5 s)
     tap = fidelity("tap_withdrawal", 0.5, target="numpy", headroom="default")
-    assert tap.conductance_based and "synapse:exp_conductance" in tap.approximations
-    assert tap.count_correlation > 0.95
+    assert tap.conductance_based and tap.approximations == []
+    assert tap.count_correlation > 0.99
     with pytest.raises(ValueError, match="headroom"):
         fidelity("tap_withdrawal", 0.01, headroom="wide")
 

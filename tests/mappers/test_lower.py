@@ -41,9 +41,13 @@ def test_library_circuits_lower(name: str) -> None:
     np.testing.assert_allclose(lowered.v_reset, v_reset - e_l)
     gap_projections = [p for p in net.projections if p.synapse == "gap_junction"]
     assert lowered.gap.nnz == 2 * sum(int(np.sum(p.pre != p.post)) for p in gap_projections)
-    if name == "tap_withdrawal":
-        assert {"synapse:exp_conductance", "neuron:conductance_lif"} <= features
-        assert lowered.metadata["approximations"], "approximations are recorded for reports"
+    if name == "tap_withdrawal":  # conductances on GapLIF's g register: nothing approximated
+        assert not features and lowered.conductance.nnz == 26
+        linear = lower(net, conductance="linearised")
+        assert {"synapse:exp_conductance_linearised", "neuron:conductance_lif_linearised"} <= {
+            a.feature for a in linear.approximations
+        }
+        assert linear.metadata["approximations"], "approximations are recorded for reports"
     if name == "klinotaxis":
         assert "input:current_varying" in features
     if name == "ncp":  # graded synapses: hard sigmoid + linearised driving force, costs recorded
@@ -132,10 +136,21 @@ def test_numbers_follow_the_exponential_euler_step() -> None:
     assert [s for s, _ in lo.bias_schedule] == [10, 30]
     np.testing.assert_allclose(lo.bias_schedule[0][1][0], (0.2e-9 + 0.1e-9) * kappa[0])
     np.testing.assert_allclose(lo.bias_schedule[1][1], lo.bias)
-    features = {a.feature: a for a in lo.approximations}
-    assert set(features) == {"param:mixed_tau", "synapse:exp_conductance", "neuron:conductance_lif"}
+    # Exact conductance: the g register gets 2 nS·κ per spike, and −g·(v − v_op) with v_op 7.5 mV above rest.
+    np.testing.assert_allclose(lo.conductance[2, 1], 2e-9 * kappa[2], rtol=1e-9)
+    assert lo.conductance.nnz == 1 and lo.v_op[2] == pytest.approx(0.0075)
+    assert {a.feature for a in lo.approximations} == {"param:mixed_tau"}
+    linear = lower(net, conductance="linearised")
+    features = {a.feature: a for a in linear.approximations}
+    assert set(features) == {
+        "param:mixed_tau",
+        "synapse:exp_conductance_linearised",
+        "neuron:conductance_lif_linearised",
+    }
+    assert linear.conductance.nnz == 0 and abs(linear.weights - lo.weights).max() == 0
     # Driving-force error over [E_L, v_th] = 7.5 mV / 32.5 mV for the inhibitory synapse.
-    assert features["synapse:exp_conductance"].cost["max_driving_force_error"] == pytest.approx(7.5 / 32.5)
+    key = "synapse:exp_conductance_linearised"
+    assert features[key].cost["max_driving_force_error"] == pytest.approx(7.5 / 32.5)
     with pytest.raises(UnsupportedFeature, match="neuron B"):
         lower(net, mixed_tau="error")
 

@@ -49,7 +49,7 @@ class FidelityReport:
     `within_1step`: fraction of Brian2's spikes with an emulator spike of the same neuron within ±1 step
     (`within_1step_emulator`: the reverse); `exact_step`: the same within 0 steps; `offset_steps`: median
     signed offset (emulator − Brian2) of each Brian2 spike's nearest emulator spike, within ±5 steps.
-    `conductance_based`: whether the network has conductance neurons or synapses (linearised by `lower`).
+    `conductance_based`: whether the network has conductance neurons or synapses (`GapLIF`'s g register).
     `lava_identical`: None when Lava was not run, else whether Lava's spikes, u and v equal the emulator's.
     """
 

@@ -251,6 +251,15 @@ class _Prepared:
         self.adapt_b = net.adapt_b.astype(np.int64)
         self.w_shift = net.w_shift.astype(np.int64)
         self.plastic = net.plastic
+        # Conductance register g (GapLIF): its Dense blocks stacked like the recurrent ones, into g_in.
+        self.conductance = bool(net.conductance_weights)
+        self.cond_stacked = sp.vstack(
+            [b.effective_weights() for b in net.conductance_weights] or [sp.csr_matrix((0, n))], format="csr"
+        ).astype(np.int64)
+        self.cond_exps = np.array([b.weight_exp for b in net.conductance_weights], dtype=np.int64)
+        self.v_op = net.v_op.astype(np.int64)
+        self.cond_shift = net.conductance_shift
+        self.cond_round = (1 << self.cond_shift) >> 1
 
     def drive(self, start: int, stop: int) -> np.ndarray:
         """Input drive of steps [start, stop): each block's Dense output wrapped to the int32 channel, summed in
@@ -270,6 +279,8 @@ class _Prepared:
         """Arguments of the numba kernel: the recurrent matrix by column (the spiking neurons' fan-out)."""
         csc = self.stacked.tocsc()
         csc.sort_indices()
+        cond = self.cond_stacked.tocsc()
+        cond.sort_indices()
         gap = self.gap_stacked
         return (
             self.n,
@@ -302,6 +313,14 @@ class _Prepared:
             self.w_factor,
             self.adapt_b,
             self.w_shift,
+            bool(self.conductance),
+            cond.indptr.astype(np.int64),
+            cond.indices.astype(np.int64),
+            cond.data.astype(np.int64),
+            self.cond_exps,
+            self.v_op,
+            int(self.cond_shift),
+            int(self.cond_round),
             *PlasticTables(self.plastic, self.n).args(),
             np.zeros((len(self.plastic), 0, 3)),  # the chunk's random numbers (`PlasticRandoms.draw`)
         )
@@ -330,6 +349,9 @@ class KernelState:
         # plastic blocks: weights (blocks, n, n), traces x1 and y1 (blocks, n), their random streams
         self.p_w, self.p_x1, self.p_y1 = initial_state(prep.plastic, n)
         self.randoms = PlasticRandoms(prep.plastic)
+        self.g = np.zeros(n, np.int64)  # conductance register, its input and the Dense sums
+        self.g_in = np.zeros(n, np.int64)
+        self.g_acc = np.zeros(len(prep.cond_exps) * n, np.int64)
 
     def arrays(self) -> tuple[np.ndarray, ...]:
         """The state arrays in the kernel's argument order."""
@@ -348,6 +370,9 @@ class KernelState:
             self.p_w,
             self.p_x1,
             self.p_y1,
+            self.g,
+            self.g_in,
+            self.g_acc,
         )
 
 
@@ -406,6 +431,11 @@ def _numpy_loop(
     w = np.zeros(n, dtype=np.int32)  # adaptation register (GapLIF's Var w), int32
     w_prod = np.zeros(n, dtype=np.int64)
     w_term = np.zeros(n, dtype=np.int32)
+    conductance, n_cond = p.conductance, len(p.cond_exps)
+    g = np.zeros(n, dtype=np.int32)  # conductance register (GapLIF's Var g), int32
+    g_in = np.zeros(n, dtype=np.int32)  # its input at step k: Dense outputs computed at step k − 1
+    g_term = np.zeros(n, dtype=np.int64)
+    g_acc = np.zeros(n_cond * n, dtype=np.int64)
 
     for k in range(steps):
         if k == p.change_steps[change_idx + 1]:
@@ -426,7 +456,16 @@ def _numpy_loop(
             np.add(w_prod, p.adapt_b, out=w_prod, where=fired)
             np.copyto(w, w_prod, casting="unsafe")
             np.right_shift(w, p.w_shift, out=w_term, casting="unsafe")
-        # v = decay(v) + u − (w >> w_shift) + bias, in int32, clipped to ±(2²³ − 1); spike where v > vth << 6.
+        if conductance:  # g = decay(g) + g_in (int32); term = (g·(v − v_op) + r) >> shift, int64, old v
+            _decay(g, u_factor, prod, tmp)
+            np.add(prod, g_in, out=prod)
+            np.copyto(g, prod, casting="unsafe")
+            np.subtract(v, p.v_op, out=g_term)
+            np.multiply(g_term, g, out=g_term)
+            np.add(g_term, p.cond_round, out=g_term)
+            np.right_shift(g_term, p.cond_shift, out=g_term)
+        # v = decay(v) + u − (w >> w_shift) − g term + bias, in int32, clipped to ±(2²³ − 1); spike where
+        # v > vth << 6.
         _decay(v, v_factor, prod, tmp)
         np.add(prod, u, out=prod)
         np.add(prod, bias, out=prod)
@@ -434,6 +473,8 @@ def _numpy_loop(
             np.add(prod, gap_in, out=prod)
         if adaptive:
             np.subtract(prod, w_term, out=prod)
+        if conductance:
+            np.subtract(prod, g_term, out=prod)
         np.copyto(v, prod, casting="unsafe")
         np.maximum(v, -V_LIMIT, out=v)
         np.minimum(v, V_LIMIT, out=v)
@@ -471,6 +512,20 @@ def _numpy_loop(
                 np.add(target, acc[b * n : (b + 1) * n], out=target)
             else:
                 np.add(a_in, acc[b * n : (b + 1) * n], out=a_in, casting="unsafe")
+        if conductance:  # the conductance Dense: like the recurrent blocks, undelayed, into g_in
+            g_acc.fill(0)
+            _sparsetools.csr_matvec(
+                n_cond * n,
+                n,
+                p.cond_stacked.indptr,
+                p.cond_stacked.indices,
+                p.cond_stacked.data,
+                fired,
+                g_acc,
+            )
+            g_in.fill(0)
+            for b, e in enumerate(p.cond_exps):
+                np.add(g_in, _exp_shift(g_acc[b * n : (b + 1) * n], int(e)), out=g_in, casting="unsafe")
         for state in plastic:  # LearningDense: output with this step's weights, then learn from the spikes
             np.add(a_in, _wrap32(state.output(fired)), out=a_in, casting="unsafe")
             state.learn(fired, fired)
@@ -548,6 +603,14 @@ def _step_loop(
     w_factor: np.ndarray,
     adapt_b: np.ndarray,
     w_shift: np.ndarray,
+    conductance: bool,
+    cond_ptr: np.ndarray,
+    cond_rows: np.ndarray,
+    cond_w: np.ndarray,
+    cond_exps: np.ndarray,
+    v_op: np.ndarray,
+    cond_shift: int,
+    cond_round: int,
     p_tag: np.ndarray,
     p_exp: np.ndarray,
     p_sign: np.ndarray,
@@ -581,6 +644,9 @@ def _step_loop(
     p_w: np.ndarray,
     p_x1: np.ndarray,
     p_y1: np.ndarray,
+    g: np.ndarray,
+    g_in: np.ndarray,
+    g_acc: np.ndarray,
 ) -> None:
     """`steps` steps from global step `k0`, scalar by scalar, with the integer widths of the NumPy loop
     (compiled by numba). The state (u … w, `KernelState`) is read and left in the arrays passed in, so a run
@@ -616,9 +682,15 @@ def _step_loop(
                 wi = _wrap32_jit(wi)
                 w[i] = wi
                 w_term = wi >> w_shift[i]
+            g_term = 0
+            if conductance:  # g = decay(g) + g_in (int32); (g·(v − v_op) + r) >> shift with the old v
+                p = g[i] * u_factor[i]
+                gi = _wrap32_jit((-((-p) >> 12) if p < 0 else p >> 12) + g_in[i])
+                g[i] = gi
+                g_term = (gi * (v[i] - v_op[i]) + cond_round) >> cond_shift
             p = v[i] * v_factor[i]
             dec = -((-p) >> 12) if p < 0 else p >> 12
-            y = _wrap32_jit(dec + x + bias_table[change_idx, i] + gap_in[i] - w_term)
+            y = _wrap32_jit(dec + x + bias_table[change_idx, i] + gap_in[i] - w_term - g_term)
             if y > 8388607:
                 y = 8388607
             elif y < -8388607:
@@ -665,6 +737,22 @@ def _step_loop(
                     pending[(k + d) % ring, r % n] += s
                 else:
                     a_in[r % n] += s
+        if conductance:  # the conductance Dense into g_in: int64 sums per block, shifted, int32 sum
+            n_cond = len(cond_exps)
+            for r in range(n_cond * n):
+                g_acc[r] = 0
+            if n_fired:
+                for j in range(n):
+                    if fired[j]:
+                        for q in range(cond_ptr[j], cond_ptr[j + 1]):
+                            g_acc[cond_rows[q]] += cond_w[q]
+            for i in range(n):
+                g_in[i] = 0
+            for r in range(n_cond * n):
+                e = cond_exps[r // n]
+                g_in[r % n] += g_acc[r] << e if e > 0 else g_acc[r] >> -e
+            for i in range(n):
+                g_in[i] = _wrap32_jit(g_in[i])
         for b in range(len(p_exp)):  # LearningDense: output with this step's weights, then learn
             if n_fired:
                 e = p_exp[b]

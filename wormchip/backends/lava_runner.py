@@ -155,6 +155,10 @@ def _gap_lif_classes() -> tuple[type, type]:
     (24-bit fraction, rounded half up) and increment `adapt_b` per spike: at each step, before v's update,
     `w = ((w·(2²⁴ − dw) + 2²³) >> 24) + adapt_b·spiked` (`spiked`: the previous step's spikes), and
     `w >> w_shift` is subtracted from the effective bias, so `v = decay(v) + u − (w >> w_shift) + bias + gap`.
+    Conductance synapses (exp_conductance): a third register `g` (int32, `conductance_shift` fractional bits)
+    fed by the port `g_in` and decaying like u (du); each step `g = decay(g) + g_in`, then
+    `(g·(v − v_op) + 2^(shift − 1)) >> shift` (int64, v of the previous step) is subtracted from the effective
+    bias: with the u weights' |w|·(E_rev − v_op) this is the driving force E_rev − v.
     Everything else is Lava's bit-accurate LIF.
     """
     from lava.magma.core.decorator import implements, requires, tag
@@ -183,10 +187,15 @@ def _gap_lif_classes() -> tuple[type, type]:
             graded_mu: np.ndarray | int = 0,
             graded_slope_mant: np.ndarray | int = 0,
             graded_slope_shift: np.ndarray | int = 0,
+            v_op: np.ndarray | int = 0,
+            conductance_shift: int = 0,
             **kwargs: Any,
         ) -> None:
-            super().__init__(shape=shape, gap_shift=gap_shift, **kwargs)
+            super().__init__(shape=shape, gap_shift=gap_shift, conductance_shift=conductance_shift, **kwargs)
             self.gap_in = InPort(shape=shape)
+            self.g_in = InPort(shape=shape)
+            self.g = Var(shape=shape, init=0)
+            self.v_op = Var(shape=shape, init=v_op)
             self.v_out = OutPort(shape=shape)
             self.graded_out = OutPort(shape=shape)
             self.graded_mu = Var(shape=shape, init=graded_mu)
@@ -222,11 +231,15 @@ def _gap_lif_classes() -> tuple[type, type]:
         graded_mu: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=25)
         graded_slope_mant: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=16)
         graded_slope_shift: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=6)
+        g_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+        g: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=32)
+        v_op: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
 
         def __init__(self, proc_params: dict) -> None:
             super().__init__(proc_params)
             self.effective_vth = 0
             self.gap_shift = int(proc_params["gap_shift"])
+            self.conductance_shift = int(proc_params["conductance_shift"])
 
         def scale_threshold(self) -> None:
             self.effective_vth = np.left_shift(self.vth, self.vth_shift)
@@ -245,6 +258,13 @@ def _gap_lif_classes() -> tuple[type, type]:
             decayed_w = np.right_shift(decayed_w, 24) + self.adapt_b.astype(np.int64) * self.spiked
             self.w[:] = decayed_w.astype(np.int32)
             self.effective_bias = self.effective_bias - np.right_shift(self.w, self.w_shift).astype(np.int32)
+            # Conductance: g decays like u and takes this step's input; −g·(v − v_op) with the previous v.
+            decayed_g = self.g.astype(np.int64) * (self.decay_unity - (self.du + self.ds_offset))
+            decayed_g = np.sign(decayed_g) * np.right_shift(np.abs(decayed_g), self.decay_shift)
+            self.g[:] = (decayed_g + self.g_in.recv()).astype(np.int32)
+            shift = self.conductance_shift
+            drive = self.g.astype(np.int64) * (self.v.astype(np.int64) - self.v_op) + ((1 << shift) >> 1)
+            self.effective_bias = self.effective_bias - np.right_shift(drive, shift).astype(np.int32)
             if not self.isthrscaled:
                 self.scale_threshold()
             self.subthr_dynamics(activation_in=a_in_data)
@@ -368,6 +388,13 @@ def _relay_classes() -> tuple[type, type]:
     return ShiftRelay, PyShiftRelayModel
 
 
+def _in_port(lif: Any, kind: str) -> Any:
+    """The LIF/GapLIF port a Dense of `kind` feeds: graded messages into gap_in, conductances into g_in."""
+    if kind in GRADED_KINDS:
+        return lif.gap_in
+    return lif.g_in if kind == "conductance" else lif.a_in
+
+
 class LavaGraph:
     """The Lava processes of one run, built from `emit`'s `LavaPlan`, and the ProcessModel chosen for each.
 
@@ -420,6 +447,8 @@ class LavaGraph:
                     graded_mu=core.graded_mu,
                     graded_slope_mant=core.graded_slope_mant,
                     graded_slope_shift=core.graded_slope_shift,
+                    v_op=core.v_op,
+                    conductance_shift=plan.conductance_shift,
                     **params,
                 )
                 self.models[lif] = gap_model
@@ -436,7 +465,7 @@ class LavaGraph:
         for (kind, b, dst), shift in plan.relays().items():
             relay = relay_cls(shape=(size_of[dst],), shift=shift, name=f"wormchip_{kind}_relay_{b}_core{dst}")
             lif = lif_of[dst]
-            relay.a_out.connect(lif.gap_in if kind in GRADED_KINDS else lif.a_in)
+            relay.a_out.connect(_in_port(lif, kind))
             self.models[relay] = relay_model
             relays[kind, b, dst] = relay
 
@@ -449,6 +478,7 @@ class LavaGraph:
             "gap": "wormchip_gap_dense",
             "graded": "wormchip_graded_dense",
             "input": "wormchip_input_dense",
+            "conductance": "wormchip_conductance_dense",
         }
         for sub in plan.sub_blocks:
             graded = sub.kind in GRADED_KINDS
@@ -473,7 +503,7 @@ class LavaGraph:
             if sub.relay:
                 proc.a_out.connect(relays[sub.kind, sub.block, sub.dst_core].a_in)
             else:
-                proc.a_out.connect(dst.gap_in if graded else dst.a_in)
+                proc.a_out.connect(_in_port(dst, sub.kind))
             if sub.kind == "input":
                 source.s_out.connect(proc.s_in)
             else:

@@ -32,21 +32,22 @@ import scipy.sparse as sp
 
 from wormchip.mappers.fixed_point import BiasChange, FixedPointNetwork, PlasticBlock, SignMode, WeightBlock
 
-# `FixedPointNetwork` fields: weights, gap_weights, graded_weights, input_weights
-KINDS = ("recurrent", "gap", "graded", "input")
+# `FixedPointNetwork` fields: weights, gap_weights, graded_weights, input_weights, conductance_weights
+KINDS = ("recurrent", "gap", "graded", "input", "conductance")
 GRADED_KINDS = ("gap", "graded")  # graded-message Dense (v, activation) into GapLIF's gap_in
 INPUT_CORE = -1  # `SubBlock.src_core` of input blocks: the spike source, not a core
 # Per-neuron `FixedPointNetwork` arrays each core's LIF process gets a slice of (`CorePlan` fields).
 PER_NEURON = (
     "du", "dv", "vth", "bias_mant", "bias_exp", "refractory", "v_reset",
-    "dw", "adapt_b", "w_shift", "graded_mu", "graded_slope_mant", "graded_slope_shift",
+    "dw", "adapt_b", "w_shift", "graded_mu", "graded_slope_mant", "graded_slope_shift", "v_op",
 )  # fmt: skip
 
 
 @dataclass(frozen=True, eq=False)
 class CorePlan:
     """One core's LIF process: its neurons (sorted global indices) and their parameter slices (`dw`, `adapt_b`,
-    `w_shift`: `GapLIF`'s adaptation register; `graded_*`: its graded activation; None means zeros)."""
+    `w_shift`: `GapLIF`'s adaptation register; `graded_*`: its graded activation; `v_op`: its conductance
+    register's operating point; None means zeros)."""
 
     core: int
     neurons: np.ndarray
@@ -64,9 +65,12 @@ class CorePlan:
     graded_mu: np.ndarray | None = None
     graded_slope_mant: np.ndarray | None = None
     graded_slope_shift: np.ndarray | None = None
+    v_op: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        for name in ("dw", "adapt_b", "w_shift", "graded_mu", "graded_slope_mant", "graded_slope_shift"):
+        for name in (
+            "dw", "adapt_b", "w_shift", "graded_mu", "graded_slope_mant", "graded_slope_shift", "v_op"
+        ):  # fmt: skip
             if getattr(self, name) is None:
                 object.__setattr__(self, name, np.zeros(self.neurons.size, dtype=np.int64))
 
@@ -143,6 +147,7 @@ class LavaPlan:
     gap_lif: bool
     gap_shift: int
     plastic: tuple[PlasticSubBlock, ...] = ()
+    conductance_shift: int = 0
 
     def relays(self) -> dict[tuple[str, int, int], int]:
         """(kind, block, dst_core) → right shift, for every relay the graph needs."""
@@ -175,6 +180,7 @@ def blocks_of(net: FixedPointNetwork, kind: str) -> tuple[WeightBlock, ...]:
         "gap": net.gap_weights,
         "graded": net.graded_weights,
         "input": net.input_weights,
+        "conductance": net.conductance_weights,
     }[kind]
 
 
@@ -248,6 +254,7 @@ def emit(net: FixedPointNetwork, core_of: np.ndarray | None = None) -> LavaPlan:
         gap_lif=net.needs_gap_lif,
         gap_shift=net.gap_shift,
         plastic=plastic_sub_blocks(net, cores),
+        conductance_shift=net.conductance_shift,
     )
 
 

@@ -50,23 +50,38 @@ _ROWS = (
     (
         "neuron:conductance_lif",
         "neuron model",
+        Lowering.CUSTOM_PROCESS,
+        "GapLIF's conductance register g (exp_conductance synapses) subtracts g·(v − v_op) from v each step: "
+        "τ_eff shortens with input as in Brian2",
+    ),
+    (
+        "neuron:conductance_lif_linearised",
+        "neuron model",
         Lowering.APPROXIMATION,
-        "lowered as CUBA LIF with its leak only: the input-dependent τ_eff ('liquid') is lost",
+        "a conductance_lif neuron with linearised conductance or graded input: that input leaves τ_eff unchanged",
     ),
     # Synapse models.
     ("synapse:exp_current", "synapse model", Lowering.NATIVE, "Dense weights into u; τ sets du"),
     (
         "synapse:exp_conductance",
         "synapse model",
+        Lowering.CUSTOM_PROCESS,
+        "static, undelayed: a Dense into u carries g_syn·(E_rev − v_op), a second Dense into GapLIF's g register "
+        "carries g_syn; v gets −g·(v − v_op): the driving force E_rev − v, up to quantization",
+    ),
+    (
+        "synapse:exp_conductance_linearised",
+        "synapse model",
         Lowering.APPROXIMATION,
-        "linearised: w·(E_rev − v_op), v_op = E_L + ½(v_th − E_L); cost: max driving-force error on [E_L, v_th]",
+        "spike inputs, delayed or plastic synapses (or `lower(conductance='linearised')`): g_syn·(E_rev − v_op), "
+        "v_op = E_L + ½(v_th − E_L); cost: max driving-force error on [E_L, v_th]",
     ),
     (
         "synapse:graded_sigmoid",
         "synapse model",
         Lowering.APPROXIMATION,
         "GapLIF sends a 12-bit hard sigmoid clip(½ + s(v − μ)/4, 0, 1) of v every step (graded spike); a "
-        "graded Dense holds |w|·(E_rev − v_op) into v next step; cost: max sigmoid and driving-force errors",
+        "graded Dense holds g_syn·(E_rev − v_op) into v next step; cost: max sigmoid and driving-force errors",
     ),
     (
         "synapse:graded_mixed_sigmoid",

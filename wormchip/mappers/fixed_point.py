@@ -43,6 +43,10 @@ GRADED_SLOPE_MANT_MAX = 2**16 - 1
 GRADED_SLOPE_SHIFT_MAX = (
     47  # (v − μ)·mant fits int64 for any shift; 47 resolves 2⁻⁴⁷ message units per v unit
 )
+# Conductance register g (`GapLIF`, exp_conductance): int32, `conductance_shift` fractional bits; each step v gets
+# −((g·(v − v_op)) >> conductance_shift) (int64 product, rounded), the driving force's v-dependent part.
+CONDUCTANCE_SHIFT_MAX = 40
+V_OP_LIMIT = 2**23 - 1  # v_op lies in v's 24-bit signed range
 
 
 class SignMode(Enum):
@@ -367,6 +371,13 @@ class FixedPointNetwork:
     rounded: r = 2^(shift − 1), 0 for shift 0; a hard sigmoid of v in 12 bits) on a second graded port; `graded_weights` blocks (post × pre) deliver
     `(G @ m) << weight_exp` (int32, Lava's graded Dense), which adds to v at the next step with the gap input.
 
+    Conductance synapses (`GapLIF`'s register g): `conductance_weights` blocks (post × pre, ≥ 0) carry each
+    static undelayed exp_conductance synapse's |w| as a conductance per step with `conductance_shift` fractional
+    bits. Each step, before v's update, `g ← decay(g) + g_in` (u's 12-bit decay du, int32; g_in the blocks'
+    Dense sums of the previous step's spikes, like a_in) and v gets `−((g·(v − v_op[i]) + r) >> shift)` (int64,
+    r = 2^(shift − 1); v the previous step's). The same synapses' Dense weights into u carry |w|·(E_rev − v_op),
+    so u − g·(v − v_op) is Σ|w|·(E_rev − v): the exact driving force (and the input-dependent τ_eff).
+
     Plastic synapses (`stdp`): `plastic` holds one `PlasticBlock` (a Lava `LearningDense`) per sign and rule;
     they deliver like recurrent weight blocks and learn from the neurons' own spikes. () for static networks.
     """
@@ -394,6 +405,9 @@ class FixedPointNetwork:
     graded_slope_mant: np.ndarray | int = 0
     graded_slope_shift: np.ndarray | int = 0
     plastic: tuple[PlasticBlock, ...] = ()
+    conductance_weights: tuple[WeightBlock, ...] = ()
+    v_op: np.ndarray | int = 0
+    conductance_shift: int = 0
 
     def __post_init__(self) -> None:
         names = tuple(str(n) for n in self.neuron_names)
@@ -416,6 +430,7 @@ class FixedPointNetwork:
             ("graded_mu", -GRADED_MU_LIMIT, GRADED_MU_LIMIT),
             ("graded_slope_mant", 0, GRADED_SLOPE_MANT_MAX),
             ("graded_slope_shift", 0, GRADED_SLOPE_SHIFT_MAX),
+            ("v_op", -V_OP_LIMIT, V_OP_LIMIT),
         ):
             arr = _as_int_array(name, getattr(self, name), n)
             _check_range(name, arr, lo, hi)
@@ -437,6 +452,7 @@ class FixedPointNetwork:
             ("input_weights", spikes.shape[1]),
             ("gap_weights", n),
             ("graded_weights", n),
+            ("conductance_weights", n),
         ):
             blocks = tuple(self._as_blocks(attr))
             for i, block in enumerate(blocks):
@@ -455,6 +471,13 @@ class FixedPointNetwork:
         if int(self.gap_shift) != self.gap_shift or not GAP_SHIFT_MIN <= self.gap_shift <= GAP_SHIFT_MAX:
             raise ValueError(f"gap_shift = {self.gap_shift!r} is outside [{GAP_SHIFT_MIN}, {GAP_SHIFT_MAX}]")
         object.__setattr__(self, "gap_shift", int(self.gap_shift))
+        shift = self.conductance_shift
+        if int(shift) != shift or not 0 <= shift <= CONDUCTANCE_SHIFT_MAX:
+            raise ValueError(f"conductance_shift = {shift!r} is outside [0, {CONDUCTANCE_SHIFT_MAX}]")
+        object.__setattr__(self, "conductance_shift", int(shift))
+        for i, block in enumerate(self.conductance_weights):
+            if block.weights.nnz and block.weights.data.min() < 0:
+                raise ValueError(f"conductance_weights[{i}] has negative weights: conductances are ≥ 0")
         plastic = (self.plastic,) if isinstance(self.plastic, PlasticBlock) else tuple(self.plastic)
         for i, block in enumerate(plastic):
             if not isinstance(block, PlasticBlock):
@@ -512,10 +535,10 @@ class FixedPointNetwork:
 
     @property
     def needs_gap_lif(self) -> bool:
-        """Whether the network needs `GapLIF` rather than Lava's LIF: gap junctions, graded synapses, a
-        refractory period, a reset ≠ 0 or adaptation."""
+        """Whether the network needs `GapLIF` rather than Lava's LIF: gap junctions, graded or conductance
+        synapses, a refractory period, a reset ≠ 0 or adaptation."""
         return (
-            bool(self.gap_weights or self.graded_weights)
+            bool(self.gap_weights or self.graded_weights or self.conductance_weights)
             or self.has_refractory_or_reset
             or self.has_adaptation
         )
@@ -538,7 +561,7 @@ class FixedPointNetwork:
     @property
     def n_synapses(self) -> int:
         """Stored recurrent and input synapses (nonzero raw weights), over all blocks."""
-        return sum(b.weights.nnz for b in (*self.weights, *self.input_weights))
+        return sum(b.weights.nnz for b in (*self.weights, *self.input_weights, *self.conductance_weights))
 
     def bias_at(self, steps: int) -> tuple[np.ndarray, list[tuple[int, np.ndarray]]]:
         """Effective int64 bias `mant << exp` at step 0 and the (step, bias) changes before `steps`."""

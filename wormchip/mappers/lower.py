@@ -36,6 +36,7 @@ from wormchip.mappers.fixed_point import DELAY_MAX
 
 MAX_BIAS_CHANGES = 2000  # current stimuli with more changes are averaged over hold windows
 OPERATING_POINT = 0.5  # conductance synapses linearised at v_op = E_L + OPERATING_POINT·(v_th − E_L)
+CONDUCTANCE_MODES = ("exact", "linearised")  # `lower(conductance=…)`
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,10 @@ class LoweredNetwork:
     Adaptation (adaptive_lif): a second current w per neuron, `w ← w·(1 − decay_w[i]) + adapt_b[i]·s` with s the
     spike of the previous step (`decay_w = 1 − e^(−dt/τ_w)`, `adapt_b = b·κ` in V per step), entering v as
     `v ← … + u − w + …` (like u, it uses step k − 1's spike at step k). `None` means 0 (no adaptation).
+    Conductance synapses (exact, `GapLIF`'s register g): `conductance` (post × pre, dimensionless per step per
+    spike, κ·|w| rescaled like the weights) feeds `g ← g·(1 − decay_u) + Σ conductance·s`, and v gets
+    `−g·(v − v_op[i])` (v of the previous step, `v_op` in V from rest). The same synapses' `weights` carry
+    |w|·(E_rev − v_op)·κ, so together they deliver Σ|w|·(E_rev − v). `None` means none.
     """
 
     names: tuple[str, ...]
@@ -127,9 +132,15 @@ class LoweredNetwork:
     graded_mu: np.ndarray | None = None
     graded_slope: np.ndarray | None = None
     plastic: tuple[PlasticProjection, ...] = ()
+    conductance: sp.csr_matrix | None = None
+    v_op: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.names)
+        if self.conductance is None:
+            object.__setattr__(self, "conductance", sp.csr_matrix((n, n)))
+        if self.v_op is None:
+            object.__setattr__(self, "v_op", np.zeros(n))
         if self.graded is None:
             object.__setattr__(self, "graded", sp.csr_matrix((n, n)))
         for name in ("graded_mu", "graded_slope"):
@@ -182,6 +193,7 @@ class LoweredNetwork:
             self.adapt_b,
             self.graded_mu,
             self.graded_slope,
+            self.v_op,
             self.input_spikes,
             np.array([d for d, _ in self.delayed_weights]),
         ]
@@ -192,6 +204,7 @@ class LoweredNetwork:
             self.input_weights,
             self.gap,
             self.graded,
+            self.conductance,
             *(w for _, w in self.delayed_weights),
         ]
         if self.plastic:
@@ -254,23 +267,30 @@ def lower(
     max_bias_changes: int = MAX_BIAS_CHANGES,
     operating_point: float = OPERATING_POINT,
     mixed_tau: str = "approximate",
+    conductance: str = "exact",
 ) -> LoweredNetwork:
     """Lower `network` to CUBA LIF compartments in volts (see the module docstring).
 
     `mixed_tau="error"` makes synapses with different time constants onto one neuron unsupported instead of
-    approximated. Raises `UnsupportedFeature` listing every unsupported element at once.
+    approximated. `conductance="exact"` puts static undelayed exp_conductance synapses on `GapLIF`'s
+    conductance register (the driving force E_rev − v as Brian2 has it); "linearised" lowers every one as the
+    current |w|·(E_rev − v_op) (plain CUBA, one Dense fewer; spike inputs, delayed and plastic conductance
+    synapses are always linearised). Raises `UnsupportedFeature` listing every unsupported element at once.
     """
     if mixed_tau not in ("approximate", "error"):
         raise ValueError(f"mixed_tau = {mixed_tau!r}; choose 'approximate' or 'error'")
+    if conductance not in CONDUCTANCE_MODES:
+        raise ValueError(f"conductance = {conductance!r}; choose one of {list(CONDUCTANCE_MODES)}")
     lw = _Lowering(network)
     n, dt = network.size, network.dt
     steps = int(round(network.duration / dt))
     nrn = _neurons(network, lw)
-    syn = _Synapses(network, lw, nrn, operating_point)
+    syn = _Synapses(network, lw, nrn, operating_point, exact=conductance == "exact")
     for proj in network.projections:
         syn.add_projection(proj)
     inputs = _spike_inputs(network, steps, syn)
     _approximate_synapses(network, lw, syn, nrn, operating_point)
+    _approximate_conductance_neurons(network, lw, syn)
     tau_u = _synaptic_tau(network, lw, syn, inputs, mixed_tau)
     _raise_unsupported(network, lw)
 
@@ -305,6 +325,8 @@ def lower(
         decay_w=np.where(nrn.b_w != 0, _decay(dt, nrn.tau_w), 0.0),
         adapt_b=nrn.b_w * kappa,
         plastic=plastic,
+        conductance=_conductance_matrix(syn, tau_u, kappa, n),
+        v_op=syn.v_op,
         metadata={
             "network": network.name,
             "kappa_v_per_a": kappa,
@@ -331,8 +353,7 @@ class _Neurons:
 
 
 def _neurons(network: ir.Network, lw: _Lowering) -> _Neurons:
-    """Gather the blocks' parameters per neuron; record conductance_lif's approximation and thresholds at or
-    below rest (unsupported)."""
+    """Gather the blocks' parameters per neuron; record thresholds at or below rest (unsupported)."""
     names, n, dt = network.names, network.size, network.dt
     p = {k: np.zeros(n) for k in ("C_m", "g_L", "E_L", "v_th", "v_reset", "t_ref", "I_bias")}
     e_rev = {"E_e": np.zeros(n), "E_i": np.full(n, -0.09)}
@@ -343,17 +364,9 @@ def _neurons(network: ir.Network, lw: _Lowering) -> _Neurons:
         for key in e_rev:
             if key in block.params:
                 e_rev[key][block.indices] = block.params[key]
-        members = [names[i] for i in block.indices]
         if block.model == "adaptive_lif":  # GapLIF's w register (custom process), exact up to quantization
             tau_w[block.indices] = block.params["tau_w"]
             b_w[block.indices] = block.params["b"]
-        elif block.model == "conductance_lif":
-            lw.approximate(
-                "neuron:conductance_lif",
-                members,
-                "lowered with its leak conductance only; τ_eff no longer shortens with input",
-                {},
-            )
     tau_v = np.where(p["g_L"] > 0, p["C_m"] / np.where(p["g_L"] > 0, p["g_L"], 1.0), np.inf)
     v_th = p["v_th"] - p["E_L"]
     for i in np.flatnonzero(v_th <= 0):
@@ -370,10 +383,16 @@ class _Synapses:
     delay in steps), gap junctions (pre, post, S), graded synapses (pre, post, A at full activation) with their
     presynaptic sigmoids, the stdp rules; and what the linearisations cost."""
 
-    def __init__(self, network: ir.Network, lw: _Lowering, nrn: _Neurons, operating_point: float) -> None:
+    def __init__(
+        self, network: ir.Network, lw: _Lowering, nrn: _Neurons, operating_point: float, exact: bool
+    ) -> None:
         n = network.size
         self.names, self.dt = network.names, network.dt
-        self.lw, self.nrn, self.operating_point = lw, nrn, operating_point
+        self.lw, self.nrn, self.operating_point, self.exact = lw, nrn, operating_point, exact
+        self.v_op = operating_point * nrn.v_th  # V from rest
+        # exact conductance synapses (GapLIF's g register): pre, post, |w| in S, τ
+        self.cond_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]] = []
+        self.linearised_targets = np.zeros(n, dtype=bool)  # neurons receiving a linearised conductance
         self.edges: list[tuple[np.ndarray, np.ndarray, np.ndarray, float, str, int]] = []
         self.gap_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.graded_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
@@ -397,11 +416,18 @@ class _Synapses:
             )
         return force
 
-    def current_weight(self, synapse: str, weight: np.ndarray, post: np.ndarray, label: str) -> np.ndarray:
-        """Amperes per spike: currents as they are; conductances times (E_rev − v_op)."""
+    def current_weight(
+        self, synapse: str, weight: np.ndarray, post: np.ndarray, label: str, exact: bool = False
+    ) -> np.ndarray:
+        """Amperes per spike: currents as they are; conductances times (E_rev − v_op), which is exact with
+        the conductance register's −g·(v − v_op) beside it (`exact`), else a linearisation (recorded)."""
         if synapse == "exp_current":
             return weight
+        e = np.where(weight >= 0, self.nrn.e_rev["E_e"][post], self.nrn.e_rev["E_i"][post])
+        if exact:
+            return np.abs(weight) * (e - self.nrn.p["E_L"][post] - self.v_op[post])
         self.linearised.append(label)
+        self.linearised_targets[post] = True
         return np.abs(weight) * self.driving_force(weight, post, "conductance")
 
     def add_graded(self, proj: ir.Projection, label: str) -> None:
@@ -453,8 +479,13 @@ class _Synapses:
             self.lw.unsupported(
                 "param:long_delay", f"{label} (delay {proj.params['delay'] * 1e3:g} ms = {delay} steps)"
             )
-        w = self.current_weight(proj.synapse, proj.weight, proj.post, label)
+        exact = (
+            self.exact and proj.synapse == "exp_conductance" and not delay and label not in self.plastic_rules
+        )
+        w = self.current_weight(proj.synapse, proj.weight, proj.post, label, exact)
         self.edges.append((proj.pre, proj.post, w, float(proj.params["tau"]), label, delay))
+        if exact:
+            self.cond_parts.append((proj.pre, proj.post, np.abs(proj.weight), float(proj.params["tau"])))
 
 
 @dataclass
@@ -519,7 +550,7 @@ def _approximate_synapses(
         )
     if syn.linearised:
         lw.approximate(
-            "synapse:exp_conductance",
+            "synapse:exp_conductance_linearised",
             syn.linearised,
             f"conductance × (E_rev − v_op), v_op = E_L + {operating_point:g}·(v_th − E_L)",
             {"max_driving_force_error": syn.drive_error["conductance"]},
@@ -537,6 +568,25 @@ def _approximate_synapses(
                 "max_driving_force_error": syn.drive_error["graded"],
             },
         )
+
+
+def _approximate_conductance_neurons(network: ir.Network, lw: _Lowering, syn: _Synapses) -> None:
+    """conductance_lif neurons whose input conductance is not all on the g register (linearised synapses or
+    inputs, graded synapses): their τ_eff does not shorten with that input."""
+    graded_targets = np.zeros(network.size, dtype=bool)
+    for _, post, _ in syn.graded_parts:
+        graded_targets[post] = True
+    members = []
+    for block in network.blocks:
+        if block.model == "conductance_lif":
+            hit = syn.linearised_targets[block.indices] | graded_targets[block.indices]
+            members += [network.names[i] for i in np.asarray(block.indices)[hit]]
+    lw.approximate(
+        "neuron:conductance_lif_linearised",
+        members,
+        "τ_eff does not shorten with linearised conductance or graded input (its driving force is taken at v_op)",
+        {},
+    )
 
 
 def _synaptic_tau(
@@ -685,6 +735,13 @@ def _recurrent_weights(
     return weights, delayed, tuple(plastic)
 
 
+def _conductance_matrix(syn: _Synapses, tau_u: np.ndarray, kappa: np.ndarray, n: int) -> sp.csr_matrix:
+    """Exact conductance synapses, post × pre: κ·|w| per spike (rescaled to the target's τ_u like the weights),
+    the fraction of (v − v_op) per step that one spike's conductance removes."""
+    parts = [(post, pre, g * (tau / tau_u[post]) * kappa[post]) for pre, post, g, tau in syn.cond_parts]
+    return _sum_matrix(parts, n)
+
+
 def _input_weights(inputs: _Inputs, tau_u: np.ndarray, kappa: np.ndarray, n: int) -> sp.csr_matrix:
     """Neurons × input columns, V per step (rescaled to the target's τ_u like the recurrent weights)."""
     m = len(inputs.columns)
@@ -784,7 +841,12 @@ def lowest_v(lowered: LoweredNetwork, steps: int | None = None) -> np.ndarray:
     if lowered.plastic:
         weights = (weights + lowered.plastic_weights()).tocsr()
     recurrent, external = _SpikeProduct(weights), _SpikeProduct(lowered.input_weights)
-    if numba is None or lowered.delayed_weights or not (recurrent.exact and external.exact):
+    if (
+        numba is None
+        or lowered.delayed_weights
+        or lowered.conductance.nnz
+        or not (recurrent.exact and external.exact)
+    ):
         for _, v, _ in _float_steps(lowered, steps, None):
             np.minimum(lowest, v, out=lowest)
         return lowest
@@ -963,12 +1025,20 @@ def _float_steps(
     adaptive = bool(lowered.adapt_b.any() or lowered.decay_w.any())
     keep_u, keep_v, keep_w = 1 - lowered.decay_u, 1 - lowered.decay_v, 1 - lowered.decay_w
     w_adapt, spikes = np.zeros(n), np.zeros(n, dtype=bool)  # adaptation current; spikes of the previous step
+    conductance = _SpikeProduct(lowered.conductance) if lowered.conductance.nnz else None
+    g, g_in = np.zeros(n), np.zeros(n)  # conductance register and its input
     for k in range(steps):
         bias = changes.get(k, bias)
         np.multiply(u, keep_u, out=u)
         u += a_in
+        if conductance is not None:  # −g·(v − v_op) with the previous step's v
+            np.multiply(g, keep_u, out=g)
+            g += g_in
+            drive = g * (v - lowered.v_op)
         np.multiply(v, keep_v, out=v)
         v += u
+        if conductance is not None:
+            v -= drive
         if adaptive:
             np.multiply(w_adapt, keep_w, out=w_adapt)
             w_adapt += lowered.adapt_b * spikes
@@ -990,6 +1060,8 @@ def _float_steps(
             count[fired] = frozen[fired]
         yield k, v, spikes
         a_in = recurrent.of(fired)
+        if conductance is not None:
+            g_in = conductance.of(fired)
         a_in += pending[k % ring]
         pending[k % ring] = 0
         for d, w in delayed:

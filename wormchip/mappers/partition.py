@@ -50,15 +50,15 @@ def synapse_graph(weights: sp.spmatrix | np.ndarray) -> sp.csr_matrix:
 
 
 def graph_from_fixed_point(net) -> sp.csr_matrix:
-    """Recurrent synapse counts of a `FixedPointNetwork`: nonzeros summed over `weights`, `gap_weights` and
-    `graded_weights`, plus the synapses of plastic blocks.
+    """Recurrent synapse counts of a `FixedPointNetwork`: nonzeros summed over `weights`, `gap_weights`,
+    `graded_weights` and `conductance_weights`, plus the synapses of plastic blocks.
 
     Each block is its own Lava Dense, so a pair connected in two blocks holds two synapses. Gap-junction
     blocks store their diagonal too (the −Σg self term), which occupies synaptic memory like any synapse.
     """
     n = net.n_neurons
     total = sp.csr_matrix((n, n), dtype=np.int32)
-    for block in (*net.weights, *net.gap_weights, *net.graded_weights):
+    for block in (*net.weights, *net.gap_weights, *net.graded_weights, *net.conductance_weights):
         total = total + synapse_graph(block.weights)
     for plastic in net.plastic:  # a LearningDense stores its present synapses (tag ≠ 0), learned or not
         total = total + synapse_graph(plastic.tag != 0)

@@ -37,6 +37,7 @@ from wormchip.errors import QuantizationError
 from wormchip.mappers.fixed_point import (
     BIAS_EXP_MAX,
     BIAS_MANT_MAX,
+    CONDUCTANCE_SHIFT_MAX,
     DECAY_MAX,
     DW_MAX,
     GAP_SHIFT_MAX,
@@ -45,6 +46,7 @@ from wormchip.mappers.fixed_point import (
     GRADED_SLOPE_MANT_MAX,
     GRADED_SLOPE_SHIFT_MAX,
     REFRACTORY_MAX,
+    V_OP_LIMIT,
     V_RESET_LIMIT,
     VTH_MAX,
     W_DECAY_BITS,
@@ -65,6 +67,7 @@ WEIGHT_UNIT_MAX = 255 * 2**WEIGHT_EXP_MAX  # largest single-sign weight in a_in 
 INT32_MAX = 2**31 - 1
 GAP_RESOLUTION_EXP = -20  # refined decays: the gap blocks resolve 2^-20 of v per step (a decay to 0.02 %)
 W_BOUND = 2**30  # the adaptation register's largest value: half of int32, for rounding and the estimate
+G_TOP = 2**15 - 1  # the largest conductance per spike in register units (an exponent-7 block's 255 · 2⁷)
 
 
 @dataclass(frozen=True)
@@ -361,6 +364,43 @@ def _graded(lowered: LoweredNetwork, s: np.ndarray, max_blocks_per_sign: int) ->
     return _Graded(tuple(blocks), mu, mant, shift, errors)
 
 
+@dataclass(frozen=True)
+class _Conductance:
+    """Quantized conductance synapses (`GapLIF`'s g register): blocks, shift, v_op and their errors."""
+
+    blocks: tuple[WeightBlock, ...] = ()
+    shift: int = 0
+    v_op: np.ndarray | int = 0
+    errors: dict = field(default_factory=dict)
+
+
+def _conductance(lowered: LoweredNetwork, s: np.ndarray, max_blocks_per_sign: int) -> _Conductance:
+    """g register units: conductance per step · 2^shift, with shift putting the largest per-spike conductance
+    at `G_TOP` (two residual blocks: about 15 significant bits), lowered until the register's steady state
+    with every presynaptic neuron firing every step stays below 2³⁰. v_op in v units (rounded)."""
+    cond = lowered.conductance.tocsr()
+    if not cond.nnz:
+        return _Conductance()
+    names = lowered.names
+    shift = int(np.clip(math.floor(math.log2(G_TOP / float(cond.data.max()))), 0, CONDUCTANCE_SHIFT_MAX))
+    row_sum = np.asarray(cond.sum(axis=1)).ravel() / np.maximum(lowered.decay_u, 1 / 4096)
+    while shift > 0 and float(row_sum.max()) * 2.0**shift >= 2**30:
+        shift -= 1
+    blocks = tuple(_blocks((cond * 2.0**shift).tocsr(), max_blocks_per_sign))
+    v_op = np.round(lowered.v_op / s).astype(np.int64)
+    for i in np.flatnonzero(np.abs(v_op) > V_OP_LIMIT):
+        raise QuantizationError(
+            f"operating point of neuron {names[i]} ({lowered.v_op[i] * 1e3:.4g} mV above rest) is {v_op[i]} v "
+            f"units at voltage scale {s[i]:.3g} V/unit, outside ±{V_OP_LIMIT}"
+        )
+    represented = _represented(blocks, cond.shape) * 2.0**-shift
+    errors = {
+        "conductance": _weight_error(cond, represented),
+        "v_op": ParamError.of(lowered.v_op, v_op * s),
+    }
+    return _Conductance(blocks, shift, v_op, errors)
+
+
 def _gap_in_units(lowered: LoweredNetwork, s: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
     """Off-diagonal coupling in (units of v_i) per (unit of v_j), and the diagonal −Σ_j g_ij."""
     gap = lowered.gap.tocoo()
@@ -425,6 +465,7 @@ def _assemble(
         else:
             gap_blocks, gap_shift = _gap_blocks(off, diag, max_blocks_per_sign + 1)
     graded = _graded(lowered, s, max_blocks_per_sign)
+    conductance = _conductance(lowered, s, max_blocks_per_sign)
     net = FixedPointNetwork(
         neuron_names=names,
         du=du,
@@ -449,6 +490,9 @@ def _assemble(
         graded_slope_mant=graded.slope_mant,
         graded_slope_shift=graded.slope_shift,
         plastic=plastic,
+        conductance_weights=conductance.blocks,
+        v_op=conductance.v_op,
+        conductance_shift=conductance.shift,
     )
     unit_w = sp.diags(s * 2**U_SHIFT)  # a_in units → volts per step, per row
     # The gap blocks as represented, in (V of neuron i) per (V of neuron j); the diagonal is part of v's decay.
@@ -471,6 +515,7 @@ def _assemble(
         errors["gap"] = _weight_error(lowered.gap, (rep_gap - sp.diags(rep_diag)).tocsr())
     if lowered.graded.nnz:
         errors.update(graded.errors)
+    errors.update(conductance.errors)
     adaptive = adapt_b != 0
     if adaptive.any():  # w's decay (24-bit) and its increment per spike (against the compensated target)
         errors["decay_w"] = ParamError.of(lowered.decay_w[adaptive], dw[adaptive] / 2**W_DECAY_BITS)
@@ -491,6 +536,7 @@ def _assemble(
             "weights": [b.weight_exp for b in weights],
             "input_weights": [b.weight_exp for b in input_weights],
             "gap_weights": [b.weight_exp for b in gap_blocks],
+            "conductance_weights": [b.weight_exp for b in conductance.blocks],
         },
         notes=notes + ([f"gap_shift {gap_shift}"] if gap_blocks else []),
         metadata_diag=rep_diag,
@@ -537,6 +583,7 @@ def compensate_decays(
         input_weights=(rows_uv @ lowered.input_weights).tocsr(),
         gap=(rows_v @ lowered.gap).tocsr(),
         graded=(rows_v @ lowered.graded).tocsr(),
+        conductance=(rows_uv @ lowered.conductance).tocsr(),
     )
 
 
