@@ -4,6 +4,7 @@ and Lava closed loops are bit-identical over 1,000 control steps of the klinotax
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -92,6 +93,25 @@ def test_emulator_and_lava_closed_loops_are_bit_identical() -> None:
     for key in ("x", "y", "heading"):
         np.testing.assert_array_equal(emu.trajectory.state_array(key), lava.trajectory.state_array(key))
     assert np.abs(np.array(emu.trajectory.actions)).max() > 0  # the circuit did steer
+    for name in emu.result.neuron_names:
+        np.testing.assert_array_equal(emu.result.spike_steps()[name], lava.result.spike_steps()[name])
+
+
+@pytest.mark.lava
+def test_conductance_circuit_closed_loop_is_bit_identical_on_lava() -> None:
+    """tap_withdrawal (conductance synapses on GapLIF's g register) balancing the fitted pole: Lava's actions
+    and spikes equal the emulator's step for step."""
+    from wormchip.circuits.loader import load_spec
+
+    fitted = Path(__file__).resolve().parents[2] / "docs/figures/fit_cartpole_best.yaml"
+    network, binding, env, resolved = prepare_episode(load_spec(fitted))
+    episodes = {
+        on: run_prepared(network, binding, env, resolved, on, seed=1000, duration="1 s")
+        for on in ("emulator", "lava")
+    }
+    emu, lava = episodes["emulator"], episodes["lava"]
+    assert emu.trajectory.steps == lava.trajectory.steps == 50
+    np.testing.assert_array_equal(np.array(emu.trajectory.actions), np.array(lava.trajectory.actions))
     for name in emu.result.neuron_names:
         np.testing.assert_array_equal(emu.result.spike_steps()[name], lava.result.spike_steps()[name])
 
