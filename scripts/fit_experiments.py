@@ -1,8 +1,8 @@
 """The fitting experiments of docs/fit.md: fit on Dask, then evaluate the best spec on held-out worlds and on
 every backend.
 
-Usage: .venv/bin/python scripts/fit_experiments.py klinotaxis|cartpole [--workers 2] [--generations G]
-       [--resume] [--heldout-only]
+Usage: .venv/bin/python scripts/fit_experiments.py klinotaxis|cartpole|mountaincar [--workers 2]
+       [--generations G] [--resume] [--heldout-only]
 
 - klinotaxis: `scripts/experiments/klinotaxis_fit.yaml` (trained on world seeds 0–2 of the Gaussian plate and
   seed 0 of the linear one, 150 s); held out: seeds 100–119 on both gradient shapes, 600 s, on the emulator;
@@ -10,6 +10,8 @@ Usage: .venv/bin/python scripts/fit_experiments.py klinotaxis|cartpole [--worker
 - cartpole: `scripts/experiments/cartpole_fit.yaml` (trained on seeds 0–9); the 24 best candidates re-scored on
   validation seeds 500–549 and the best of them kept (`select_on_validation`); held out: seeds 1000–1099 on
   the emulator, 20 of them on Brian2, 3 in Lava.
+- mountaincar: `scripts/experiments/mountaincar_fit.yaml` (return on seeds 0–7 plus a `max:position` shaping
+  term), then as cartpole (validation seeds 500–549, held out 1000–1099; 20 s episodes).
 `--trajectories` (klinotaxis) draws held-out paths, fitted vs unfitted: fit_klinotaxis_trajectories.png.
 Writes docs/figures/fit_<name>.json, fit_<name>_convergence.png, fit_<name>_best.yaml (the checkpoint stays in
 out/experiments/<name>/).
@@ -54,15 +56,20 @@ def _stats(rows: list[dict], key: str) -> dict:
             "min": float(values.min()), "max": float(values.max())}  # fmt: skip
 
 
-VALIDATION_SEEDS = range(
-    500, 550
-)  # CartPole model selection: disjoint from training (0–9) and held out (1000+)
+VALIDATION_SEEDS = range(500, 550)  # model selection: disjoint from training (0–9) and held out (1000+)
+#: The gym experiments: world and episode length.
+GYM = {"cartpole": ("gym:CartPole-v1", "10 s"), "mountaincar": ("gym:MountainCarContinuous-v0", "20 s")}
 
 
 def network_returns(
-    network, seeds, shift: dict | None = None, world: str = "gym:CartPole-v1", on: str = "emulator"
+    network,
+    seeds,
+    shift: dict | None = None,
+    world: str = "gym:CartPole-v1",
+    on: str = "emulator",
+    duration: str = "10 s",
 ) -> np.ndarray:
-    """Episode returns of an IR network in `world` (with a world `shift`) on `on`, one per seed, 10 s."""
+    """Episode returns of an IR network in `world` (with a world `shift`) on `on`, one per seed."""
     from dataclasses import replace
 
     from wormchip.closed_loop.bindings import resolve
@@ -73,14 +80,22 @@ def network_returns(
     env = _make_world(binding)
     resolved = resolve(binding, env)
     return np.array(
-        [run_prepared(network, binding, env, resolved, on, s, "10 s").metrics["return"] for s in seeds]
+        [run_prepared(network, binding, env, resolved, on, s, duration).metrics["return"] for s in seeds]
     )
 
 
-def select_on_validation(spec_path: Path, out_dir: Path, network_transform=None, top: int = 24):
-    """The fit's `top` candidates by training score (ties: the later generation), re-scored on the validation
-    seeds; the best of them (ties: the higher training score) → (its spec, a summary). A fit on few training
-    episodes picks the first candidate that balances on those; this picks the one that generalizes."""
+def select_on_validation(
+    spec_path: Path,
+    out_dir: Path,
+    network_transform=None,
+    top: int = 24,
+    world: str = "gym:CartPole-v1",
+    duration: str = "10 s",
+):
+    """The fit's `top` candidates by training score (ties: the later generation), re-scored (mean return in
+    `world`) on the validation seeds; the best of them (ties: the higher training score) → (its spec, a
+    summary). A fit on few training episodes picks the first candidate that succeeds on those; this picks the
+    one that generalizes."""
     import pickle
 
     from wormchip.circuits.build import build
@@ -97,7 +112,12 @@ def select_on_validation(spec_path: Path, out_dir: Path, network_transform=None,
         if network_transform is not None:
             network = network_transform(network)
         rows.append(
-            (float(network_returns(network, VALIDATION_SEEDS).mean()), e["score"], e["generation"], candidate)
+            (
+                float(network_returns(network, VALIDATION_SEEDS, world=world, duration=duration).mean()),
+                e["score"],
+                e["generation"],
+                candidate,
+            )
         )
     validation, training, generation, spec = max(rows, key=lambda r: (r[0], r[1]))
     print(
@@ -144,22 +164,28 @@ def klinotaxis_trajectories(best, base) -> None:
     fig.savefig(FIGURES / "fit_klinotaxis_trajectories.png", dpi=110)
 
 
-def heldout_cartpole(best, base) -> dict:
-    out = {"fitted_emulator_100": _stats(_episodes(best, "emulator", range(1000, 1100), "10 s"), "return")}
+def heldout_gym(best, base, world: str, duration: str) -> dict:
+    """Held-out returns (seeds 1000+): 100 on the emulator (fitted and unfitted), 20 on Brian2 and 3 in Lava,
+    each beside the emulator on the same seeds."""
+
+    def returns(spec, on: str, n: int) -> dict:
+        return _stats(_episodes(spec, on, range(1000, 1000 + n), duration, world), "return")
+
+    out = {"fitted_emulator_100": returns(best, "emulator", 100)}
     print(out, flush=True)
-    out["unfitted_emulator_100"] = _stats(_episodes(base, "emulator", range(1000, 1100), "10 s"), "return")
-    out["fitted_emulator_20"] = _stats(_episodes(best, "emulator", range(1000, 1020), "10 s"), "return")
-    out["fitted_brian2_20"] = _stats(_episodes(best, "brian2", range(1000, 1020), "10 s"), "return")
+    out["unfitted_emulator_100"] = returns(base, "emulator", 100)
+    out["fitted_emulator_20"] = returns(best, "emulator", 20)
+    out["fitted_brian2_20"] = returns(best, "brian2", 20)
     print(out, flush=True)
-    out["fitted_lava_3"] = _stats(_episodes(best, "lava", range(1000, 1003), "10 s"), "return")
-    out["fitted_emulator_3"] = _stats(_episodes(best, "emulator", range(1000, 1003), "10 s"), "return")
+    out["fitted_lava_3"] = returns(best, "lava", 3)
+    out["fitted_emulator_3"] = returns(best, "emulator", 3)
     print(out, flush=True)
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("experiment", choices=["klinotaxis", "cartpole"])
+    parser.add_argument("experiment", choices=["klinotaxis", *GYM])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--generations", type=int)
     parser.add_argument("--resume", action="store_true")
@@ -191,13 +217,19 @@ def main() -> None:
                           "generations": result.generations, "evaluations": result.evaluations,
                           "evals_per_s": result.evals_per_s, "wall_s": result.wall_s}  # fmt: skip
         results_path.write_text(json.dumps(results, indent=1))
-        if name == "cartpole":
-            selected, results["selection"] = select_on_validation(spec_path, Path("out/experiments") / name)
+        if name in GYM:
+            world, duration = GYM[name]
+            selected, results["selection"] = select_on_validation(
+                spec_path, Path("out/experiments") / name, world=world, duration=duration
+            )
             best_path.write_text(to_yaml(selected))
             results_path.write_text(json.dumps(results, indent=1))
     best = load_spec(best_path)
     base = load_spec("klinotaxis" if name == "klinotaxis" else "tap_withdrawal")
-    results["heldout"] = (heldout_klinotaxis if name == "klinotaxis" else heldout_cartpole)(best, base)
+    if name in GYM:
+        results["heldout"] = heldout_gym(best, base, *GYM[name])
+    else:
+        results["heldout"] = heldout_klinotaxis(best, base)
     results_path.write_text(json.dumps(results, indent=1))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +38,33 @@ Modulation = Callable[[np.ndarray, float, bool], float]
 
 class EpisodeError(WormchipError):
     """An episode could not run (the world raised mid-episode, no binding for the world, ...)."""
+
+
+#: `STAT:NAME` metrics: each statistic over a state variable's values in an episode (reset included).
+STATISTICS: dict[str, Callable[[np.ndarray], float]] = {
+    "min": np.min,
+    "max": np.max,
+    "mean": np.mean,
+    "final": lambda values: values[-1],
+}
+
+
+def parse_statistic(metric: str) -> tuple[str, str] | None:
+    """`max:position` → ("max", "position"); None when `metric` is not a `STAT:NAME` metric."""
+    stat, colon, name = metric.partition(":")
+    return (stat, name) if colon and stat in STATISTICS and name else None
+
+
+def state_statistic(trajectory: Trajectory, metric: str) -> float:
+    """The `STAT:NAME` metric of an episode: STAT over the recorded values of state variable NAME."""
+    parsed = parse_statistic(metric)
+    if parsed is None:
+        raise EpisodeError(f"{metric!r} is not STAT:NAME with STAT one of {', '.join(STATISTICS)}")
+    stat, name = parsed
+    if not trajectory.states or name not in trajectory.states[0]:
+        have = ", ".join(trajectory.states[0]) if trajectory.states else "nothing"
+        raise EpisodeError(f"metric {metric!r}: no state variable {name!r}; the world records: {have}")
+    return float(STATISTICS[stat](trajectory.state_array(name)))
 
 
 @dataclass
@@ -148,9 +175,11 @@ def run_prepared(
     brian2_mode: str = "operation",
     timeout_s: float = 60.0,
     modulation: Modulation | None = None,
+    statistics: Sequence[str] = (),
 ) -> EpisodeResult:
     """`run_episode` for an already prepared circuit and world (several episodes reuse them); `modulation`
-    turns each world step into a reward signal for the circuit's `reward_stdp` rules (Brian2 only)."""
+    turns each world step into a reward signal for the circuit's `reward_stdp` rules (Brian2 only);
+    `statistics`: `STAT:NAME` metrics to add to the episode's metrics (`state_statistic`)."""
     t0 = time.perf_counter()
     n_steps = episode_steps(binding, env, duration)
     period_steps = max(1, int(round(binding.control_period / network.dt)))
@@ -195,6 +224,7 @@ def run_prepared(
     metrics = {"return": trajectory.episode_return, "steps": float(trajectory.steps)}
     if isinstance(env, WormWorld):
         metrics.update(env.metrics(trajectory))
+    metrics.update({metric: state_statistic(trajectory, metric) for metric in statistics})
     result.metadata.update(circuit=network.metadata.get("circuit", network.name), world=binding.world)
     return EpisodeResult(
         circuit=network.metadata.get("circuit", network.name),

@@ -1,6 +1,7 @@
 """The score of a candidate spec: a weighted sum of objective terms, computed where Dask puts it.
 
-Terms: a world metric (or the episode return) averaged over closed-loop episodes with fixed world seeds
+Terms: a world metric (or the episode return, or a `STAT:NAME` statistic of a recorded state variable such as
+`max:position`, a shaping term) averaged over closed-loop episodes with fixed world seeds
 (0 … episodes − 1, so every candidate meets the same worlds), target firing rates from a CSV file (minus the
 RMS error in Hz, open loop), or a Python callable `f(spec) -> float` (API only: spec files are data). An
 optional IR transform (API only, e.g. `transforms.current_based` for a circuit's current-based twin) is applied
@@ -11,6 +12,7 @@ is a small picklable object: Dask ships it to the workers once, and each task is
 from __future__ import annotations
 
 import csv
+import difflib
 import math
 import time
 from collections.abc import Callable
@@ -117,7 +119,7 @@ def episode_metric(
     `network_transform` (IR → IR, e.g. `transforms.current_based`) is applied to the built network."""
     from wormchip.circuits.build import build
     from wormchip.closed_loop.bindings import resolve
-    from wormchip.closed_loop.episode import _make_world, choose_binding, run_prepared
+    from wormchip.closed_loop.episode import _make_world, choose_binding, parse_statistic, run_prepared
 
     network = build(spec, base_dir=base_dir)
     if network_transform is not None:
@@ -127,9 +129,12 @@ def episode_metric(
         binding = replace(binding, params={**binding.params, **objective.world_params})
     env = _make_world(binding)
     resolved = resolve(binding, env)
+    statistics = [objective.metric] if parse_statistic(objective.metric) else []
     values = []
     for seed in range(objective.episodes):
-        episode = run_prepared(network, binding, env, resolved, on, seed, objective.duration)
+        episode = run_prepared(
+            network, binding, env, resolved, on, seed, objective.duration, statistics=statistics
+        )
         values.append(episode.metrics.get(objective.metric, math.nan))
     finite = [v for v in values if not math.isnan(v)]
     return float(np.mean(finite)) if finite else math.nan
@@ -144,7 +149,7 @@ def check_objectives(
     """Before any work: every objective's world is bound and its metric is one the world reports
     (`objectives`: default the spec's `fit.objectives`; `option`: the CLI option they came from, for errors)."""
     from wormchip.circuits.build import build
-    from wormchip.closed_loop.episode import EpisodeError, _make_world, choose_binding
+    from wormchip.closed_loop.episode import EpisodeError, _make_world, choose_binding, parse_statistic
     from wormchip.worlds.base import Trajectory, WormWorld
 
     problems = []
@@ -162,6 +167,7 @@ def check_objectives(
             problems.append(Problem(path if option else [*path, "world"], str(err), objective.world))
             continue
         known = {"return", "steps"}
+        state: set[str] = set()
         if isinstance(env, WormWorld):  # its metric names, from a one-step trajectory
             obs, _ = env.reset(seed=0)
             trajectory = Trajectory(dt=env.dt, observations=[obs], states=[env.state()])
@@ -171,10 +177,26 @@ def check_objectives(
             trajectory.observations.append(obs)
             trajectory.states.append(env.state())
             known |= set(env.metrics(trajectory))
-        if objective.metric not in known:
-            problems.append(Problem(path if option else [*path, "metric"], f"world {binding.world!r} has no metric {objective.metric!r}; "
-                                    f"it reports: {', '.join(sorted(known))}", objective.metric))  # fmt: skip
+            state = set(trajectory.states[0])
+        statistic = parse_statistic(objective.metric)
+        if objective.metric not in known and not (statistic and statistic[1] in state):
+            problems.append(Problem(path if option else [*path, "metric"],
+                                    _unknown_metric(binding.world, objective.metric, known, state),
+                                    objective.metric))  # fmt: skip
     if problems:
         from wormchip.circuits.loader import located
 
         raise located(problems, spec)
+
+
+def _unknown_metric(world: str, metric: str, known: set[str], state: set[str]) -> str:
+    """One line: what the world reports (its metrics and `STAT:NAME` statistics) and the closest name."""
+    from wormchip.closed_loop.episode import STATISTICS
+
+    candidates = sorted(known) + [f"{stat}:{name}" for stat in STATISTICS for name in sorted(state)]
+    close = difflib.get_close_matches(metric, candidates, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    reports = ", ".join(sorted(known))
+    if state:
+        reports += f", and {'|'.join(STATISTICS)}:NAME for NAME in {', '.join(sorted(state))}"
+    return f"world {world!r} has no metric {metric!r}; it reports: {reports}{hint}"
