@@ -396,7 +396,8 @@ class Objective(_Strict):
     """One term of the fit's score: a world metric over closed-loop episodes, or target firing rates."""
 
     metric: StrictStr = Field(
-        description="A world metric (e.g. `chemotaxis_index`), `return`, or `rates` (needs `target`)."
+        description="A world metric (e.g. `chemotaxis_index`), `return`, `STAT:NAME` (min, max, mean or "
+        "final of a recorded state variable, e.g. `max:position`), or `rates` (needs `target`)."
     )
     world: StrictStr | None = Field(None, description="Binding's world; unset: the circuit's first binding.")
     goal: Literal["maximize", "minimize"] = Field("maximize", description="Direction of this term.")
