@@ -139,15 +139,7 @@ def synapse_equations(kind: str, key: str, rules: dict[str, dict[str, float]], u
     on_pre: list[str] = []
     on_post: list[str] = []
     if kind == GRADED:
-        model += [
-            "E_syn : volt (constant)",
-            "mu : volt (constant)",
-            "steep : 1 (constant)",
-            "sig = 1/(1 + exp(-steep*(v_pre - mu)/mV)) : 1",
-            f"gg_{key}_post = w*alive*sig : siemens (summed)",
-            f"ggE_{key}_post = w*alive*sig*E_syn : amp (summed)",
-        ]
-        return SynapseEquations("\n".join(model), "", None)
+        return SynapseEquations("\n".join(model + _graded_lines(key, "w*alive")), "", None)
     if kind == GAP:
         model += [
             f"gjv_{key}_post = w*alive*v_pre : amp (summed)",
@@ -201,22 +193,26 @@ def static_synapse_equations(kind: str, key: str, unit: str) -> SynapseEquations
     `alive` = 1 and w·sgn folded into a signed `w` for current synapses (multiplications by 1 and sign
     flips are exact, so the sums are bit-identical), one or two loads fewer per event or step."""
     if kind == GRADED:
-        model = [
-            f"w : {unit}",
-            "E_syn : volt (constant)",
-            "mu : volt (constant)",
-            "steep : 1 (constant)",
-            "sig = 1/(1 + exp(-steep*(v_pre - mu)/mV)) : 1",
-            f"gg_{key}_post = w*sig : siemens (summed)",
-            f"ggE_{key}_post = w*sig*E_syn : amp (summed)",
-        ]
-        return SynapseEquations("\n".join(model), "", None)
+        return SynapseEquations("\n".join([f"w : {unit}", *_graded_lines(key, "w")]), "", None)
     if kind == GAP:
         return SynapseEquations(f"w : {unit}\ngjv_{key}_post = w*v_pre : amp (summed)", "", None)
     if kind == CURRENT:  # w signed
         return SynapseEquations(f"w : {unit}", f"I_{key}_post += w", None)
     on_pre = [f"ge_{key}_post += w*int(sgn > 0)", f"gi_{key}_post += w*int(sgn < 0)"]
     return SynapseEquations(f"w : {unit}\nsgn : 1 (constant)", "\n".join(on_pre), None)
+
+
+def _graded_lines(key: str, weight: str) -> list[str]:
+    """A graded sigmoid synapse's parameters and summed conductances, with `weight` the expression of its
+    weight (`w`, or `w*alive` in the plastic form)."""
+    return [
+        "E_syn : volt (constant)",
+        "mu : volt (constant)",
+        "steep : 1 (constant)",
+        "sig = 1/(1 + exp(-steep*(v_pre - mu)/mV)) : 1",
+        f"gg_{key}_post = {weight}*sig : siemens (summed)",
+        f"ggE_{key}_post = {weight}*sig*E_syn : amp (summed)",
+    ]
 
 
 def _pairing(target: str, trace: str, rule: str) -> str:
