@@ -1,0 +1,163 @@
+"""Three-factor STDP in fixed point: the trace process and a bit-exact NumPy model of Lava's LearningDense.
+
+`RewardTraceUnit` is the small fixed-point process that sends a `RewardPlasticBlock` its post trace y1 and
+reward D (as y2) every step; Lava runs the same code (`wormchip.backends.lava_reward`), so it is exact there
+by construction. `RewardLearningState` re-implements Lava 0.10's `PyLearningDenseModelBitApproximate` with a
+`Loihi3FLearningRule` (lava/magma/core/model/py/connection.py, learning_rule_applier.py), for what
+`wormchip.mappers.reward_stdp` emits, t_epoch = 1:
+
+1. the output uses the weights before this step's learning (as a Dense);
+2. random draws as for two-factor STDP (`wormchip.backends.learning`): each TraceRandom advances twice, then
+   ConnVarRandom (seed 2) once; one uniform each for x decay, y decay and the rounding of both tag_1 and w;
+3. x1: decay with stochastic rounding, impulse on a pre spike, clip to 127. The received y1, y2 are decayed
+   once with Lava's 3F post time constant 2¹⁶ − 1 (one random number for both; mostly the identity);
+4. dt and dw are both evaluated on the step's old tag_1 and weights (u = 1 when Lava's time step k + 1 is a
+   multiple of 2^decimate), each product `dep·Π clip(factor)·m >> max(0, Σwidths + 4 − 15) << (e + 7)`,
+   saturated to ±2¹⁵, summed; w: sign clamp; both rounded with the same random number at 2⁷, `>> 7`,
+   clipped (w to [0, 255] or [−255, 0], tag_1 to [−257, 255]).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from wormchip.backends.learning import ACC_MAX, ACC_MIN, CONN_SEED, W_ACCUMULATOR_U, W_S_MANT
+from wormchip.mappers.fixed_point import TRACE_MAX
+from wormchip.mappers.reward_stdp import (
+    DECAY_BITS,
+    FACTOR_WIDTHS,
+    TAG_MAX,
+    TAG_MIN,
+    TRACE_FRAC_BITS,
+    RewardPlasticBlock,
+    RewardProduct,
+)
+
+Y_TAU_3F = 2**16 - 1  # Loihi3FLearningRule's y1/y2/y3 tau: np.iinfo(np.uint16).max
+HALF = 1 << (TRACE_FRAC_BITS - 1)
+
+
+class RewardTraceUnit:
+    """Post trace y1 and reward D per post neuron, integers with 8 fractional bits.
+
+    Each step: y1 decays, is sent (rounded, ≤ 127), then gains `y1_impulse` per post spike (Brian2's
+    pre-before-post order: a same-step pre spike sees the trace without this spike). D is sent as it was
+    after the previous step (Brian2's state update reads it before this step's events), then decays and
+    gains the step's reward increment (`RewardPlasticBlock.reward_increment`)."""
+
+    def __init__(self, block: RewardPlasticBlock) -> None:
+        n_post = block.shape[0]
+        self.y1 = np.zeros(n_post, dtype=np.int64)
+        self.d = np.zeros(n_post, dtype=np.int64)
+        self.impulse = block.y1_impulse << TRACE_FRAC_BITS
+        self.y1_decay, self.d_decay = block.y1_decay, block.d_decay
+
+    def step(self, post: np.ndarray, reward: int) -> tuple[np.ndarray, np.ndarray]:
+        """(y1, y2) to send this step, for the post spikes `post` and the reward increment `reward`."""
+        self.y1 = (self.y1 * self.y1_decay) >> DECAY_BITS
+        y1 = np.minimum((self.y1 + HALF) >> TRACE_FRAC_BITS, TRACE_MAX)
+        y2 = np.minimum((self.d + HALF) >> TRACE_FRAC_BITS, TRACE_MAX)
+        self.y1 = np.minimum(self.y1 + self.impulse * post, TRACE_MAX << TRACE_FRAC_BITS)
+        self.d = np.minimum(((self.d * self.d_decay) >> DECAY_BITS) + reward, TRACE_MAX << TRACE_FRAC_BITS)
+        return y1.astype(np.int64), y2.astype(np.int64)
+
+
+class RewardLearningState:
+    """The running state of one `RewardPlasticBlock`: weights, tag_1, the pre trace x1, random streams."""
+
+    def __init__(self, block: RewardPlasticBlock) -> None:
+        self.block = block
+        self.w = block.weights.copy()
+        self.tag = np.zeros_like(self.w)
+        self.x1 = np.zeros(block.shape[1], dtype=np.int64)
+        seed = block.rng_seed
+        self.x_rng = np.random.default_rng(seed=seed)
+        self.y_rng = np.random.default_rng(seed=seed + 2)
+        self.conn_rng = np.random.default_rng(seed=CONN_SEED)
+        for rng in (self.x_rng, self.y_rng, self.conn_rng):  # the draws made at construction
+            rng.random(1)
+        self.x_decay = float(np.exp(-1 / np.array([block.x1_tau]))[0])
+        self.y_decay = float(np.exp(-1 / np.array([Y_TAU_3F]))[0])
+        self.period = 2**block.decimate
+        self.w_lo, self.w_hi = (0, 255) if block.sign > 0 else (-255, 0)
+
+    def output(self, fired: np.ndarray) -> np.ndarray:
+        """The block's a_out for the pre spikes `fired`, with this step's (not yet learnt) weights."""
+        acc = self.w[:, fired].sum(axis=1)
+        e = self.block.weight_exp
+        return acc << e if e > 0 else acc >> -e
+
+    @staticmethod
+    def _decay(trace: np.ndarray, factor: float, r: float) -> np.ndarray:
+        v = factor * trace
+        return (np.floor(v) + (r < v % 1)).astype(np.int64)
+
+    def learn(self, step: int, pre: np.ndarray, post: np.ndarray, y1: np.ndarray, y2: np.ndarray) -> None:
+        """Learning at emulator step `step` (Lava's time step + 1) from the spikes and the received y1, y2."""
+        for _ in range(2):
+            rx = self.x_rng.random(1)[0]
+            ry = self.y_rng.random(1)[0]
+        r = self.conn_rng.random(1)[0]
+        b = self.block
+        self.x1 = self._decay(self.x1, self.x_decay, rx)
+        self.x1[pre] = np.clip(self.x1[pre] + b.x1_impulse, 0, TRACE_MAX)
+        u = int((step + 1) % self.period == 0)
+        if not (u or pre.any() or post.any()):
+            return  # every product is 0: accumulators are exact multiples of 2⁷, rounding keeps them
+        values = {
+            "x0": pre.astype(np.int64)[None, :],
+            "y0": post.astype(np.int64)[:, None],
+            "u": np.int64(u),
+            "x1": self.x1[None, :],
+            "y1": self._decay(y1, self.y_decay, ry)[:, None],
+            "y2": self._decay(y2, self.y_decay, ry)[:, None],
+            "t": self.tag,
+            "d": b.mask,
+        }
+        w = _apply(self.w << 7, b.dw_products, values)
+        w = np.maximum(0, w) if b.sign > 0 else np.minimum(0, w)
+        tag = _apply(self.tag << 7, b.dt_products, values)
+        self.w = np.clip(_round(w, r) >> 7, self.w_lo, self.w_hi)
+        self.tag = np.clip(_round(tag, r) >> 7, TAG_MIN, TAG_MAX)
+
+
+def _apply(acc: np.ndarray, products: tuple[RewardProduct, ...], values: dict) -> np.ndarray:
+    """Lava's bit-approximate applier: each product's value shifted, scaled, saturated and accumulated."""
+    for p in products:
+        val = np.broadcast_to(values[p.dependency], acc.shape).astype(np.int64)
+        for f in p.factors:
+            width = FACTOR_WIDTHS[f]
+            val = val * np.clip(values[f], -(2**width), 2**width - 1)
+        shift = max(0, sum(FACTOR_WIDTHS[f] for f in p.factors) + W_S_MANT - W_ACCUMULATOR_U)
+        val = ((val * p.mantissa) >> shift) << (p.exponent + 7)
+        acc = np.clip(acc + np.clip(val, ACC_MIN, ACC_MAX), ACC_MIN, ACC_MAX)
+    return acc
+
+
+def _round(acc: np.ndarray, r: float) -> np.ndarray:
+    """Stochastic rounding to a multiple of 2⁷ with one random number for the whole matrix."""
+    q = acc / 128
+    return ((np.floor(q) + (r < q % 1)) * 128).astype(np.int64)
+
+
+def run_reward_block(
+    block: RewardPlasticBlock,
+    pre: np.ndarray,
+    post: np.ndarray,
+    reward: np.ndarray,
+    sample_every: int,
+) -> dict[str, np.ndarray]:
+    """Drive `block` with spike rasters `pre` (steps × n_pre), `post` (steps × n_post) and per-step reward
+    increments `reward` (steps, fixed point); return `weights` and `tags` (samples × post × pre) after every
+    `sample_every` steps, and `output` (steps × n_post, the block's a_out)."""
+    state, traces = RewardLearningState(block), RewardTraceUnit(block)
+    steps = len(pre)
+    weights, tags, output = [], [], np.zeros((steps, block.shape[0]), dtype=np.int64)
+    for k in range(steps):
+        output[k] = state.output(pre[k])
+        y1, y2 = traces.step(post[k], int(reward[k]))
+        state.learn(k, pre[k], post[k], y1, y2)
+        if (k + 1) % sample_every == 0:
+            weights.append(state.w.copy())
+            tags.append(state.tag.copy())
+    return {"weights": np.array(weights), "tags": np.array(tags), "output": output}

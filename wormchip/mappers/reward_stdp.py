@@ -1,0 +1,245 @@
+"""Quantize a `reward_stdp` (three-factor STDP) synapse block for Lava's `LearningDense` + `Loihi3FLearningRule`.
+
+The rule (Brian2 semantics, `wormchip/backends/brian2_equations.py`; Izhikevich 2007, Cereb. Cortex 17:2443;
+Frémaux & Gerstner 2016, Front. Neural Circuits 9:85): pairings feed an eligibility trace c instead of the
+weight (pre spike: `apre += A₊; c += apost`; post spike: `apost += A₋; c += apre`, pre pathway first),
+`τ_c dc/dt = −c`, and `dw/dt = η·c·D·w_max` with D a neuromodulator (dopamine) per post neuron that reward
+pulses raise (`D += amount`) and that decays with τ_D.
+
+On the chip (docs/compiler.md, "Three-factor STDP through LearningDense"):
+
+- c is tag_1 (`t`), in units of `c_lsb`: `dt = ±V₊·y0·x1·d ± V₋·x0·y1·d − λ·u_k·t`. The pairing products carry
+  tag_2 (`d`) = 32 on present synapses (0 elsewhere) as presence mask: their 20-bit products are shifted right
+  by 5 bits, so d = 32 is neutral and absent entries never gain eligibility (hence never weight);
+- the post trace y1 and the reward D (sent as y2) come every step from a small fixed-point process
+  (`wormchip.backends.reward_learning.RewardTraceUnit`): y1 is sent before this step's post spike is added,
+  which is Brian2's pre-before-post order (Δt = 0 is pure LTP, no correction product needed);
+- `dw = ±K·u_k·t·y2`, applied every 2^k steps (Lava's decimated dependency u_k, one k per rule): the tag's
+  decay λ = m·2^e ≥ 2⁻⁷ per update needs τ_c/2^k ≲ 128 steps, so slow eligibility (τ_c = 1 s at 1 ms) is
+  decayed and read out every 2^k steps, the weight change scaled by 2^k;
+- K = m·2^(e−5) LSB per (t·y2) per update is a single product (t·y2 is shifted by 5 bits), so c_lsb is
+  derived from it: `c_lsb = K/(η·dt·2^k·D_lsb·W)`, W the weight LSB count of w_max (255).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from wormchip.errors import QuantizationError
+from wormchip.mappers.fixed_point import TRACE_MAX, TRACE_TAU_MAX
+from wormchip.mappers.stdp import W_TOP, choose_scale, impulse_max, mantissa_exponent, terms_of
+
+MASK_PRESENT = 32  # tag_2 of a present synapse: neutral after the pairing products' 5-bit shift
+TAG_MIN, TAG_MAX = -(2**8) - 1, 2**8 - 1  # tag_1 saturation in Lava's bit-approximate model
+TRACE_FRAC_BITS = 8  # fractional bits of the trace process's y1 and D state
+DECAY_BITS = 16  # the trace process's decay factors: round(2^16·e^(−1/τ))
+DECIMATE_MAX = 9  # Lava reads the decimate exponent of `u<k>` as one digit
+TAU_C_TOLERANCE = 0.025  # largest relative error of the eligibility decay per update before k grows
+RATE_MAX_HZ = 100.0  # trace impulses stay below saturation (127) under periodic firing at this rate (bursts)
+TAGS_PER_PAIRING = 16  # target tag increment of one full pairing (max |A|): headroom for ~16 pairings
+FACTOR_WIDTHS = {"x1": 7, "y1": 7, "y2": 7, "t": 9, "d": 9}  # lava.magma.core.learning.constants
+
+
+@dataclass(frozen=True)
+class RewardProduct:
+    """One product of a three-factor rule: `mantissa·2^exponent · dependency · Π factors`.
+
+    Dependencies x0, y0 (spikes) and u (every 2^k steps); factors x1, y1, y2 (traces), t (tag_1), d (tag_2)."""
+
+    dependency: str
+    factors: tuple[str, ...]
+    mantissa: int
+    exponent: int
+
+    def __post_init__(self) -> None:
+        if self.dependency not in ("x0", "y0", "u"):
+            raise ValueError(f"dependency {self.dependency!r} must be x0, y0 or u")
+        if not set(self.factors) <= set(FACTOR_WIDTHS):
+            raise ValueError(f"factors {self.factors} must be among {sorted(FACTOR_WIDTHS)}")
+        if not -8 <= self.mantissa <= 7 or self.mantissa == 0:
+            raise ValueError(f"mantissa {self.mantissa!r} must be a nonzero integer in [-8, 7]")
+        if not -7 <= self.exponent <= 8:
+            raise ValueError(f"exponent {self.exponent!r} must be an integer in [-7, 8]")
+
+    def text(self, decimate: int) -> str:
+        """The term as Lava's parser reads it, sign in front (`- 1*2^-7 * u3 * t`)."""
+        sign = "-" if self.mantissa < 0 else "+"
+        dep = f"u{decimate}" if self.dependency == "u" else self.dependency
+        return f"{sign} {abs(self.mantissa)}*2^{self.exponent} * " + " * ".join((dep, *self.factors))
+
+
+@dataclass(frozen=True, eq=False)
+class RewardPlasticBlock:
+    """One three-factor plastic matrix (n_post × n_pre): a `LearningDense` with a `Loihi3FLearningRule`.
+
+    `weights` in [0, 255] (`sign` +1, EXCITATORY) or [−255, 0] (−1, INHIBITORY), 0 where `mask` (tag_2) is 0;
+    `dt_products` learn the eligibility tag_1 (starting at 0), `dw_products` the weight, u every
+    2^`decimate` steps. Pre trace x1: `x1_impulse`, `x1_tau` steps (Lava's). Post trace y1 and reward D (y2)
+    come from the trace process: `y1_impulse`, decays `y1_decay`/`d_decay` (×2⁻¹⁶ per step), D in units of
+    `d_lsb` (y2 = 1 is D = d_lsb); `c_lsb`: the eligibility c of one tag unit. `rng_seed`: Lava's trace streams.
+    """
+
+    weights: np.ndarray
+    mask: np.ndarray
+    sign: int
+    weight_exp: int
+    x1_impulse: int
+    x1_tau: int
+    y1_impulse: int
+    y1_decay: int
+    d_decay: int
+    d_lsb: float
+    c_lsb: float
+    decimate: int
+    dt_products: tuple[RewardProduct, ...]
+    dw_products: tuple[RewardProduct, ...]
+    rng_seed: int = 0
+
+    def __post_init__(self) -> None:
+        w = np.asarray(self.weights, dtype=np.int64)
+        mask = np.asarray(self.mask, dtype=np.int64)
+        lo, hi = (0, W_TOP) if self.sign > 0 else (-W_TOP, 0)
+        if w.ndim != 2 or mask.shape != w.shape:
+            raise ValueError("weights and mask must be matrices of one shape (post × pre)")
+        if self.sign not in (1, -1) or np.any((w < lo) | (w > hi)):
+            raise ValueError(f"sign must be ±1 and the weights within [{lo}, {hi}]")
+        if not np.all((mask == 0) | (mask == MASK_PRESENT)) or np.any(w[mask == 0] != 0):
+            raise ValueError(f"mask must hold 0 or {MASK_PRESENT}, with zero weights where it is 0")
+        for name in ("x1_impulse", "y1_impulse"):
+            if not 0 <= getattr(self, name) <= TRACE_MAX:
+                raise ValueError(f"{name} must be in [0, {TRACE_MAX}]")
+        if not 1 <= self.x1_tau <= TRACE_TAU_MAX or not 0 <= self.decimate <= DECIMATE_MAX:
+            raise ValueError(f"x1_tau must be in [1, {TRACE_TAU_MAX}] and decimate in [0, {DECIMATE_MAX}]")
+        object.__setattr__(self, "weights", w)
+        object.__setattr__(self, "mask", mask)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.weights.shape
+
+    def dt(self) -> str:
+        """The rule's dt (tag_1) string."""
+        return _series(self.dt_products, self.decimate)
+
+    def dw(self) -> str:
+        """The rule's dw string."""
+        return _series(self.dw_products, self.decimate)
+
+    def reward_increment(self, amount: float) -> int:
+        """A reward pulse `amount` (added to D) in the trace process's fixed point (D/d_lsb·2⁸)."""
+        if amount < 0:
+            raise QuantizationError(
+                "negative rewards are not supported (Lava clips y2 below 0 on post spikes)"
+            )
+        return int(round(amount / self.d_lsb * 2**TRACE_FRAC_BITS))
+
+
+def _series(products: tuple[RewardProduct, ...], decimate: int) -> str:
+    text = " ".join(p.text(decimate) for p in products)
+    return text[2:] if text.startswith("+ ") else text
+
+
+def decay_factor(tau_steps: float) -> int:
+    """The trace process's per-step decay round(2^16·e^(−1/τ))."""
+    return int(round(2**DECAY_BITS * math.exp(-1.0 / tau_steps)))
+
+
+def eligibility_decay(tau_c_steps: float) -> tuple[int, int]:
+    """(decimate k, λ in units of 2⁻⁷): the tag decays by λ·2⁻⁷·t every 2^k steps, λ one product m·2^j.
+
+    The smallest k whose λ is within `TAU_C_TOLERANCE` of 1 − e^(−2^k/τ_c), else the most accurate k."""
+    best = None
+    for k in range(DECIMATE_MAX + 1):
+        ideal = -math.expm1(-(2**k) / tau_c_steps) * 128
+        value = _nearest_single(ideal)
+        err = abs(value / ideal - 1)
+        if err <= TAU_C_TOLERANCE:
+            return k, value
+        if best is None or err < best[0]:
+            best = (err, k, value)
+    return best[1], best[2]
+
+
+def _nearest_single(ideal: float) -> int:
+    """The single-product scale m·2^j (units of 2⁻⁷, j ≤ 15) nearest to `ideal` in ratio."""
+    candidates = [m << j for m in range(1, 8) for j in range(16)]
+    return min(candidates, key=lambda v: abs(math.log(v / ideal)))
+
+
+def reward_block(
+    pre: np.ndarray,
+    post: np.ndarray,
+    w0: np.ndarray,
+    shape: tuple[int, int],
+    params: dict[str, float],
+    dt: float,
+    sign: int = 1,
+    d_max: float = 4.0,
+    rng_seed: int = 0,
+    rate_max_hz: float = RATE_MAX_HZ,
+) -> tuple[RewardPlasticBlock, dict[str, float]]:
+    """The block of synapses `pre[k] → post[k]` with initial weights `w0[k]` as fractions of w_max (in [0, 1]).
+
+    `params`: the `reward_stdp` rule in SI (A_plus, A_minus, tau_plus, tau_minus, tau_c, tau_D, eta); `d_max`:
+    the D that saturates y2 (127). Returns the block and the relative errors of what was rounded
+    (`ltp_amplitude`, `ltd_amplitude`, `tau_c`, `y1_tau`, `tau_D`)."""
+    p = params
+    weights, mask = np.zeros(shape, dtype=np.int64), np.zeros(shape, dtype=np.int64)
+    weights[post, pre] = sign * np.clip(np.round(np.asarray(w0) * W_TOP), 0, W_TOP).astype(np.int64)
+    mask[post, pre] = MASK_PRESENT
+    tau_x = max(int(round(p["tau_plus"] / dt)), 1)
+    if tau_x > TRACE_TAU_MAX:
+        raise QuantizationError(f"tau_plus = {p['tau_plus'] * 1e3:g} ms is more than {TRACE_TAU_MAX} steps")
+    k, lam = eligibility_decay(p["tau_c"] / dt)
+    d_lsb = d_max / TRACE_MAX
+    per_unit = p["eta"] * dt * 2**k * d_lsb * W_TOP  # LSB per update per (c·y2) unit of c
+    a_ref = max(abs(p["A_plus"]), abs(p["A_minus"]))
+    k_scale = _nearest_single(per_unit * a_ref / TAGS_PER_PAIRING * 2**12)  # K in units of 2⁻¹²
+    c_lsb = k_scale / 2**12 / per_unit
+    i_x, v_plus = choose_scale(abs(p["A_plus"]) / c_lsb, impulse_max(tau_x * dt, rate_max_hz))
+    i_y, v_minus = choose_scale(
+        abs(p["A_minus"]) / c_lsb, impulse_max(p["tau_minus"], rate_max_hz), n_terms=2
+    )
+    dt_products = [_product("y0", ("x1", "d"), np.sign(p["A_plus"]), v_plus)]
+    dt_products += [_product("x0", ("y1", "d"), np.sign(p["A_minus"]), v) for v in terms_of(v_minus, 2)]
+    dt_products.append(_product("u", ("t",), -1, lam))
+    m, e = mantissa_exponent(k_scale)  # k_scale = m·2^(e+7) in units of 2⁻¹²: K = m·2^(e−5)
+    block = RewardPlasticBlock(
+        weights=weights,
+        mask=mask,
+        sign=sign,
+        weight_exp=0,
+        x1_impulse=i_x,
+        x1_tau=tau_x,
+        y1_impulse=i_y,
+        y1_decay=decay_factor(p["tau_minus"] / dt),
+        d_decay=decay_factor(p["tau_D"] / dt),
+        d_lsb=d_lsb,
+        c_lsb=c_lsb,
+        decimate=k,
+        dt_products=tuple(dt_products),
+        dw_products=(RewardProduct("u", ("t", "y2"), sign * m, e),),
+        rng_seed=rng_seed,
+    )
+    errors = {
+        "ltp_amplitude": abs(v_plus * i_x / 128 * c_lsb / abs(p["A_plus"]) - 1),
+        "ltd_amplitude": abs(v_minus * i_y / 128 * c_lsb / abs(p["A_minus"]) - 1),
+        "tau_c": abs(lam / 128 / -math.expm1(-(2**k) * dt / p["tau_c"]) - 1),
+        "y1_tau": _tau_error(block.y1_decay, p["tau_minus"] / dt),
+        "tau_D": _tau_error(block.d_decay, p["tau_D"] / dt),
+    }
+    return block, errors
+
+
+def _product(dependency: str, factors: tuple[str, ...], sign: float, value: int) -> RewardProduct:
+    """A product whose scale is `value` units of 2⁻⁷ (a single m·2^(e+7)), with `sign`."""
+    m, e = mantissa_exponent(value)
+    return RewardProduct(dependency, factors, int(sign) * m, e)
+
+
+def _tau_error(decay: int, tau_steps: float) -> float:
+    """Relative error of the time constant a fixed-point decay factor gives."""
+    return abs(-1.0 / math.log(decay / 2**DECAY_BITS) / tau_steps - 1)
