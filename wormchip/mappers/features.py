@@ -115,7 +115,13 @@ _ROWS = (
         Lowering.UNSUPPORTED,
         "STDP on a delayed projection or on a gap/graded synapse (LearningDense has no delay)",
     ),
-    ("plasticity:reward_stdp", "plasticity", Lowering.UNSUPPORTED, "three-factor rule not lowered"),
+    (
+        "plasticity:reward_stdp",
+        "plasticity",
+        Lowering.UNSUPPORTED,
+        "not lowered in networks; one block maps to LearningDense + Loihi3FLearningRule "
+        "(`reward_block_from_ir`, driven by spike rasters)",
+    ),
     ("plasticity:homeostatic_scaling", "plasticity", Lowering.UNSUPPORTED, "not lowered"),
     (
         "plasticity:structural",

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from wormchip import ir
 from wormchip.errors import QuantizationError
 from wormchip.mappers.fixed_point import TRACE_MAX, TRACE_TAU_MAX
 from wormchip.mappers.stdp import W_TOP, choose_scale, impulse_max, mantissa_exponent, terms_of
@@ -243,3 +244,55 @@ def _product(dependency: str, factors: tuple[str, ...], sign: float, value: int)
 def _tau_error(decay: int, tau_steps: float) -> float:
     """Relative error of the time constant a fixed-point decay factor gives."""
     return abs(-1.0 / math.log(decay / 2**DECAY_BITS) / tau_steps - 1)
+
+
+def reward_block_from_ir(
+    network: ir.Network, projection: str, d_max: float | None = None, rng_seed: int = 0
+) -> tuple[RewardPlasticBlock, np.ndarray, dict[str, float]]:
+    """The block of one `reward_stdp` projection of an IR network (n × n, network neuron order) and its
+    reward raster (per-step D increments over `network.duration`, fixed point) and errors (`reward_block`).
+
+    Weights start at |w|/w_max = 1/w_max_scale, as Brian2's; the block's own weight scale (`weight_exp` 0) is
+    not aligned with the LIF voltage scale: the block runs driven by spike rasters (`run_reward_block`).
+    `d_max` defaults to the largest D the reward pulses reach. Modulator neurons, delays and synapses other
+    than exp_current/exp_conductance raise `QuantizationError`."""
+    proj = next((p for p in network.projections if p.name == projection), None)
+    rule = next((r for r in proj.plasticity if r.rule == "reward_stdp"), None) if proj else None
+    if rule is None:
+        raise QuantizationError(f"network {network.name!r} has no reward_stdp projection {projection!r}")
+    if (
+        len(rule.modulators)
+        or proj.params.get("delay")
+        or proj.synapse not in ("exp_current", "exp_conductance")
+    ):
+        raise QuantizationError(
+            f"projection {projection}: modulator neurons, delays and {proj.synapse} synapses are not lowered yet"
+        )
+    steps = int(round(network.duration / network.dt))
+    pulses = np.floor(np.asarray(rule.reward_times) / network.dt + 1e-3).astype(np.int64)
+    inside = (pulses >= 0) & (pulses < steps)
+    amounts = np.zeros(steps)
+    np.add.at(amounts, pulses[inside], np.asarray(rule.reward_amounts, dtype=float)[inside])
+    if d_max is None:
+        d_max = max(
+            float(np.max(_d_trajectory(amounts, rule.params["tau_D"] / network.dt), initial=0.0)), 1e-9
+        )
+    w0 = np.full(len(proj.pre), 1.0 / max(float(rule.params.get("w_max_scale", 2.0)), 1.0))
+    n = network.size
+    sign = -1 if np.all(proj.weight < 0) else 1
+    if np.any(np.sign(proj.weight) == -sign):
+        raise QuantizationError(f"projection {projection}: one sign per reward_stdp projection")
+    block, errors = reward_block(
+        proj.pre, proj.post, w0, (n, n), rule.params, network.dt, sign, d_max, rng_seed
+    )
+    reward = np.array([block.reward_increment(a) for a in amounts], dtype=np.int64)
+    return block, reward, errors
+
+
+def _d_trajectory(amounts: np.ndarray, tau_steps: float) -> np.ndarray:
+    """D after each step under the reward increments `amounts` (exponential decay per step)."""
+    out, d, decay = np.zeros(len(amounts)), 0.0, math.exp(-1.0 / tau_steps)
+    for k, a in enumerate(amounts):
+        d = d * decay + a
+        out[k] = d
+    return out
