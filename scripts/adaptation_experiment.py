@@ -1,10 +1,12 @@
 """Experiment 4 of docs/fit.md, adaptation during operation: the CartPole controller of experiment 2 deployed
 with plasticity on, the pole's length doubled mid-deployment; recovery versus the frozen circuit, same seeds.
 
-Usage: .venv/bin/python scripts/adaptation_experiment.py [--seeds 20] [--spec docs/figures/fit_cartpole_best.yaml]
+Usage: .venv/bin/python scripts/adaptation_experiment.py [--seeds 20]
+       [--spec docs/figures/fit_cartpole_best_session4.yaml]
 
-- Circuit: experiment 2's best spec (tap-withdrawal circuit trained on CartPole-v1), run on Brian2 (target
-  cython). Brian2 only: the chip (emulator, Lava) learns with pair STDP but not three-factor STDP, and its
+- Circuit: experiment 2's best spec as of session 4 (tap-withdrawal circuit trained on CartPole-v1 on the chip
+  when it still linearised conductances; `fit_cartpole_best_session4.yaml`, the spec the published figures
+  used), run on Brian2 (target cython). Brian2 only: the chip (emulator, Lava) learns with pair STDP but not three-factor STDP, and its
   stepping sessions refuse plastic networks.
 - Deployment: one continuous run of `--duration` (10 s = 500 control steps of 20 ms) in CartPole-v1
   (gymnasium's 500-step limit lifted); when the pole falls or the cart leaves the track the cart-pole is
@@ -176,7 +178,7 @@ def figure(out: dict) -> plt.Figure:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--spec", type=Path, default=FIGURES / "fit_cartpole_best.yaml")
+    ap.add_argument("--spec", type=Path, default=FIGURES / "fit_cartpole_best_session4.yaml")
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--duration", type=float, default=10.0, help="deployment, s")
     ap.add_argument("--change-at", type=float, default=3.0, help="s")

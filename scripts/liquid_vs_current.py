@@ -1,23 +1,24 @@
 """Experiment 3 of docs/fit.md, the liquid claim tested: the conductance ("liquid") tap-withdrawal circuit and
-its current-based twin (`transforms.current_based`) with the same trained parameters, evaluated in CartPole-v1
-under shifts never seen in training.
+its current-based twin (`transforms.current_based`), trained identically, evaluated in CartPole-v1 under shifts
+never seen in training.
 
-Usage: .venv/bin/python scripts/liquid_vs_current.py [--seeds 20] [--processes 2] [--train-twin]
+Usage: .venv/bin/python scripts/liquid_vs_current.py [--on emulator|brian2] [--seeds N] [--processes 2]
+       [--train-twin]
 
-- Parameters: experiment 2's selected spec (`scripts/fit_experiments.py cartpole` → docs/figures/
-  fit_cartpole_best.yaml; run that first), trained on the emulator.
-- Why one set of parameters: on the chip the two are the same program. The compiler lowers a conductance
-  synapse to a current synapse at the operating point `current_based` uses, so a twin trained identically on
-  the emulator (`--train-twin`: the same fit with every candidate run as `current_based(build(spec))`, same
-  seed, generations, validation selection) follows the liquid fit candidate for candidate and selects the
-  same spec. The dynamics differ only in Brian2, where conductances stay conductances; training on Brian2
-  (1,600 evaluations × 10 episodes) is beyond this machine, so both forms of the trained spec run there.
+- Liquid: experiment 2's selected spec (`scripts/fit_experiments.py cartpole` → docs/figures/
+  fit_cartpole_best.yaml; run that first), trained on the emulator, whose conductance synapses are exact
+  (`GapLIF`'s conductance register, docs/compiler.md).
+- Twin: the same fit with every candidate run as `current_based(build(spec))` (same free parameters, bounds,
+  objective, CMA-ES seed, generations, validation selection; `--train-twin` trains or resumes it in
+  out/experiments/cartpole_current and writes docs/figures/fit_cartpole_twin_best.yaml). It runs as
+  `current_based(build(twin spec))`.
 - Shifts (`wormchip.worlds.gym`): pole length ×0.5 and ×2, gravity ×1.5, Gaussian sensor noise σ = 0.05 on
   every observation component, the action applied 2 control steps (40 ms) late.
-- Each form and shift: world seeds 2000 … 2000 + seeds − 1 (never used in training or selection), on Brian2.
-  Paired by seed: mean difference (liquid − twin) with a 95 % bootstrap interval and the Wilcoxon
-  signed-rank p.
-Writes docs/figures/liquid_vs_current_cartpole.json and .png.
+- Each form and shift: world seeds 2000 … 2000 + seeds − 1 (never used in training or selection), on `--on`
+  (default the emulator, 50 seeds; Brian2: 20). Paired by seed: mean difference (liquid − twin) with a 95 %
+  bootstrap interval and the Wilcoxon signed-rank p.
+Writes docs/figures/liquid_vs_current_cartpole.json (one table per backend) and
+liquid_vs_current_cartpole_<on>.png.
 """
 
 from __future__ import annotations
@@ -39,13 +40,14 @@ from fit_experiments import network_returns, select_on_validation  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from wormchip.circuits.build import build  # noqa: E402
-from wormchip.circuits.loader import load_spec  # noqa: E402
+from wormchip.circuits.loader import load_spec, to_yaml  # noqa: E402
 from wormchip.fit.engine import fit  # noqa: E402
 from wormchip.transforms import current_based  # noqa: E402
 
 FIGURES = Path("docs/figures")
 SPEC = Path("scripts/experiments/cartpole_fit.yaml")
 BEST = FIGURES / "fit_cartpole_best.yaml"
+TWIN_BEST = FIGURES / "fit_cartpole_twin_best.yaml"
 SHIFTS: dict[str, dict] = {
     "nominal": {},
     "pole length ×0.5": {"physics": {"length": 0.25}},
@@ -56,13 +58,14 @@ SHIFTS: dict[str, dict] = {
 }
 
 
-def _returns(form: str, shift_name: str, seeds: range) -> np.ndarray:
-    """One task: the trained spec as `form` ("liquid" or "twin") under one shift, on Brian2."""
+def _returns(form: str, shift_name: str, seeds: range, on: str) -> np.ndarray:
+    """One task: the liquid spec, or the twin's spec as a current-based network, under one shift on `on`."""
     warnings.simplefilter("ignore")
-    network = build(load_spec(BEST))
-    if form == "twin":
-        network = current_based(network)
-    return network_returns(network, seeds, SHIFTS[shift_name], on="brian2")
+    if form == "liquid":
+        network = build(load_spec(BEST))
+    else:
+        network = current_based(build(load_spec(TWIN_BEST)))
+    return network_returns(network, seeds, SHIFTS[shift_name], on=on)
 
 
 def paired(liquid: np.ndarray, twin: np.ndarray, rng: np.random.Generator) -> dict:
@@ -82,7 +85,7 @@ def paired(liquid: np.ndarray, twin: np.ndarray, rng: np.random.Generator) -> di
     }
 
 
-def figure(table: dict) -> plt.Figure:
+def figure(table: dict, on: str) -> plt.Figure:
     names = list(table)
     x = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(9, 3.8))
@@ -90,7 +93,7 @@ def figure(table: dict) -> plt.Figure:
         ax.bar(x + offset, [table[n][f"{key}_mean"] for n in names], 0.4, label=label,
                yerr=[table[n][f"{key}_sd"] for n in names], capsize=3)  # fmt: skip
     ax.set_xticks(x, names, rotation=25, ha="right")
-    ax.set_ylabel("CartPole-v1 return on Brian2 (mean ± sd)")
+    ax.set_ylabel(f"CartPole-v1 return on {on} (mean ± sd)")
     ax.axhline(475, color="grey", lw=0.8, ls="--")
     ax.legend(loc="lower left", fontsize="small")
     fig.tight_layout()
@@ -104,15 +107,19 @@ def twin_on_the_chip() -> dict:
     twin = fit(SPEC, workers=1, resume=True, out=out, generations=experiment2["fit"]["generations"],
                network_transform=current_based)  # fmt: skip
     spec, selection = select_on_validation(SPEC, out, current_based)
+    TWIN_BEST.write_text(to_yaml(spec))
     return {"twin_best_score": twin.best_score, "twin_selection": selection,
             "liquid_selection": experiment2.get("selection"), "same_spec_as_liquid": spec == load_spec(BEST)}  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--on", choices=["emulator", "brian2"], default="emulator")
+    parser.add_argument("--seeds", type=int, help="world seeds per form and shift (emulator 50, brian2 20)")
     parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--train-twin", action="store_true", help="also train the twin on the emulator")
+    parser.add_argument(
+        "--train-twin", action="store_true", help="train (or resume) and select the twin first"
+    )
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     t0 = time.perf_counter()
@@ -121,10 +128,11 @@ def main() -> None:
     if args.train_twin:
         out["chip_twin"] = twin_on_the_chip()
         print(out["chip_twin"], flush=True)
-    seeds = range(2000, 2000 + args.seeds)
+    n_seeds = args.seeds or (50 if args.on == "emulator" else 20)
+    seeds = range(2000, 2000 + n_seeds)
     tasks = [(form, name) for name in SHIFTS for form in ("liquid", "twin")]
     with ProcessPoolExecutor(args.processes) as pool:
-        futures = {task: pool.submit(_returns, *task, seeds) for task in tasks}
+        futures = {task: pool.submit(_returns, *task, seeds, args.on) for task in tasks}
         results = {task: f.result() for task, f in futures.items()}
     rng = np.random.default_rng(0)
     table = {}
@@ -133,10 +141,12 @@ def main() -> None:
         row = table[name]
         print(f"{name:<22} liquid {row['liquid_mean']:6.1f}  twin {row['twin_mean']:6.1f}  "
               f"Δ {row['difference']:+6.1f} {row['difference_ci95']}  p {row['wilcoxon_p']:.3g}", flush=True)  # fmt: skip
-    out.update({"spec": str(BEST), "on": "brian2", "seeds": [seeds.start, seeds.stop - 1], "shifts": SHIFTS,
-                "table": table, "wall_s": time.perf_counter() - t0})  # fmt: skip
+    out.setdefault("runs", {})[args.on] = {
+        "liquid_spec": str(BEST), "twin_spec": str(TWIN_BEST), "seeds": [seeds.start, seeds.stop - 1],
+        "shifts": SHIFTS, "table": table, "wall_s": time.perf_counter() - t0,
+    }  # fmt: skip
     path.write_text(json.dumps(out, indent=1))
-    figure(table).savefig(FIGURES / "liquid_vs_current_cartpole.png", dpi=110)
+    figure(table, args.on).savefig(FIGURES / f"liquid_vs_current_cartpole_{args.on}.png", dpi=110)
 
 
 if __name__ == "__main__":
