@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import warnings
-from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 from common import Row, add_arguments, interleaved, report, seconds, spread
@@ -30,16 +30,17 @@ from wormchip.transforms import stack
 
 
 def _generation(n: int, duration: str) -> tuple[Evaluator, list[dict]]:
-    spec = load_spec("scripts/experiments/klinotaxis_fit.yaml")
+    spec = load_spec(Path(__file__).resolve().parents[1] / "scripts/experiments/klinotaxis_fit.yaml")
     space = ParameterSpace(spec)
     rng = np.random.default_rng(0)
-    objective = replace(spec.fit.objectives[0], episodes=1, duration=duration)
+    objective = spec.fit.objectives[0].model_copy(update={"episodes": 1, "duration": duration})
     candidates = [space.apply(rng.uniform(0.2, 0.8, space.size)).model_dump(mode="json") for _ in range(n)]
     return Evaluator([objective], "emulator"), candidates
 
 
-def _evaluate_all(client, evaluator, candidates) -> None:
-    remote = client.scatter(evaluator, broadcast=True)
+def _evaluate_all(client, remote, candidates) -> None:
+    """One generation through `client`, the evaluator scattered once per client (as `fit` does per fit:
+    scattering the same object again reuses its key, which the previous call's release can drop mid-run)."""
     client.gather(client.map(evaluate_task, [remote] * len(candidates), candidates, pure=False))
 
 
@@ -76,10 +77,11 @@ def main() -> None:
     evaluator, candidates = _generation(8 if args.quick else args.candidates, duration)
     two, one = open_client(workers=2), open_client(workers=1)
     try:
+        remote = {client: client.scatter(evaluator, broadcast=True) for client in (two, one)}
         for client in (two, one):  # warm: imports and the numba kernel loaded in every worker
-            _evaluate_all(client, evaluator, candidates[:2])
-        t2, t1 = interleaved(lambda: _evaluate_all(two, evaluator, candidates),
-                             lambda: _evaluate_all(one, evaluator, candidates), args.pairs)  # fmt: skip
+            _evaluate_all(client, remote[client], candidates[:2])
+        t2, t1 = interleaved(lambda: _evaluate_all(two, remote[two], candidates),
+                             lambda: _evaluate_all(one, remote[one], candidates), args.pairs)  # fmt: skip
     finally:
         for client in (two, one):
             cluster = client.cluster
