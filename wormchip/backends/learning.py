@@ -36,6 +36,69 @@ CONN_SEED = 2  # lava.magma.core.learning.random.ConnVarRandom's default, used w
 W_S_MANT = 4
 W_ACCUMULATOR_U = 15
 
+#: One product of a learning rule, prepared for `apply_products`: dependency, factors, mantissa, the right
+#: shift max(0, Σ factor widths + W_S_MANT − W_ACCUMULATOR_U) and the left shift exponent + 7.
+Product = tuple[str, tuple[str, ...], int, int, int]
+
+
+def trace_randoms(seed: int) -> tuple[np.random.Generator, np.random.Generator, np.random.Generator]:
+    """Lava's decay streams of TraceRandom(x), TraceRandom(y) and ConnVarRandom, past their construction draws."""
+    streams = (
+        np.random.default_rng(seed=seed),  # TraceRandom(x).decay stream
+        np.random.default_rng(seed=seed + 2),  # TraceRandom(y).decay stream
+        np.random.default_rng(seed=CONN_SEED),
+    )
+    for rng in streams:  # the draws made at construction
+        rng.random(1)
+    return streams
+
+
+def prepared_products(products, widths: dict[str, int]) -> list[Product]:
+    """`Product`s of rule products (with `dependency`, `factors`, `mantissa`, `exponent`), factor `widths`."""
+    return [
+        (
+            p.dependency,
+            p.factors,
+            p.mantissa,
+            max(0, sum(widths[f] for f in p.factors) + W_S_MANT - W_ACCUMULATOR_U),
+            p.exponent + 7,
+        )
+        for p in products
+    ]
+
+
+def apply_products(
+    acc: np.ndarray, products: list[Product], values: dict, widths: dict[str, int]
+) -> np.ndarray:
+    """Lava's bit-approximate applier: each product `dep · Π clip(factor) · m >> shift << exp7`, saturated to
+    ±(2¹⁵ − 1) (−2¹⁵ − 1 below) and accumulated, saturated, onto `acc`."""
+    for dep, factors, mant, shift, exp7 in products:
+        val = np.broadcast_to(values[dep], acc.shape).astype(np.int64)
+        for f in factors:
+            width = widths[f]
+            val = val * np.clip(values[f], -(2**width), 2**width - 1)
+        val = ((val * mant) >> shift) << exp7
+        acc = np.clip(acc + np.clip(val, ACC_MIN, ACC_MAX), ACC_MIN, ACC_MAX)
+    return acc
+
+
+def stochastic_decay(trace: np.ndarray, factor: float, r: float) -> np.ndarray:
+    """Lava's trace decay: floor(factor·trace) + (r < its fraction)."""
+    v = factor * trace
+    return (np.floor(v) + (r < v % 1)).astype(np.int64)
+
+
+def stochastic_round(acc: np.ndarray, r: float) -> np.ndarray:
+    """Stochastic rounding to a multiple of 2⁷ with one random number for the whole matrix."""
+    q = acc / 128
+    return ((np.floor(q) + (r < q % 1)) * 128).astype(np.int64)
+
+
+def dense_output(w: np.ndarray, fired: np.ndarray, weight_exp: int) -> np.ndarray:
+    """A (Learning)Dense's a_out for the spikes `fired` (int64, before the int32 channel)."""
+    acc = w[:, fired].sum(axis=1)
+    return acc << weight_exp if weight_exp > 0 else acc >> -weight_exp
+
 
 class LearningDenseState:
     """The running state of one `PlasticBlock`: weights, traces x1 (pre) and y1 (post), random streams."""
@@ -47,37 +110,16 @@ class LearningDenseState:
         n_post, n_pre = self.w.shape
         self.x1 = np.zeros(n_pre, dtype=np.int64)
         self.y1 = np.zeros(n_post, dtype=np.int64)
-        seed = block.rng_seed
-        self.x_rng = np.random.default_rng(seed=seed)  # TraceRandom(x).decay stream
-        self.y_rng = np.random.default_rng(seed=seed + 2)  # TraceRandom(y).decay stream
-        self.conn_rng = np.random.default_rng(seed=CONN_SEED)
-        for rng in (self.x_rng, self.y_rng, self.conn_rng):  # the draws made at construction
-            rng.random(1)
+        self.x_rng, self.y_rng, self.conn_rng = trace_randoms(block.rng_seed)
         # Lava: np.exp(-t / taus) with t = 1 and integer taus, times the trace (float64)
         self.x_decay = float(np.exp(-1 / np.array([block.x1_tau]))[0])
         self.y_decay = float(np.exp(-1 / np.array([block.y1_tau]))[0])
         self.lo, self.hi = (0, 255) if block.sign > 0 else (-255, 0)
-        self.products = [
-            (
-                p.dependency,
-                p.factors,
-                p.mantissa,
-                max(0, sum(LEARNING_FACTORS[f] for f in p.factors) + W_S_MANT - W_ACCUMULATOR_U),
-                p.exponent + 7,
-            )
-            for p in block.products
-        ]
+        self.products = prepared_products(block.products, LEARNING_FACTORS)
 
     def output(self, fired: np.ndarray) -> np.ndarray:
         """The block's a_out for the spikes `fired` (int64, before the int32 channel), with this step's weights."""
-        acc = self.w[:, fired].sum(axis=1)
-        e = self.block.weight_exp
-        return acc << e if e > 0 else acc >> -e
-
-    @staticmethod
-    def _decay(trace: np.ndarray, factor: float, r: float) -> np.ndarray:
-        v = factor * trace
-        return (np.floor(v) + (r < v % 1)).astype(np.int64)
+        return dense_output(self.w, fired, self.block.weight_exp)
 
     def learn(self, pre: np.ndarray, post: np.ndarray) -> None:
         """One step of learning with this step's pre (columns) and post (rows) spikes."""
@@ -86,9 +128,9 @@ class LearningDenseState:
             ry = self.y_rng.random(1)[0]
         r_conn = self.conn_rng.random(1)[0]
         b = self.block
-        self.x1 = self._decay(self.x1, self.x_decay, rx)
+        self.x1 = stochastic_decay(self.x1, self.x_decay, rx)
         self.x1[pre] = np.clip(self.x1[pre] + b.x1_impulse, 0, TRACE_MAX)
-        self.y1 = self._decay(self.y1, self.y_decay, ry)
+        self.y1 = stochastic_decay(self.y1, self.y_decay, ry)
         self.y1[post] = np.clip(self.y1[post] + b.y1_impulse, 0, TRACE_MAX)
         rows, cols = np.flatnonzero(post), np.flatnonzero(pre)
         if len(rows):
@@ -111,14 +153,6 @@ class LearningDenseState:
             "y1": self.y1[rows][:, None],
             "t": self.tag[ix],
         }
-        for dep, factors, mant, shift, exp7 in self.products:
-            val = np.broadcast_to(values[dep], acc.shape).astype(np.int64)
-            for f in factors:
-                width = LEARNING_FACTORS[f]
-                val = val * np.clip(values[f], -(2**width), 2**width - 1)
-            val = ((val * mant) >> shift) << exp7
-            acc = np.clip(acc + np.clip(val, ACC_MIN, ACC_MAX), ACC_MIN, ACC_MAX)
+        acc = apply_products(acc, self.products, values, LEARNING_FACTORS)
         acc = np.maximum(0, acc) if self.block.sign > 0 else np.minimum(0, acc)
-        q = acc / 128
-        acc = ((np.floor(q) + (r < q % 1)) * 128).astype(np.int64)
-        self.w[ix] = np.clip(acc >> 7, self.lo, self.hi)
+        self.w[ix] = np.clip(stochastic_round(acc, r) >> 7, self.lo, self.hi)

@@ -21,7 +21,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from wormchip.backends.learning import ACC_MAX, ACC_MIN, CONN_SEED, W_ACCUMULATOR_U, W_S_MANT
+from wormchip.backends.learning import (
+    apply_products,
+    dense_output,
+    prepared_products,
+    stochastic_decay,
+    stochastic_round,
+    trace_randoms,
+)
 from wormchip.mappers.fixed_point import TRACE_MAX
 from wormchip.mappers.reward_stdp import (
     DECAY_BITS,
@@ -30,7 +37,6 @@ from wormchip.mappers.reward_stdp import (
     TAG_MIN,
     TRACE_FRAC_BITS,
     RewardPlasticBlock,
-    RewardProduct,
 )
 
 Y_TAU_3F = 2**16 - 1  # Loihi3FLearningRule's y1/y2/y3 tau: np.iinfo(np.uint16).max
@@ -70,27 +76,17 @@ class RewardLearningState:
         self.w = block.weights.copy()
         self.tag = np.zeros_like(self.w)
         self.x1 = np.zeros(block.shape[1], dtype=np.int64)
-        seed = block.rng_seed
-        self.x_rng = np.random.default_rng(seed=seed)
-        self.y_rng = np.random.default_rng(seed=seed + 2)
-        self.conn_rng = np.random.default_rng(seed=CONN_SEED)
-        for rng in (self.x_rng, self.y_rng, self.conn_rng):  # the draws made at construction
-            rng.random(1)
+        self.x_rng, self.y_rng, self.conn_rng = trace_randoms(block.rng_seed)
         self.x_decay = float(np.exp(-1 / np.array([block.x1_tau]))[0])
         self.y_decay = float(np.exp(-1 / np.array([Y_TAU_3F]))[0])
         self.period = 2**block.decimate
         self.w_lo, self.w_hi = (0, 255) if block.sign > 0 else (-255, 0)
+        self.dw_products = prepared_products(block.dw_products, FACTOR_WIDTHS)
+        self.dt_products = prepared_products(block.dt_products, FACTOR_WIDTHS)
 
     def output(self, fired: np.ndarray) -> np.ndarray:
         """The block's a_out for the pre spikes `fired`, with this step's (not yet learnt) weights."""
-        acc = self.w[:, fired].sum(axis=1)
-        e = self.block.weight_exp
-        return acc << e if e > 0 else acc >> -e
-
-    @staticmethod
-    def _decay(trace: np.ndarray, factor: float, r: float) -> np.ndarray:
-        v = factor * trace
-        return (np.floor(v) + (r < v % 1)).astype(np.int64)
+        return dense_output(self.w, fired, self.block.weight_exp)
 
     def learn(self, step: int, pre: np.ndarray, post: np.ndarray, y1: np.ndarray, y2: np.ndarray) -> None:
         """Learning at emulator step `step` (Lava's time step + 1) from the spikes and the received y1, y2."""
@@ -99,7 +95,7 @@ class RewardLearningState:
             ry = self.y_rng.random(1)[0]
         r = self.conn_rng.random(1)[0]
         b = self.block
-        self.x1 = self._decay(self.x1, self.x_decay, rx)
+        self.x1 = stochastic_decay(self.x1, self.x_decay, rx)
         self.x1[pre] = np.clip(self.x1[pre] + b.x1_impulse, 0, TRACE_MAX)
         u = int((step + 1) % self.period == 0)
         if not (u or pre.any() or post.any()):
@@ -109,35 +105,16 @@ class RewardLearningState:
             "y0": post.astype(np.int64)[:, None],
             "u": np.int64(u),
             "x1": self.x1[None, :],
-            "y1": self._decay(y1, self.y_decay, ry)[:, None],
-            "y2": self._decay(y2, self.y_decay, ry)[:, None],
+            "y1": stochastic_decay(y1, self.y_decay, ry)[:, None],
+            "y2": stochastic_decay(y2, self.y_decay, ry)[:, None],
             "t": self.tag,
             "d": b.mask,
         }
-        w = _apply(self.w << 7, b.dw_products, values)
+        w = apply_products(self.w << 7, self.dw_products, values, FACTOR_WIDTHS)
         w = np.maximum(0, w) if b.sign > 0 else np.minimum(0, w)
-        tag = _apply(self.tag << 7, b.dt_products, values)
-        self.w = np.clip(_round(w, r) >> 7, self.w_lo, self.w_hi)
-        self.tag = np.clip(_round(tag, r) >> 7, TAG_MIN, TAG_MAX)
-
-
-def _apply(acc: np.ndarray, products: tuple[RewardProduct, ...], values: dict) -> np.ndarray:
-    """Lava's bit-approximate applier: each product's value shifted, scaled, saturated and accumulated."""
-    for p in products:
-        val = np.broadcast_to(values[p.dependency], acc.shape).astype(np.int64)
-        for f in p.factors:
-            width = FACTOR_WIDTHS[f]
-            val = val * np.clip(values[f], -(2**width), 2**width - 1)
-        shift = max(0, sum(FACTOR_WIDTHS[f] for f in p.factors) + W_S_MANT - W_ACCUMULATOR_U)
-        val = ((val * p.mantissa) >> shift) << (p.exponent + 7)
-        acc = np.clip(acc + np.clip(val, ACC_MIN, ACC_MAX), ACC_MIN, ACC_MAX)
-    return acc
-
-
-def _round(acc: np.ndarray, r: float) -> np.ndarray:
-    """Stochastic rounding to a multiple of 2⁷ with one random number for the whole matrix."""
-    q = acc / 128
-    return ((np.floor(q) + (r < q % 1)) * 128).astype(np.int64)
+        tag = apply_products(self.tag << 7, self.dt_products, values, FACTOR_WIDTHS)
+        self.w = np.clip(stochastic_round(w, r) >> 7, self.w_lo, self.w_hi)
+        self.tag = np.clip(stochastic_round(tag, r) >> 7, TAG_MIN, TAG_MAX)
 
 
 def run_reward_block(
