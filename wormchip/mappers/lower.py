@@ -388,7 +388,7 @@ class _Synapses:
     ) -> None:
         n = network.size
         self.names, self.dt = network.names, network.dt
-        self.lw, self.nrn, self.operating_point, self.exact = lw, nrn, operating_point, exact
+        self.lw, self.nrn, self.exact = lw, nrn, exact
         self.v_op = operating_point * nrn.v_th  # V from rest
         # exact conductance synapses (GapLIF's g register): pre, post, |w| in S, τ
         self.cond_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]] = []
@@ -403,14 +403,15 @@ class _Synapses:
         self.drive_error = {"conductance": 0.0, "graded": 0.0}
         self.plastic_rules: dict[str, ir.PlasticityRule] = {}  # label → its stdp rule
 
-    def driving_force(self, weight: np.ndarray, post: np.ndarray, kind: str) -> np.ndarray:
-        """E_rev − v_op per synapse (E_e for w ≥ 0, else E_i), recording the worst relative error on [E_L, v_th]."""
-        p, v_th = self.nrn.p, self.nrn.v_th
+    def driving_force(self, weight: np.ndarray, post: np.ndarray, kind: str | None) -> np.ndarray:
+        """E_rev − v_op per synapse (E_e for w ≥ 0, else E_i). For a linearisation (`kind` "conductance" or
+        "graded") the worst relative error on [E_L, v_th] is recorded; `kind` None (exact) records nothing."""
+        p = self.nrn.p
         e = np.where(weight >= 0, self.nrn.e_rev["E_e"][post], self.nrn.e_rev["E_i"][post])
-        v_op = p["E_L"][post] + self.operating_point * v_th[post]
+        v_op = p["E_L"][post] + self.v_op[post]
         force = e - v_op
         span = np.maximum(v_op - p["E_L"][post], p["v_th"][post] - v_op)
-        if len(force):
+        if kind is not None and len(force):
             self.drive_error[kind] = max(
                 self.drive_error[kind], float(np.max(span / np.abs(force).clip(1e-12)))
             )
@@ -423,9 +424,8 @@ class _Synapses:
         the conductance register's −g·(v − v_op) beside it (`exact`), else a linearisation (recorded)."""
         if synapse == "exp_current":
             return weight
-        e = np.where(weight >= 0, self.nrn.e_rev["E_e"][post], self.nrn.e_rev["E_i"][post])
         if exact:
-            return np.abs(weight) * (e - self.nrn.p["E_L"][post] - self.v_op[post])
+            return np.abs(weight) * self.driving_force(weight, post, None)
         self.linearised.append(label)
         self.linearised_targets[post] = True
         return np.abs(weight) * self.driving_force(weight, post, "conductance")
