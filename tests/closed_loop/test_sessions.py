@@ -74,6 +74,20 @@ def test_brian2_session_matches_the_emulator_per_neuron(klinotaxis_net) -> None:
     assert np.abs(totals["brian2"] - totals["emulator"]).max() <= 3
 
 
+def _emulator_and_lava(spec, seed: int, duration: str):
+    """The same episode on the emulator and on Lava, with their actions and spikes checked identical."""
+    network, binding, env, resolved = prepare_episode(spec)
+    emu, lava = (
+        run_prepared(network, binding, env, resolved, on, seed=seed, duration=duration)
+        for on in ("emulator", "lava")
+    )
+    assert emu.trajectory.steps == lava.trajectory.steps
+    np.testing.assert_array_equal(np.array(emu.trajectory.actions), np.array(lava.trajectory.actions))
+    for name in emu.result.neuron_names:
+        np.testing.assert_array_equal(emu.result.spike_steps()[name], lava.result.spike_steps()[name])
+    return emu, lava
+
+
 @pytest.mark.lava
 def test_emulator_and_lava_closed_loops_are_bit_identical() -> None:
     """1,000 control steps of the klinotaxis world: same spikes, actions and world trajectory."""
@@ -82,19 +96,11 @@ def test_emulator_and_lava_closed_loops_are_bit_identical() -> None:
     spec = load_spec("klinotaxis")
     spec.run.dt = "0.5 ms"  # 10 Lava steps per 5 ms control period keep Lava's share of the test short
     spec.bindings[0].control_period = "5 ms"
-    network, binding, env, resolved = prepare_episode(spec)
-    episodes = {
-        on: run_prepared(network, binding, env, resolved, on, seed=2, duration="5 s")
-        for on in ("emulator", "lava")
-    }
-    emu, lava = episodes["emulator"], episodes["lava"]
-    assert emu.trajectory.steps == lava.trajectory.steps == 1000
-    np.testing.assert_array_equal(np.array(emu.trajectory.actions), np.array(lava.trajectory.actions))
+    emu, lava = _emulator_and_lava(spec, seed=2, duration="5 s")
+    assert emu.trajectory.steps == 1000
     for key in ("x", "y", "heading"):
         np.testing.assert_array_equal(emu.trajectory.state_array(key), lava.trajectory.state_array(key))
     assert np.abs(np.array(emu.trajectory.actions)).max() > 0  # the circuit did steer
-    for name in emu.result.neuron_names:
-        np.testing.assert_array_equal(emu.result.spike_steps()[name], lava.result.spike_steps()[name])
 
 
 @pytest.mark.lava
@@ -104,16 +110,8 @@ def test_conductance_circuit_closed_loop_is_bit_identical_on_lava() -> None:
     from wormchip.circuits.loader import load_spec
 
     fitted = Path(__file__).resolve().parents[2] / "docs/figures/fit_cartpole_best.yaml"
-    network, binding, env, resolved = prepare_episode(load_spec(fitted))
-    episodes = {
-        on: run_prepared(network, binding, env, resolved, on, seed=1000, duration="1 s")
-        for on in ("emulator", "lava")
-    }
-    emu, lava = episodes["emulator"], episodes["lava"]
-    assert emu.trajectory.steps == lava.trajectory.steps == 50
-    np.testing.assert_array_equal(np.array(emu.trajectory.actions), np.array(lava.trajectory.actions))
-    for name in emu.result.neuron_names:
-        np.testing.assert_array_equal(emu.result.spike_steps()[name], lava.result.spike_steps()[name])
+    emu, _ = _emulator_and_lava(load_spec(fitted), seed=1000, duration="1 s")
+    assert emu.trajectory.steps == 50
 
 
 def test_nengo_closed_loop_equals_brian2s() -> None:
