@@ -833,7 +833,8 @@ def lowest_v(lowered: LoweredNetwork, steps: int | None = None) -> np.ndarray:
 
     Networks without delayed synapses run through a numba-compiled loop (`_lowest_v_loop`, the same floats
     as `_float_steps`: every sum in the same order; 7–20× faster on whole_worm, where the NumPy loop is bound
-    by per-call overhead, 2× at 100k neurons); others, or without numba, through `_float_steps`.
+    by per-call overhead, about 3× at 100k neurons, where 118M scattered synaptic adds dominate); others, or
+    without numba, through `_float_steps`.
     """
     steps = lowered.steps if steps is None else steps
     lowest = np.zeros(lowered.n_neurons)
@@ -861,11 +862,11 @@ def lowest_v(lowered: LoweredNetwork, steps: int | None = None) -> np.ndarray:
         lowered.adapt_b,
         lowered.v_th,
         lowered.v_reset,
-        np.maximum(lowered.refractory - 1, 0).astype(np.int64),
+        np.maximum(lowered.refractory - 1, 0).astype(np.int32),
         np.vstack([lowered.bias, *(b for _, b in changes)]),
         np.array([k for k, _ in changes] + [-1], dtype=np.int64),
         recurrent.ptr.astype(np.int64),
-        recurrent.rows.astype(np.int64),
+        recurrent.rows.astype(np.int32),
         recurrent.vals,
         external.ptr.astype(np.int64),
         external.rows.astype(np.int64),
@@ -929,66 +930,72 @@ def _lowest_v_loop(
         np.zeros(n),
         np.zeros(n),
     )
-    count = np.zeros(n, dtype=np.int64)
+    count = np.zeros(n, dtype=np.int32)
     fired = np.zeros(n, dtype=np.bool_)
-    spiking = np.empty(n, dtype=np.int64)
-    n_spiking = 0
-    bias_row, next_change = 0, 0
+    spiking = np.empty(n, dtype=np.int32)
+    adaptive = bool(np.any(adapt_b != 0.0)) or bool(np.any(keep_w != 1.0))
+    inputs = input_spikes.shape[1] > 0
     graded = len(gr_vals) > 0
+    coupled = graded or len(lap_vals) > 0
+    bias_row, next_change = 0, 0
     for k in range(steps):
         if k == change_steps[next_change]:
             next_change += 1
             bias_row = next_change
         n_spiking = 0
-        for i in range(n):
+        for i in range(n):  # one pass per neuron; a_in is cleared as it is read
             u[i] = u[i] * keep_u[i] + a_in[i]
-            w[i] = w[i] * keep_w[i] + adapt_b[i] * (1.0 if fired[i] else 0.0)
-            x = (((v[i] * keep_v[i] + u[i]) - w[i]) + biases[bias_row, i]) + gap_in[i]
-            held = count[i] > 0
-            if held:
+            a_in[i] = 0.0
+            x = v[i] * keep_v[i] + u[i]
+            if adaptive:
+                w[i] = w[i] * keep_w[i] + adapt_b[i] * (1.0 if fired[i] else 0.0)
+                x = x - w[i]
+            x = (x + biases[bias_row, i]) + gap_in[i]
+            spike = False
+            if count[i] > 0:
                 x = v_reset[i]
                 count[i] -= 1
-            spike = (x > v_th[i]) and not held
-            fired[i] = spike
-            if spike:
+            elif x > v_th[i]:
+                spike = True
                 x = v_reset[i]
                 count[i] = frozen[i]
                 spiking[n_spiking] = i
                 n_spiking += 1
+            if adaptive:
+                fired[i] = spike
             v[i] = x
             if lowest[i] == lowest[i] and not (lowest[i] <= x):  # np.minimum, NaN included
                 lowest[i] = x
-        for i in range(n):
-            a_in[i] = 0.0
         for s in range(n_spiking):
             j = spiking[s]
             for e in range(rec_ptr[j], rec_ptr[j + 1]):
                 a_in[rec_rows[e]] += rec_vals[e]
-        if k < input_spikes.shape[0]:
+        if inputs and k < input_spikes.shape[0]:
             active = False
-            for i in range(n):
-                ext[i] = 0.0
             for j in range(input_spikes.shape[1]):
                 if input_spikes[k, j]:
-                    active = True
+                    if not active:
+                        ext[:] = 0.0
+                        active = True
                     for e in range(in_ptr[j], in_ptr[j + 1]):
                         ext[in_rows[e]] += in_vals[e]
             if active:
                 for i in range(n):
                     a_in[i] += ext[i]
-        if graded:
-            for j in range(n):
-                h[j] = min(max(0.5 + 0.25 * (gr_slope[j] * (v[j] - gr_mu[j])), 0.0), 1.0)
-        for i in range(n):
-            total = 0.0
-            for e in range(lap_ptr[i], lap_ptr[i + 1]):
-                total += lap_vals[e] * v[lap_idx[e]]
+        if coupled:
             if graded:
-                extra = 0.0
-                for e in range(gr_ptr[i], gr_ptr[i + 1]):
-                    extra += gr_vals[e] * h[gr_idx[e]]
-                total = total + extra
-            gap_in[i] = total
+                for j in range(n):
+                    h[j] = min(max(0.5 + 0.25 * (gr_slope[j] * (v[j] - gr_mu[j])), 0.0), 1.0)
+            for i in range(n):
+                total = 0.0
+                for e in range(lap_ptr[i], lap_ptr[i + 1]):
+                    total += lap_vals[e] * v[lap_idx[e]]
+                if graded:
+                    extra = 0.0
+                    for e in range(gr_ptr[i], gr_ptr[i + 1]):
+                        extra += gr_vals[e] * h[gr_idx[e]]
+                    total = total + extra
+                gap_in[i] = total
 
 
 if numba is not None:  # compiled on first use, cached on disk
