@@ -13,10 +13,12 @@ from wormchip.errors import ResourceError, WormchipError
 from wormchip.mappers.fixed_point import FixedPointNetwork, WeightBlock
 from wormchip.mappers.hardware import loihi1
 from wormchip.mappers.partition import (
+    _axons_from_rows,
     _ContiguousSplits,
     _Dissolver,
     _merge_cores,
     _repair,
+    axon_matrix,
     core_usage,
     graph_from_fixed_point,
     inter_core_traffic,
@@ -202,7 +204,7 @@ def test_merge_usage_is_exact_against_core_usage():
     profile = small(neurons_per_core=48)
     ext = sp.csr_matrix((np.ones(288, np.int32), (np.arange(288), np.arange(288) % 3)), shape=(288, 3))
     core_of = np.arange(288) % 40  # 40 scattered cores of 7–8 neurons: merges must pack them
-    merged, tracked = _merge_cores(g, ext, core_of, profile, np.ones(288))
+    merged, tracked, axons = _merge_cores(g, ext, core_of, profile, np.ones(288))
     n_cores = int(merged.max()) + 1
     assert n_cores < 40
     exact = core_usage(g, merged, n_cores, profile, ext)
@@ -211,11 +213,12 @@ def test_merge_usage_is_exact_against_core_usage():
     assert (tracked.output_axons >= exact.output_axons).all()  # other cores' counts are upper bounds
     assert (exact.load(profile) <= 1).all()
     assert np.array_equal(np.unique(merged), np.arange(n_cores))
+    assert (axons != axon_matrix(g, merged, n_cores)).nnz == 0  # built from the merged rows
 
 
 def test_two_cores_merge_by_hand():
     # HAND on cores [0, 0, 1, 2]; merging 1 and 2: sources 0 (2 synapses: 46 bits → 64), 1 (2 → 64), 2 (1 → 64)
-    merged, tracked = _merge_cores(HAND, None, HAND_CORES, small(neurons_per_core=2), np.ones(4))
+    merged, tracked, _ = _merge_cores(HAND, None, HAND_CORES, small(neurons_per_core=2), np.ones(4))
     assert merged.tolist() == [0, 0, 1, 1]
     assert tracked.memory_bits.tolist() == [128, 192] and tracked.input_axons.tolist() == [2, 3]
     # core {2, 3}: neuron 2 → {1}, neuron 3 → {0}; neuron 0 → {0, 1}: 2 and 2 output axons
@@ -339,7 +342,11 @@ def test_dissolve_keeps_every_core_valid(tight):
         profile = small(neurons_per_core=48, **{k: int(v) for k, v in limits.items()})
     core_of, state = _repair(g, ext, np.arange(n) % 40, profile, np.ones(n))
     assert int(core_of.max()) + 1 == 40
-    out = _Dissolver(state, core_of).run(below=1.0)
+    dissolver = _Dissolver(state, core_of)
+    out = dissolver.run(below=1.0)
     k = int(out.max()) + 1
     assert k < 40 and np.array_equal(np.unique(out), np.arange(k))
     assert (core_usage(g, out, k, profile, ext).load(profile) <= 1).all()
+    rows, erows = dissolver.kept_rows()  # tracked exactly: the rows of the result's axon matrices
+    assert (_axons_from_rows(rows, n) != axon_matrix(g, out, k)).nnz == 0
+    assert (_axons_from_rows(erows, ext.shape[1]) != axon_matrix(ext, out, k)).nnz == 0

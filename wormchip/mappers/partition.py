@@ -51,7 +51,7 @@ def synapse_graph(weights: sp.spmatrix | np.ndarray) -> sp.csr_matrix:
 
 def graph_from_fixed_point(net) -> sp.csr_matrix:
     """Recurrent synapse counts of a `FixedPointNetwork`: nonzeros summed over `weights`, `gap_weights`,
-    `graded_weights` and `conductance_weights`, plus the synapses of plastic blocks.
+    `graded_weights` and `conductance_weights`, plus the synapses of plastic (and reward) blocks.
 
     Each block is its own Lava Dense, so a pair connected in two blocks holds two synapses. Gap-junction
     blocks store their diagonal too (the −Σg self term), which occupies synaptic memory like any synapse.
@@ -62,6 +62,8 @@ def graph_from_fixed_point(net) -> sp.csr_matrix:
         total = total + synapse_graph(block.weights)
     for plastic in net.plastic:  # a LearningDense stores its present synapses (tag ≠ 0), learned or not
         total = total + synapse_graph(plastic.tag != 0)
+    for reward in net.reward_plastic:  # three-factor blocks: present where tag_2 (the mask) ≠ 0
+        total = total + synapse_graph(reward.mask != 0)
     return sp.csr_matrix(total, dtype=np.int32)
 
 
@@ -527,6 +529,18 @@ def _rows(m: sp.csr_matrix) -> list[tuple[np.ndarray, np.ndarray]]:
     ]
 
 
+Row = tuple[np.ndarray, np.ndarray]  # one row of an axon matrix: (sorted sources, synapse counts)
+
+
+def _axons_from_rows(rows: Sequence[Row], n_sources: int) -> sp.csr_matrix:
+    """The axon matrix (core × source) whose rows are `rows`, as `axon_matrix` gives it up to index order
+    (sorted here): the passes that track exact rows hand them on instead of recomputing the product."""
+    indptr = np.r_[0, np.cumsum([r[0].size for r in rows])].astype(np.int64)
+    indices = np.concatenate([r[0] for r in rows]) if rows else np.zeros(0, np.int32)
+    data = np.concatenate([r[1] for r in rows]) if rows else np.zeros(0, np.int64)
+    return sp.csr_matrix((data, indices, indptr), shape=(len(rows), n_sources))
+
+
 class _CoreRows:
     """The axon matrix kept as one row per core (sorted sources, synapse counts), with exact usage.
 
@@ -683,10 +697,14 @@ def _merge_cores(
     profile: HardwareProfile,
     rates: np.ndarray,
     candidates: int = 12,
-) -> tuple[np.ndarray, CoreUsage]:
+    rows: tuple[list[Row], list[Row] | None] | None = None,
+) -> tuple[np.ndarray, CoreUsage, sp.csr_matrix]:
     """Merge pairs of cores whose combined exact usage fits, most mutual traffic first.
 
-    Returns the relabelled cores and the tracked usage (exact except output axons, which are upper bounds).
+    Returns the relabelled cores, the tracked usage (exact except output axons, which are upper bounds) and
+    the axon matrix of the result (from the merged rows, which are exact). `rows`: the exact (graph,
+    external) rows of the axon matrices of `core_of`, if a previous pass tracked them (one per core, every
+    core non-empty); otherwise they are computed.
 
     Emptiest cores first, each tries up to `candidates` partners: those it exchanges the most traffic with,
     then the emptiest. The merged usage is exact: neurons add; per source the synapse counts on the two
@@ -697,14 +715,18 @@ def _merge_cores(
     n = graph.shape[0]
     core_of = np.unique(core_of, return_inverse=True)[1].astype(np.int64)
     n_cores = int(core_of.max()) + 1
-    m = axon_matrix(graph, core_of, n_cores)
+    has_external = external is not None and external.shape[1] > 0
+    if rows is not None and len(rows[0]) == n_cores and (rows[1] is not None) == has_external:
+        rows, erows = list(rows[0]), None if rows[1] is None else list(rows[1])
+        m = _axons_from_rows(rows, graph.shape[1])
+    else:
+        m = axon_matrix(graph, core_of, n_cores)
+        rows = _rows(m)
+        erows = _rows(axon_matrix(external, core_of, n_cores)) if has_external else None
     usage = core_usage(graph, core_of, n_cores, profile, external, axons=m)
     if n_cores < 2:
-        return core_of, usage
+        return core_of, usage, m
     caps = usage.caps(profile)
-    rows = _rows(m)
-    e = None if external is None or not external.shape[1] else axon_matrix(external, core_of, n_cores)
-    erows = None if e is None else _rows(e)
     neurons = usage.neurons.copy()
     mem = usage.memory_bits.astype(np.int64).copy()
     inp = usage.input_axons.copy()
@@ -788,7 +810,8 @@ def _merge_cores(
         input_axons=inp[keep],
         output_axons=out[keep],
     )
-    return np.searchsorted(keep, label[core_of]).astype(np.int64), tracked
+    axons = _axons_from_rows([rows[c] for c in keep], graph.shape[1])
+    return np.searchsorted(keep, label[core_of]).astype(np.int64), tracked, axons
 
 
 def _union_rows(
@@ -949,6 +972,11 @@ class _Dissolver:
         keep = np.flatnonzero(self.alive)
         return np.searchsorted(keep, self.core_of).astype(np.int64)
 
+    def kept_rows(self) -> tuple[list[Row], list[Row] | None]:
+        """The exact axon-matrix rows (graph, external) of the cores `run` kept, in its labels' order."""
+        keep = np.flatnonzero(self.alive).tolist()
+        return [self.rows[c] for c in keep], None if self.erows is None else [self.erows[c] for c in keep]
+
 
 class _ContiguousSplits:
     """Exact per-core usage of the equal contiguous split into any k cores, in O(synapses) per k.
@@ -1073,9 +1101,11 @@ def _finish(
     profile: HardwareProfile,
     lower: tuple[int, int],
     method: str,
+    axons: sp.csr_matrix | None = None,
 ) -> Partition:
+    """The `Partition` of `core_of` with its exact usage and traffic (`axons`: its axon matrix, if known)."""
     n_cores = int(core_of.max()) + 1 if core_of.size else 0
-    m = axon_matrix(g, core_of, n_cores)
+    m = axon_matrix(g, core_of, n_cores) if axons is None else axons
     usage = core_usage(g, core_of, n_cores, profile, ext, axons=m)
     return Partition(
         core_of=core_of,
@@ -1098,15 +1128,20 @@ def _metis(
     seed: int,
     names: Sequence[str] | None = None,
     dissolve: bool = True,
-) -> np.ndarray:
+) -> tuple[np.ndarray, sp.csr_matrix]:
     """METIS k-way re-aimed by measured need and memory shares (`_aim`); then `_repair`, `_Dissolver`
-    (the shed pieces into cores with room) and `_merge_cores`."""
+    (the shed pieces into cores with room) and `_merge_cores`. Returns the cores and their axon matrix
+    (built from the exact rows these passes track, not recomputed)."""
     parts = _aim(g, ext, profile, r, lower, seed)
     core_of, state = _repair(g, ext, parts, profile, r, seed, names=names)
+    rows = state.rows, state.erows
     if dissolve and core_of.max() > 0:
-        core_of = _Dissolver(state, core_of).run()
+        dissolver = _Dissolver(state, core_of)
+        core_of = dissolver.run()
+        rows = dissolver.kept_rows()
     del state
-    return _merge_cores(g, ext, core_of, profile, r)[0]
+    core_of, _, axons = _merge_cores(g, ext, core_of, profile, r, rows=rows)
+    return core_of, axons
 
 
 def _aim(
@@ -1195,10 +1230,11 @@ def partition(
     start = max(lower)  # where the k searches start (a heuristic; `lower[0]` is the valid bound)
     if method == "contiguous":
         return _finish(g, ext, _contiguous(g, ext, profile, start), r, profile, lower, "contiguous")
-    best = _finish(g, ext, _metis(g, ext, profile, r, start, seed, names), r, profile, lower, "metis")
+    core_of, axons = _metis(g, ext, profile, r, start, seed, names)
+    best = _finish(g, ext, core_of, r, profile, lower, "metis", axons)
     if (best.usage.load(profile) > 1).any():  # never seen: the dissolve pass's tracking is conservative
-        core_of = _metis(g, ext, profile, r, start, seed, names, dissolve=False)
-        best = _finish(g, ext, core_of, r, profile, lower, "metis")
+        core_of, axons = _metis(g, ext, profile, r, start, seed, names, dissolve=False)
+        best = _finish(g, ext, core_of, r, profile, lower, "metis", axons)
     if method == "best":
         try:
             base = _finish(g, ext, _contiguous(g, ext, profile, start), r, profile, lower, "contiguous")
