@@ -218,3 +218,138 @@ def test_ir_path_refuses_what_it_does_not_lower() -> None:
         reward_block_from_ir(modulated, "learn")
     with pytest.raises(QuantizationError, match="no reward_stdp projection"):
         reward_block_from_ir(net, "other")
+
+
+# reward_stdp inside a network: four LIF pre neurons under Poisson drive (~15 Hz, single spikes), two LIF post
+# neurons driven only through an excitatory and an inhibitory reward_stdp projection (one rule), three pulses.
+REWARD_NETWORK = """
+name: reward_net
+populations:
+  - {name: pre, cells: [A, B, C, D], model: lif, params: {t_ref: "2 ms"}}
+  - {name: post, cells: [X, Y], model: lif, params: {t_ref: "2 ms", I_bias: "POST_BIAS"}}
+connections:
+  - {name: learn, source: [pre], target: [post], synapse: exp_current, params: {tau: "5 ms"}, weight_scale: "SCALE",
+     edges: [{pre: A, post: X}, {pre: B, post: X}, {pre: C, post: X}, {pre: B, post: Y}, {pre: C, post: Y},
+             {pre: D, post: Y}], plasticity: [r]}
+  - {name: calm, source: [pre], target: [post], synapse: exp_current, params: {tau: "5 ms"}, weight_scale: "SCALE",
+     edges: [{pre: D, post: X, weight: -0.5}, {pre: A, post: Y, weight: -0.5}], plasticity: [r]}
+stimuli:
+  - {name: drive, kind: poisson, targets: [A, B, C, D], rate: "15 Hz", weight: "0.5 nA"}
+plasticity:
+  - {name: r, rule: reward_stdp, params: {eta: "10 Hz"}, reward: [{time: "300 ms", amount: 1.0},
+     {time: "900 ms", amount: 1.0}, {time: "1500 ms", amount: 1.0}]}
+run: {dt: "1 ms", duration: "3000 ms", seed: SEED}
+"""
+
+
+def reward_network(scale: str = "0.4 nA", post_bias: str = "0 nA", seed: int = 1):
+    from wormchip.circuits.build import build
+    from wormchip.circuits.loader import parse_spec
+
+    text = REWARD_NETWORK.replace("SCALE", scale).replace("POST_BIAS", post_bias).replace("SEED", str(seed))
+    return build(parse_spec(text))
+
+
+def test_lower_places_reward_stdp_projections() -> None:
+    """`lower` puts reward_stdp projections in `plastic` with their rule and pulses; modulator neurons are
+    refused with one line."""
+    import dataclasses
+
+    from wormchip.errors import UnsupportedFeature
+    from wormchip.mappers.lower import lower
+
+    net = reward_network()
+    lo = lower(net)
+    learn, calm = lo.plastic
+    assert (learn.rule, learn.rule_name, calm.rule) == ("reward_stdp", "r", "reward_stdp")
+    np.testing.assert_array_equal(learn.reward_steps, [300, 900, 1500])
+    np.testing.assert_array_equal(learn.reward_amounts, [1.0, 1.0, 1.0])
+    assert (learn.tau_c, learn.tau_D, learn.eta) == (1.0, 0.2, 10.0)
+    np.testing.assert_array_equal(calm.sign, -1)
+    np.testing.assert_allclose(learn.w_max, 2 * learn.w0)
+    assert lo.weights.nnz == 0
+    approx = next(a for a in lo.approximations if a.feature == "plasticity:reward_stdp")
+    assert approx.elements == ("projection calm", "projection learn")
+    proj = net.projections[0]
+    rule = dataclasses.replace(proj.plasticity[0], modulators=np.array([0]))
+    modulated = dataclasses.replace(net, projections=(dataclasses.replace(proj, plasticity=(rule,)),))
+    with pytest.raises(UnsupportedFeature) as err:
+        lower(modulated)
+    assert [k for k, _ in err.value.offenders] == ["plasticity:reward_stdp_modulators"]
+    assert "modulator neurons" in str(err.value)
+
+
+def test_quantize_builds_reward_blocks_and_the_emulator_runs_them() -> None:
+    """One RewardPlasticBlock per sign (w_max ↔ 255 LSB, reward raster at the pulses); the emulator runs the
+    network on the NumPy engine and its learning equals the block driven by the network's own spikes."""
+    from wormchip.backends.emulator import run_emulator
+    from wormchip.mappers.lower import lower
+    from wormchip.mappers.quantize import quantize
+
+    lo = lower(reward_network())
+    fixed, report = quantize(lo)
+    assert fixed.plastic == () and [b.sign for b in fixed.reward_plastic] == [1, -1]
+    for block in fixed.reward_plastic:
+        assert block.w_max.max() == pytest.approx(255)
+        np.testing.assert_array_equal(np.abs(block.weights[block.syn_post, block.syn_pre]), 128)
+        np.testing.assert_array_equal(np.flatnonzero(block.reward), [300, 900, 1500])
+        assert block.d_lsb * 127 == pytest.approx(1 + np.exp(-3) + np.exp(-6), rel=1e-3)
+    assert report.errors["reward_ltp_amplitude"].max < 0.01 and report.errors["reward_tau_c"].max < 0.025
+    with pytest.raises(ValueError, match="numba"):
+        run_emulator(fixed, 10, engine="numba")
+    steps = 1200
+    result = run_emulator(fixed, steps, weight_every=100)
+    assert result.metadata["engine"] == "numpy"
+    learn = result.weights["learn"]
+    assert learn.channels == ["A->X", "B->X", "C->X", "B->Y", "C->Y", "D->Y"]
+    assert result.weights["calm"].channels == ["D->X", "A->Y"]
+    assert len(learn.times) == steps // 100 + 1
+    assert np.all(learn.values[:4] == learn.values[0])  # no D before the first pulse (step 300)
+    assert not np.array_equal(learn.values[0], learn.values[-1])
+    raster = np.zeros((steps, lo.n_neurons), dtype=bool)
+    for i, name in enumerate(lo.names):
+        raster[result.spike_steps()[name], i] = True
+    for block, name in zip(fixed.reward_plastic, ("learn", "calm")):
+        alone = run_reward_block(block, raster, raster, block.reward[:steps], 100)["weights"]
+        np.testing.assert_array_equal(
+            alone[:, block.syn_post, block.syn_pre], result.weights[name].values[1:]
+        )
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize(
+    ("scale", "post_bias", "core_of"),
+    [
+        ("0.4 nA", "0 nA", None),
+        ("0.4 nA", "0 nA", [0, 1, 0, 1, 0, 1]),
+        ("0.4 pA", "0.15 nA", [0, 1, 2, 1, 0, 2]),  # weight_exp −3/−4: relays where several sources meet
+    ],
+)
+def test_network_emulator_learns_three_factor_bit_exactly_as_lava(scale, post_bias, core_of) -> None:
+    """The reward network on Lava (LearningDense + Loihi3FLearningRule + the trace process fed by the LIF's
+    spikes, split per core pair with one trace process per block and destination core) equals the emulator
+    bit for bit: spikes, u, v and the final weights of both blocks, over two reward pulses."""
+    from wormchip.backends.emulator import run_emulator
+    from wormchip.backends.lava_runner import run_lava
+    from wormchip.mappers.emit import emit
+    from wormchip.mappers.lower import lower
+    from wormchip.mappers.quantize import quantize
+
+    fixed, _ = quantize(lower(reward_network(scale, post_bias)))
+    if core_of is not None:
+        core_of = np.array(core_of)
+        plan = emit(fixed, core_of)
+        assert len({(s.src_core, s.dst_core) for s in plan.reward}) >= 2
+        assert len(plan.reward_traces()) > len(fixed.reward_plastic)
+        if fixed.reward_plastic[0].weight_exp < 0:
+            assert ("reward", 0, 0) in plan.relays()
+    steps = 1000
+    emu = run_emulator(fixed, steps)
+    lava = run_lava(fixed, steps, core_of=core_of, timeout_s=300)
+    assert sum(emu.spike_counts().values()) > 100
+    np.testing.assert_array_equal(emu.traces["u"].values, lava.traces["u"].values)
+    np.testing.assert_array_equal(emu.traces["v"].values, lava.traces["v"].values)
+    assert emu.spike_counts() == lava.spike_counts()
+    for name in ("learn", "calm"):
+        np.testing.assert_array_equal(emu.weights[name].values, lava.weights[name].values)
+        assert not np.array_equal(emu.weights[name].values[0], emu.weights[name].values[-1])

@@ -81,7 +81,9 @@ def run_emulator(
 
     Plastic networks (`net.plastic`, stdp through LearningDense) learn on both engines, bit-exact with Lava
     (`wormchip.backends.learning`, `learning_kernel`). Their weights come back in `Result.weights[projection]` (`plastic_weight_traces`): at time 0 and after the last
-    step, and every `weight_every` steps if given.
+    step, and every `weight_every` steps if given. Three-factor blocks (`net.reward_plastic`, reward_stdp) run
+    on the NumPy engine only (`wormchip.backends.reward_learning`, its trace process fed by the LIF spikes):
+    "auto" picks it for such networks, "numba" refuses them.
     """
     unknown = set(record) - set(EMULATOR_RECORDABLE)
     if unknown:
@@ -94,7 +96,9 @@ def run_emulator(
         raise ValueError("engine 'numba' needs the numba package, which is not installed")
     if weight_every is not None and weight_every < 1:
         raise ValueError(f"weight_every = {weight_every} must be ≥ 1 steps")
-    use_numba = engine == "numba" or (engine == "auto" and numba is not None)
+    if engine == "numba" and net.reward_plastic:
+        raise ValueError("engine 'numba' does not run reward_stdp blocks; use 'numpy' or 'auto'")
+    use_numba = (engine == "numba" or (engine == "auto" and numba is not None)) and not net.reward_plastic
     t0 = time.perf_counter()
     n = net.n_neurons
     u_rec = np.empty((steps, n) if "u" in record else (0, n), dtype=np.int32)
@@ -122,7 +126,7 @@ def run_emulator(
             "wall_time_s": time.perf_counter() - t0,
         },
     )
-    if net.plastic:
+    if net.plastic or net.reward_plastic:
         result.weights = plastic_weight_traces(net, samples)
     return result
 
@@ -170,12 +174,13 @@ def plastic_weight_traces(
 ) -> dict[str, Trace]:
     """`Result.weights` of a plastic network: one `Trace` per projection, channels `pre->post`, values the
     signed integer weights (unit "fixed-point": LSB of the block, `<< weight_exp` into a_in), at the sampled
-    steps (`samples`: (step, one matrix per block); time = step·dt, the weights after `step` steps)."""
+    steps (`samples`: (step, one matrix per block of `net.plastic` then `net.reward_plastic`); time = step·dt,
+    the weights after `step` steps)."""
     samples = sorted(samples, key=lambda s: s[0])
     times = np.array([step for step, _ in samples], dtype=float) * net.dt
     parts: dict[str, list[tuple[list[str], np.ndarray]]] = {}
     names = net.neuron_names
-    for b, block in enumerate(net.plastic):
+    for b, block in enumerate((*net.plastic, *net.reward_plastic)):
         values = (
             np.stack([mats[b][block.syn_post, block.syn_pre] for _, mats in samples]) if samples else None
         )
@@ -391,12 +396,16 @@ def _numpy_loop(
     samples: list | None = None,
 ) -> None:
     """The vectorized NumPy step loop (the reference implementation; used when numba is missing, and for
-    plastic networks: each `PlasticBlock` is a `LearningDenseState`, sampled into `samples`)."""
+    plastic networks: each `PlasticBlock` is a `LearningDenseState`, each `RewardPlasticBlock` a
+    `RewardLearningState` with its `RewardTraceUnit`, all sampled into `samples`)."""
     from wormchip.backends.learning import LearningDenseState
+    from wormchip.backends.reward_learning import RewardLearningState, RewardTraceUnit
 
     plastic = [LearningDenseState(b) for b in p.plastic]
-    if plastic and samples is not None:
-        samples.append((0, [s.w.copy() for s in plastic]))
+    reward = [(RewardLearningState(b), RewardTraceUnit(b)) for b in p.net.reward_plastic]
+    learners = [*plastic, *(state for state, _ in reward)]
+    if learners and samples is not None:
+        samples.append((0, [s.w.copy() for s in learners]))
     n, steps, n_blocks, n_gap = p.n, p.steps, p.n_blocks, p.n_gap
     stacked, gap_stacked = p.stacked, p.gap_stacked
     left, right = np.maximum(p.exps, 0), np.maximum(-p.exps, 0)
@@ -529,12 +538,16 @@ def _numpy_loop(
         for state in plastic:  # LearningDense: output with this step's weights, then learn from the spikes
             np.add(a_in, _wrap32(state.output(fired)), out=a_in, casting="unsafe")
             state.learn(fired, fired)
+        for state, traces in reward:  # the same, with y1 and D from the trace process (post spikes, reward)
+            np.add(a_in, _wrap32(state.output(fired)), out=a_in, casting="unsafe")
+            y1, y2 = traces.step(fired, int(state.block.reward[k]) if k < len(state.block.reward) else 0)
+            state.learn(k, fired, fired, y1, y2)
         if (
-            plastic
+            learners
             and samples is not None
             and (k + 1 == steps or (weight_every and (k + 1) % weight_every == 0))
         ):
-            samples.append((k + 1, [s.w.copy() for s in plastic]))
+            samples.append((k + 1, [s.w.copy() for s in learners]))
         if n_gap:
             # GapLIF sends v >> gap_shift; each graded Dense: int32 W.dot(msg), shifted in int32, summed in int32.
             np.right_shift(v, p.gap_shift, out=gap_msg[:n])

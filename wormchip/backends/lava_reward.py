@@ -18,13 +18,14 @@ from wormchip.backends.lava_runner import (
     _stop_runtime,
     run_isolated,
 )
-from wormchip.mappers.reward_stdp import MASK_PRESENT, RewardPlasticBlock
+from wormchip.mappers.reward_stdp import RewardPlasticBlock
 
 
 @functools.cache
 def reward_trace_classes() -> tuple[type, type]:
-    """The trace Process (ports s_in, s_out_y1..y3; `block` and `reward` as process parameters) and its
-    fixed-point model (defined lazily: Lava imports only on Python 3.10)."""
+    """The trace Process (ports s_in, s_out_y1..y3; `block` and `reward` as process parameters; `shape`: the
+    post neurons it serves, the block's rows or one core's) and its fixed-point model (defined lazily: Lava
+    imports only on Python 3.10)."""
     from lava.magma.core.decorator import implements, requires, tag
     from lava.magma.core.model.py.model import PyLoihiProcessModel
     from lava.magma.core.model.py.ports import PyInPort, PyOutPort
@@ -39,8 +40,10 @@ def reward_trace_classes() -> tuple[type, type]:
     class RewardTraces(AbstractProcess):
         """Post trace y1 and reward D of a three-factor block, sent as graded values every step."""
 
-        def __init__(self, *, shape: tuple[int], block: RewardPlasticBlock, reward: np.ndarray) -> None:
-            super().__init__(shape=shape, block=block, reward=reward)
+        def __init__(
+            self, *, shape: tuple[int], block: RewardPlasticBlock, reward: np.ndarray, name: str | None = None
+        ) -> None:
+            super().__init__(shape=shape, block=block, reward=reward, name=name)
             self.s_in = InPort(shape=shape)
             self.s_out_y1 = OutPort(shape=shape)
             self.s_out_y2 = OutPort(shape=shape)
@@ -57,7 +60,7 @@ def reward_trace_classes() -> tuple[type, type]:
 
         def __init__(self, proc_params: dict) -> None:
             super().__init__(proc_params)
-            self.unit = RewardTraceUnit(proc_params["block"])
+            self.unit = RewardTraceUnit(proc_params["block"], proc_params["shape"][0])
             self.reward = proc_params["reward"]
 
         def run_spk(self) -> None:
@@ -69,6 +72,35 @@ def reward_trace_classes() -> tuple[type, type]:
             self.s_out_y3.send(np.zeros(len(y1), dtype=np.int32))
 
     return RewardTraces, PyRewardTracesModel
+
+
+def reward_dense(
+    block: RewardPlasticBlock, weights: np.ndarray, mask: np.ndarray, weight_exp: int, name: str | None = None
+) -> object:
+    """A `LearningDense` with `block`'s `Loihi3FLearningRule` holding `weights` and the presence mask `mask`
+    (tag_2; the whole block's or one core pair's slice), tag_1 (the eligibility) at 0."""
+    from lava.magma.core.learning.learning_rule import Loihi3FLearningRule
+    from lava.proc.dense.process import LearningDense
+    from lava.utils.weightutils import SignMode as LavaSignMode
+
+    rule = Loihi3FLearningRule(
+        dw=block.dw(),
+        dt=block.dt(),
+        x1_impulse=block.x1_impulse,
+        x1_tau=block.x1_tau,
+        t_epoch=1,
+        rng_seed=block.rng_seed,
+    )
+    return LearningDense(
+        weights=weights,
+        tag_2=mask,
+        tag_1=np.zeros(mask.shape, dtype=np.int64),
+        learning_rule=rule,
+        sign_mode=LavaSignMode.EXCITATORY if block.sign > 0 else LavaSignMode.INHIBITORY,
+        weight_exp=weight_exp,
+        num_weight_bits=8,
+        name=name,
+    )
 
 
 def run_reward_block_lava(
@@ -89,34 +121,15 @@ def run_reward_block_lava(
 
 def _simulate(report, block, pre, post, reward, sample_every) -> dict[str, np.ndarray]:
     """Worker body: build the graph, run it in segments reading weights and tags, always stop the runtime."""
-    from lava.magma.core.learning.learning_rule import Loihi3FLearningRule
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.dense.models import PyLearningDenseModelBitApproximate
-    from lava.proc.dense.process import LearningDense
     from lava.proc.io.source import PySendModelFixed
     from lava.proc.io.source import RingBuffer as Source
-    from lava.utils.weightutils import SignMode as LavaSignMode
 
     traces_cls, traces_model = reward_trace_classes()
     report("build")
-    rule = Loihi3FLearningRule(
-        dw=block.dw(),
-        dt=block.dt(),
-        x1_impulse=block.x1_impulse,
-        x1_tau=block.x1_tau,
-        t_epoch=1,
-        rng_seed=block.rng_seed,
-    )
-    dense = LearningDense(
-        weights=block.weights,
-        tag_2=(block.mask == MASK_PRESENT) * MASK_PRESENT,
-        tag_1=np.zeros(block.shape, dtype=np.int64),
-        learning_rule=rule,
-        sign_mode=LavaSignMode.EXCITATORY if block.sign > 0 else LavaSignMode.INHIBITORY,
-        weight_exp=block.weight_exp,
-        num_weight_bits=8,
-    )
+    dense = reward_dense(block, block.weights, block.mask, block.weight_exp)
     pre_src = Source(data=pre.T.astype(np.int32))
     post_src = Source(data=post.T.astype(np.int32))
     traces = traces_cls(shape=(block.shape[0],), block=block, reward=np.asarray(reward, dtype=np.int64))

@@ -93,6 +93,10 @@ def run_lava(
     if steps < 1:
         raise ValueError(f"steps = {steps} must be ≥ 1 for Lava")
     _preload_lava()
+    if net.reward_plastic:  # the trace process's classes, defined before the fork
+        from wormchip.backends.lava_reward import reward_trace_classes
+
+        reward_trace_classes()
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="wormchip-lava-") as folder:
         out, worker_pid = run_isolated(
@@ -111,10 +115,10 @@ def run_lava(
             "lava_worker_pid": worker_pid,
         },
     )
-    if net.plastic:  # initial and final weights, as the emulator reports them
+    if net.plastic or net.reward_plastic:  # initial and final weights, as the emulator reports them
         from wormchip.backends.emulator import plastic_weight_traces
 
-        initial = [block.weights for block in net.plastic]
+        initial = [block.weights for block in (*net.plastic, *net.reward_plastic)]
         result.weights = plastic_weight_traces(net, [(0, initial), (steps, out["plastic_weights"])])
     return result
 
@@ -514,6 +518,9 @@ class LavaGraph:
         self.plastic: list = []
         if plan.plastic:
             self._add_plastic(lif_of, relays, single)
+        self.reward: list = []
+        if plan.reward:
+            self._add_reward(lif_of, relays, single)
 
         recorder_cls, recorder_model = _recorder_classes()
         self.folder = folder
@@ -535,11 +542,9 @@ class LavaGraph:
             self.models[recorder] = recorder_model
 
     def _add_plastic(self, lif_of: dict[int, Any], relays: dict, single: bool) -> None:
-        """One `LearningDense` per `PlasticSubBlock`: the source core's spikes into `s_in` (pre), the
-        destination core's into `s_in_bap` (post), its output into the destination's `a_in` (or its relay);
-        run by `PyLearningDenseModelBitApproximate`. Every piece of a block keeps the block's `rng_seed`."""
+        """One `LearningDense` per `PlasticSubBlock`, wired by `_wire_learning`. Every piece of a block keeps
+        the block's `rng_seed`."""
         from lava.magma.core.learning.learning_rule import Loihi2FLearningRule
-        from lava.proc.dense.models import PyLearningDenseModelBitApproximate
         from lava.proc.dense.process import LearningDense
         from lava.utils.weightutils import SignMode as LavaSignMode
 
@@ -554,9 +559,6 @@ class LavaGraph:
                 t_epoch=1,
                 rng_seed=block.rng_seed,
             )
-            name = f"wormchip_plastic_dense_{sub.block}"
-            if not single:
-                name += f"_core{sub.src_core}_to_core{sub.dst_core}"
             proc = LearningDense(
                 weights=sub.weights,
                 tag_1=sub.tag,
@@ -564,25 +566,72 @@ class LavaGraph:
                 sign_mode=LavaSignMode.EXCITATORY if block.sign > 0 else LavaSignMode.INHIBITORY,
                 weight_exp=sub.dense_weight_exp,
                 num_weight_bits=8,
-                name=name,
+                name=_piece_name("wormchip_plastic_dense", sub, single),
             )
-            lif_of[sub.src_core].s_out.connect(proc.s_in)
-            lif_of[sub.dst_core].s_out.connect(proc.s_in_bap)
-            if sub.relay:
-                proc.a_out.connect(relays["plastic", sub.block, sub.dst_core].a_in)
-            else:
-                proc.a_out.connect(lif_of[sub.dst_core].a_in)
-            self.models[proc] = PyLearningDenseModelBitApproximate
+            self._wire_learning(proc, sub, lif_of, relays)
             self.plastic.append(proc)
+
+    def _add_reward(self, lif_of: dict[int, Any], relays: dict, single: bool) -> None:
+        """Three-factor blocks: one trace process (`RewardTraces`) per (block, destination core), fed by that
+        core's spikes, and one `LearningDense` with a `Loihi3FLearningRule` per `RewardSubBlock` (tag_2 the
+        presence mask), wired by `_wire_learning`, its y1/y2/y3 from the trace process."""
+        from wormchip.backends.lava_reward import reward_dense, reward_trace_classes
+
+        traces_cls, traces_model = reward_trace_classes()
+        size_of = {core.core: core.size for core in self.plan.cores}
+        block_of = {sub.block: sub.rule for sub in self.plan.reward}
+        traces = {}
+        for b, dst in self.plan.reward_traces():
+            proc = traces_cls(
+                shape=(size_of[dst],),
+                block=block_of[b],
+                reward=block_of[b].reward,
+                name=f"wormchip_reward_traces_{b}" + ("" if single else f"_core{dst}"),
+            )
+            lif_of[dst].s_out.connect(proc.s_in)
+            self.models[proc] = traces_model
+            traces[b, dst] = proc
+        for sub in self.plan.reward:
+            proc = reward_dense(
+                sub.rule,
+                sub.weights,
+                sub.tag,
+                sub.dense_weight_exp,
+                _piece_name("wormchip_reward_dense", sub, single),
+            )
+            self._wire_learning(proc, sub, lif_of, relays)
+            tr = traces[sub.block, sub.dst_core]
+            tr.s_out_y1.connect(proc.s_in_y1)
+            tr.s_out_y2.connect(proc.s_in_y2)
+            tr.s_out_y3.connect(proc.s_in_y3)
+            self.reward.append(proc)
+
+    def _wire_learning(self, proc: Any, sub: Any, lif_of: dict[int, Any], relays: dict) -> None:
+        """A learning piece's wiring: the source core's spikes into `s_in` (pre), the destination core's into
+        `s_in_bap` (post), its output into the destination's `a_in` (or its relay); run by
+        `PyLearningDenseModelBitApproximate`."""
+        from lava.proc.dense.models import PyLearningDenseModelBitApproximate
+
+        lif_of[sub.src_core].s_out.connect(proc.s_in)
+        lif_of[sub.dst_core].s_out.connect(proc.s_in_bap)
+        if sub.relay:
+            proc.a_out.connect(relays[sub.kind, sub.block, sub.dst_core].a_in)
+        else:
+            proc.a_out.connect(lif_of[sub.dst_core].a_in)
+        self.models[proc] = PyLearningDenseModelBitApproximate
 
     def read_plastic(self) -> list[np.ndarray]:
         """Each plastic block's current weights (n × n int64, network neuron order), assembled from its
-        LearningDense pieces; call before the runtime stops."""
+        LearningDense pieces, the stdp blocks then the reward blocks; call before the runtime stops."""
         n = self.plan.n_neurons
-        blocks = {sub.block: sub.rule for sub in self.plan.plastic}
-        out = [np.zeros((n, n), dtype=np.int64) for _ in range(max(blocks, default=-1) + 1)]
-        for sub, proc in zip(self.plan.plastic, self.plastic):
-            out[sub.block][np.ix_(sub.rows, sub.cols)] = np.rint(proc.weights.get()).astype(np.int64)
+        out = []
+        for subs, procs in ((self.plan.plastic, self.plastic), (self.plan.reward, self.reward)):
+            mats = [
+                np.zeros((n, n), dtype=np.int64) for _ in range(max((s.block for s in subs), default=-1) + 1)
+            ]
+            for sub, proc in zip(subs, procs):
+                mats[sub.block][np.ix_(sub.rows, sub.cols)] = np.rint(proc.weights.get()).astype(np.int64)
+            out += mats
         return out
 
     def set_bias(self, change_index: int) -> None:
@@ -605,6 +654,11 @@ class LavaGraph:
                 arr[:, core.neurons] = np.load(os.path.join(self.folder, f"{key}{suffix}.npy"))
         out["spikes"] = out["spikes"] != 0
         return out
+
+
+def _piece_name(prefix: str, sub: Any, single: bool) -> str:
+    """The Lava name of a learning piece: `prefix_block`, plus its core pair when the graph has several."""
+    return f"{prefix}_{sub.block}" + ("" if single else f"_core{sub.src_core}_to_core{sub.dst_core}")
 
 
 def _simulate(

@@ -44,15 +44,16 @@ HALF = 1 << (TRACE_FRAC_BITS - 1)
 
 
 class RewardTraceUnit:
-    """Post trace y1 and reward D per post neuron, integers with 8 fractional bits.
+    """Post trace y1 and reward D per post neuron (the block's rows, or `n_post` of them for one core's
+    piece), integers with 8 fractional bits.
 
     Each step: y1 decays, is sent (rounded, ≤ 127), then gains `y1_impulse` per post spike (Brian2's
     pre-before-post order: a same-step pre spike sees the trace without this spike). D is sent as it was
     after the previous step (Brian2's state update reads it before this step's events), then decays and
     gains the step's reward increment (`RewardPlasticBlock.reward_increment`)."""
 
-    def __init__(self, block: RewardPlasticBlock) -> None:
-        n_post = block.shape[0]
+    def __init__(self, block: RewardPlasticBlock, n_post: int | None = None) -> None:
+        n_post = block.shape[0] if n_post is None else n_post
         self.y1 = np.zeros(n_post, dtype=np.int64)
         self.d = np.zeros(n_post, dtype=np.int64)
         self.impulse = block.y1_impulse << TRACE_FRAC_BITS

@@ -21,6 +21,10 @@ destination core) with present synapses (`PlasticSubBlock`), pre spikes from the
 trace-decay random number per step and trace stream (not one per neuron) and one weight-rounding number per
 step for the whole matrix (`ConnVarRandom`, always seed 2), so each piece's traces and roundings are the
 unsplit block's, entry for entry, and the split learns exactly as one block (the emulator's semantics).
+Three-factor blocks (`RewardPlasticBlock`, reward_stdp) split the same way (`RewardSubBlock`, presence = the
+tag_2 mask); each (block, destination core) also gets one trace process fed by that core's spikes, whose y1
+and D go to every piece of the block on that core (its state is per post neuron and draws no random numbers,
+so splitting it by destination core is exact too).
 """
 
 from __future__ import annotations
@@ -136,6 +140,13 @@ class PlasticSubBlock:
         return 0 if self.relay else self.rule.weight_exp
 
 
+class RewardSubBlock(PlasticSubBlock):
+    """One three-factor `LearningDense` piece: `rule` is the whole `RewardPlasticBlock`, `tag` its tag_2
+    (presence mask) slice; y1 and D come from the trace process of (block, dst_core)."""
+
+    kind = "reward"
+
+
 @dataclass(frozen=True, eq=False)
 class LavaPlan:
     """The Lava process graph of a `FixedPointNetwork` on cores, as data (see the module docstring)."""
@@ -148,17 +159,31 @@ class LavaPlan:
     gap_shift: int
     plastic: tuple[PlasticSubBlock, ...] = ()
     conductance_shift: int = 0
+    reward: tuple[RewardSubBlock, ...] = ()
 
     def relays(self) -> dict[tuple[str, int, int], int]:
         """(kind, block, dst_core) → right shift, for every relay the graph needs."""
         return {
-            (s.kind, s.block, s.dst_core): -s.weight_exp for s in (*self.sub_blocks, *self.plastic) if s.relay
+            (s.kind, s.block, s.dst_core): -s.weight_exp
+            for s in (*self.sub_blocks, *self.plastic, *self.reward)
+            if s.relay
         }
+
+    def reward_traces(self) -> list[tuple[int, int]]:
+        """(reward block, destination core) of every trace process, in plan order."""
+        return list(dict.fromkeys((s.block, s.dst_core) for s in self.reward))
 
     @property
     def n_processes(self) -> int:
-        """LIF + Dense + LearningDense + relay processes (the graph adds a spike source and recorders)."""
-        return len(self.cores) + len(self.sub_blocks) + len(self.plastic) + len(self.relays())
+        """LIF + Dense + LearningDense + trace + relay processes (the graph adds a spike source and recorders)."""
+        return (
+            len(self.cores)
+            + len(self.sub_blocks)
+            + len(self.plastic)
+            + len(self.reward)
+            + len(self.reward_traces())
+            + len(self.relays())
+        )
 
 
 def truncate(weights: sp.spmatrix, mode: SignMode, num_weight_bits: int) -> sp.csr_matrix:
@@ -253,32 +278,38 @@ def emit(net: FixedPointNetwork, core_of: np.ndarray | None = None) -> LavaPlan:
         sub_blocks=tuple(sub_blocks),
         gap_lif=net.needs_gap_lif,
         gap_shift=net.gap_shift,
-        plastic=plastic_sub_blocks(net, cores),
+        plastic=plastic_sub_blocks(net.plastic, [b.tag for b in net.plastic], cores, PlasticSubBlock),
         conductance_shift=net.conductance_shift,
+        reward=plastic_sub_blocks(
+            net.reward_plastic, [b.mask for b in net.reward_plastic], cores, RewardSubBlock
+        ),
     )
 
 
-def plastic_sub_blocks(net: FixedPointNetwork, cores: list[CorePlan]) -> tuple[PlasticSubBlock, ...]:
-    """One `PlasticSubBlock` per plastic block and (source core, destination core) with present synapses."""
+def plastic_sub_blocks(
+    blocks: tuple, presence: list[np.ndarray], cores: list[CorePlan], cls: type[PlasticSubBlock]
+) -> tuple[PlasticSubBlock, ...]:
+    """One `cls` piece per learning block and (source core, destination core) with present synapses
+    (`presence`: each block's tag_1 for stdp, tag_2 for reward_stdp)."""
     out = []
-    for b, block in enumerate(net.plastic):
+    for b, (block, tag) in enumerate(zip(blocks, presence)):
         for dst in cores:
             parts = [
                 (src, np.ix_(dst.neurons, src.neurons))
                 for src in cores
-                if block.tag[np.ix_(dst.neurons, src.neurons)].any()
+                if tag[np.ix_(dst.neurons, src.neurons)].any()
             ]
             relay = block.weight_exp < 0 and len(parts) > 1
             for src, ix in parts:
                 out.append(
-                    PlasticSubBlock(
+                    cls(
                         b,
                         src.core,
                         dst.core,
                         dst.neurons,
                         src.neurons,
                         block.weights[ix],
-                        block.tag[ix],
+                        tag[ix],
                         block,
                         relay,
                     )

@@ -118,9 +118,15 @@ _ROWS = (
     (
         "plasticity:reward_stdp",
         "plasticity",
+        Lowering.APPROXIMATION,
+        "Lava LearningDense + Loihi3FLearningRule (fixed_pt, bit-approximate model), one per sign and rule, with a "
+        "trace process sending the post trace and D; eligibility in tag_1; cost: w_max spread, τ₊ rounding",
+    ),
+    (
+        "plasticity:reward_stdp_modulators",
+        "plasticity",
         Lowering.UNSUPPORTED,
-        "not lowered in networks; one block maps to LearningDense + Loihi3FLearningRule "
-        "(`reward_block_from_ir`, driven by spike rasters)",
+        "reward_stdp with neuromodulator neurons (spikes raising D), or beside another learning rule on one projection",
     ),
     ("plasticity:homeostatic_scaling", "plasticity", Lowering.UNSUPPORTED, "not lowered"),
     (

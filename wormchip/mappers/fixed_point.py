@@ -380,6 +380,9 @@ class FixedPointNetwork:
 
     Plastic synapses (`stdp`): `plastic` holds one `PlasticBlock` (a Lava `LearningDense`) per sign and rule;
     they deliver like recurrent weight blocks and learn from the neurons' own spikes. () for static networks.
+    Three-factor synapses (`reward_stdp`): `reward_plastic` holds one `RewardPlasticBlock` (a `LearningDense`
+    with a `Loihi3FLearningRule` and its trace process) per sign and rule, with its reward raster; they deliver
+    and learn the same way, the trace process fed by the post neurons' spikes.
     """
 
     neuron_names: tuple[str, ...]
@@ -408,6 +411,7 @@ class FixedPointNetwork:
     conductance_weights: tuple[WeightBlock, ...] = ()
     v_op: np.ndarray | int = 0
     conductance_shift: int = 0
+    reward_plastic: tuple = ()
 
     def __post_init__(self) -> None:
         names = tuple(str(n) for n in self.neuron_names)
@@ -485,6 +489,17 @@ class FixedPointNetwork:
             if block.shape != (n, n):
                 raise ValueError(f"plastic[{i}] has shape {block.shape}, expected ({n}, {n})")
         object.__setattr__(self, "plastic", plastic)
+        reward = tuple(self.reward_plastic)
+        if reward:
+            from wormchip.mappers.reward_stdp import RewardPlasticBlock  # imports this module
+        for i, block in enumerate(reward):
+            if not isinstance(block, RewardPlasticBlock):
+                raise ValueError(
+                    f"reward_plastic[{i}] must be a RewardPlasticBlock, got {type(block).__name__}"
+                )
+            if block.shape != (n, n):
+                raise ValueError(f"reward_plastic[{i}] has shape {block.shape}, expected ({n}, {n})")
+        object.__setattr__(self, "reward_plastic", reward)
 
     def _checked_schedule(self, n: int) -> tuple[BiasChange, ...]:
         """Bias changes with integer steps ≥ 1, strictly increasing, and in-range per-neuron biases."""

@@ -35,6 +35,7 @@ from wormchip.mappers.features import FEATURES, Lowering
 from wormchip.mappers.fixed_point import DELAY_MAX
 
 MAX_BIAS_CHANGES = 2000  # current stimuli with more changes are averaged over hold windows
+PLASTIC_RULES = ("stdp", "reward_stdp")  # learning rules lowered to LearningDense
 OPERATING_POINT = 0.5  # conductance synapses linearised at v_op = E_L + OPERATING_POINT·(v_th − E_L)
 CONDUCTANCE_MODES = ("exact", "linearised")  # `lower(conductance=…)`
 
@@ -51,13 +52,17 @@ class Approximation:
 
 @dataclass(frozen=True, eq=False)
 class PlasticProjection:
-    """The synapses of one `stdp` projection, lowered (see docs/compiler.md, "STDP through LearningDense").
+    """The synapses of one `stdp` or `reward_stdp` projection, lowered (docs/compiler.md, "STDP through
+    LearningDense" and "Three-factor STDP through LearningDense").
 
     Synapse k is `pre[k] → post[k]` with magnitude `w0[k]` ≥ 0 and sign `sign[k]` (±1) in V per step (like
     `LoweredNetwork.weights`, added to u per spike), and its bound `w_max[k]` in the same units (Brian2's
     `w_max_scale·|w|`, scaled with the weight). The rule (Brian2 semantics, wormchip/backends/brian2_equations.py):
     pre spike: `apre += A_plus; w ← clip(w + apost·w_max, 0, w_max)`; post spike: `apost += A_minus;
     w ← clip(w + apre·w_max, 0, w_max)`; traces decay with `tau_plus`/`tau_minus` (s); pre before post.
+    `rule` "reward_stdp" (Izhikevich 2007; Frémaux & Gerstner 2016): the pairings feed an eligibility c
+    (`tau_c`) instead, `dw/dt = eta·c·D·w_max`, D per post neuron decays with `tau_D` and rises by
+    `reward_amounts[j]` at step `reward_steps[j]` (the rule `rule_name`'s pulses, binned as Brian2's generator).
     """
 
     name: str
@@ -70,6 +75,13 @@ class PlasticProjection:
     A_minus: float
     tau_plus: float
     tau_minus: float
+    rule: str = "stdp"
+    rule_name: str = ""
+    tau_c: float = 0.0
+    tau_D: float = 0.0
+    eta: float = 0.0
+    reward_steps: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    reward_amounts: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def signed_weights(self, n: int) -> sp.csr_matrix:
         """The initial weights as a post × pre matrix (V per step), parallel synapses summed."""
@@ -456,9 +468,15 @@ class _Synapses:
     def add_projection(self, proj: ir.Projection) -> None:
         """File one projection under its kind; record unsupported plasticity and delays."""
         label = f"projection {proj.name}"
+        learning = [r for r in proj.plasticity if r.rule in PLASTIC_RULES]
         for rule in proj.plasticity:
-            if rule.rule != "stdp":
+            if rule.rule not in PLASTIC_RULES:
                 self.lw.unsupported(f"plasticity:{rule.rule}", f"{label} (rule {rule.name})")
+            elif rule.rule == "reward_stdp" and (len(rule.modulators) or len(learning) > 1):
+                what = "modulator neurons" if len(rule.modulators) else "with another learning rule"
+                self.lw.unsupported(
+                    "plasticity:reward_stdp_modulators", f"{label} (rule {rule.name}, {what})"
+                )
             elif proj.synapse not in ("exp_current", "exp_conductance") or proj.params.get("delay", 0.0):
                 what = (
                     f"delay {proj.params.get('delay', 0.0) * 1e3:g} ms"
@@ -527,27 +545,18 @@ def _approximate_synapses(
 ) -> None:
     """Record the synaptic approximations with their costs: STDP through LearningDense, linearised
     conductances, graded sigmoids."""
-    dt = network.dt
-    if syn.plastic_rules:
-        w_spread, tau_err = 0.0, 0.0
-        for proj in network.projections:
-            rule = syn.plastic_rules.get(f"projection {proj.name}")
-            if rule is None or not len(proj.weight):
-                continue
-            mag = np.abs(proj.weight)
-            for sign in (proj.weight > 0, proj.weight < 0):  # one LearningDense (one w_max) per sign
-                if sign.any():
-                    w_spread = max(w_spread, 1.0 - float(mag[sign].min() / mag[sign].max()))
-            for key in ("tau_plus", "tau_minus"):
-                tau = float(rule.params[key])
-                tau_err = max(tau_err, abs(max(round(tau / dt), 1) * dt - tau) / tau)
-        lw.approximate(
-            "plasticity:stdp",
-            sorted(syn.plastic_rules),
-            "Lava LearningDense (fixed_pt), one per sign: 8-bit weights with stochastic rounding, one w_max per "
-            "block (the clip at the largest w_max), τ in whole steps, traces saturating at 127",
-            {"w_max_spread": w_spread, "tau_rounding_error": tau_err},
-        )
+    notes = {
+        "stdp": "Lava LearningDense (fixed_pt), one per sign: 8-bit weights with stochastic rounding, one w_max per "
+        "block (the clip at the largest w_max), τ in whole steps, traces saturating at 127",
+        "reward_stdp": "Lava LearningDense + Loihi3FLearningRule (fixed_pt), one per sign and rule: eligibility in "
+        "tag_1 decayed every 2^k steps, post trace and D from a fixed-point trace process, 8-bit weights with "
+        "stochastic rounding, one w_max per block, τ₊ in whole steps",
+    }
+    for kind, note in notes.items():
+        labels = sorted(label for label, rule in syn.plastic_rules.items() if rule.rule == kind)
+        if labels:
+            cost = _plastic_cost(network, syn, kind)
+            lw.approximate(f"plasticity:{kind}", labels, note, cost)
     if syn.linearised:
         lw.approximate(
             "synapse:exp_conductance_linearised",
@@ -568,6 +577,26 @@ def _approximate_synapses(
                 "max_driving_force_error": syn.drive_error["graded"],
             },
         )
+
+
+def _plastic_cost(network: ir.Network, syn: _Synapses, kind: str) -> dict[str, float]:
+    """The costs of lowering the `kind` projections: the spread of |w0| (one w_max per block and sign) and
+    the rounding of the trace time constants held in whole steps (τ₋ too for stdp)."""
+    dt = network.dt
+    w_spread, tau_err = 0.0, 0.0
+    keys = ("tau_plus", "tau_minus") if kind == "stdp" else ("tau_plus",)
+    for proj in network.projections:
+        rule = syn.plastic_rules.get(f"projection {proj.name}")
+        if rule is None or rule.rule != kind or not len(proj.weight):
+            continue
+        mag = np.abs(proj.weight)
+        for sign in (proj.weight > 0, proj.weight < 0):  # one LearningDense (one w_max) per sign
+            if sign.any():
+                w_spread = max(w_spread, 1.0 - float(mag[sign].min() / mag[sign].max()))
+        for key in keys:
+            tau = float(rule.params[key])
+            tau_err = max(tau_err, abs(max(round(tau / dt), 1) * dt - tau) / tau)
+    return {"w_max_spread": w_spread, "tau_rounding_error": tau_err}
 
 
 def _approximate_conductance_neurons(network: ir.Network, lw: _Lowering, syn: _Synapses) -> None:
@@ -706,7 +735,7 @@ def _recurrent_weights(
     syn: _Synapses, tau_u: np.ndarray, kappa: np.ndarray, n: int
 ) -> tuple[sp.csr_matrix, tuple[tuple[int, sp.csr_matrix], ...], tuple[PlasticProjection, ...]]:
     """Spiking edges in V per step (rescaled to the target's τ_u): undelayed weights, delayed weights by
-    delay, and the stdp projections."""
+    delay, and the plastic (stdp, reward_stdp) projections."""
     by_delay: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = defaultdict(list)
     plastic: list[PlasticProjection] = []
     for pre, post, w, tau, label, delay in syn.edges:
@@ -716,6 +745,17 @@ def _recurrent_weights(
             by_delay[delay].append((post, pre, scaled))
             continue
         rp = rule.params
+        reward = {}
+        if rule.rule == "reward_stdp":
+            steps = np.floor(np.asarray(rule.reward_times) / syn.dt + 1e-3).astype(np.int64)  # generator bins
+            reward = dict(
+                rule_name=rule.name,
+                tau_c=float(rp["tau_c"]),
+                tau_D=float(rp["tau_D"]),
+                eta=float(rp["eta"]),
+                reward_steps=steps,
+                reward_amounts=np.asarray(rule.reward_amounts, dtype=float),
+            )
         plastic.append(
             PlasticProjection(
                 name=label.removeprefix("projection "),
@@ -728,6 +768,8 @@ def _recurrent_weights(
                 A_minus=float(rp["A_minus"]),
                 tau_plus=float(rp["tau_plus"]),
                 tau_minus=float(rp["tau_minus"]),
+                rule=rule.rule,
+                **reward,
             )
         )
     weights = _sum_matrix(by_delay.pop(0, []), n)

@@ -58,6 +58,8 @@ from wormchip.mappers.fixed_point import (
     WeightBlock,
 )
 from wormchip.mappers.lower import LoweredNetwork
+from wormchip.mappers.reward_stdp import RATE_MAX_HZ as REWARD_RATE_MAX_HZ
+from wormchip.mappers.reward_stdp import network_reward_blocks
 from wormchip.mappers.stdp import RATE_MAX_HZ, align_scales, plastic_blocks
 
 V_BITS = 23  # |v| < 2²³
@@ -420,6 +422,7 @@ def _assemble(
     max_blocks_per_sign: int,
     residual: np.ndarray | None = None,
     plastic: tuple = (),
+    reward_plastic: tuple = (),
 ) -> tuple[FixedPointNetwork, QuantizationReport]:
     """Threshold, biases and gap blocks at voltage scale `s`; build the network and measure every error.
 
@@ -490,6 +493,7 @@ def _assemble(
         graded_slope_mant=graded.slope_mant,
         graded_slope_shift=graded.slope_shift,
         plastic=plastic,
+        reward_plastic=reward_plastic,
         conductance_weights=conductance.blocks,
         v_op=conductance.v_op,
         conductance_shift=conductance.shift,
@@ -595,6 +599,8 @@ def quantize(
     compensate: bool = True,
     refine_decays: bool = True,
     stdp_rate_max_hz: float = RATE_MAX_HZ,
+    reward_rate_max_hz: float = REWARD_RATE_MAX_HZ,
+    reward_d_max: float | None = None,
 ) -> tuple[FixedPointNetwork, QuantizationReport]:
     """Quantize `lowered` (see the module docstring); returns the network and its error report.
 
@@ -609,6 +615,9 @@ def quantize(
     Every network then runs in `GapLIF` with at least one graded Dense.
     `stdp_rate_max_hz`: plastic (stdp) projections become `PlasticBlock`s (`wormchip.mappers.stdp`); their
     trace impulses are chosen so that periodic firing at this rate does not saturate the 7-bit traces.
+    `reward_rate_max_hz`, `reward_d_max`: reward_stdp projections become `RewardPlasticBlock`s
+    (`wormchip.mappers.reward_stdp.network_reward_blocks`; d_max is the D that saturates y2, by default the
+    largest the rule's reward pulses reach).
     """
     v_headroom = np.broadcast_to(np.asarray(v_headroom, dtype=float), (lowered.n_neurons,))
     if np.any(v_headroom < 1):
@@ -649,6 +658,11 @@ def quantize(
     plastic, plastic_errors, plastic_notes = (
         plastic_blocks(lowered, s, plastic_exps, stdp_rate_max_hz) if lowered.plastic else ((), {}, [])
     )
+    reward_plastic, reward_errors, reward_notes = (
+        network_reward_blocks(lowered, s, plastic_exps, reward_rate_max_hz, reward_d_max)
+        if any(p.rule == "reward_stdp" for p in lowered.plastic)
+        else ((), {}, [])
+    )
     net, report = _assemble(
         lowered,
         "ours",
@@ -660,11 +674,15 @@ def quantize(
         max_blocks_per_sign,
         residual=residual,
         plastic=plastic,
+        reward_plastic=reward_plastic,
     )
     report.errors["dc_gain"] = _dc_gain_error(original, net, s, report)
     for key, value in plastic_errors.items():
         report.errors[key] = ParamError(value, value, sum(len(b.syn_post) for b in plastic))
     report.notes.extend(plastic_notes)
+    for key, value in reward_errors.items():
+        report.errors[key] = ParamError(value, value, sum(len(b.syn_post) for b in reward_plastic))
+    report.notes.extend(reward_notes)
     return net, report
 
 

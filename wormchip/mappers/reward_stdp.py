@@ -24,14 +24,24 @@ On the chip (docs/compiler.md, "Three-factor STDP through LearningDense"):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from wormchip import ir
 from wormchip.errors import QuantizationError
 from wormchip.mappers.fixed_point import TRACE_MAX, TRACE_TAU_MAX
-from wormchip.mappers.stdp import W_TOP, choose_scale, impulse_max, mantissa_exponent, terms_of
+from wormchip.mappers.lower import LoweredNetwork
+from wormchip.mappers.stdp import (
+    SEED_STRIDE,
+    U_SHIFT,
+    W_TOP,
+    choose_scale,
+    impulse_max,
+    mantissa_exponent,
+    plastic_groups,
+    terms_of,
+)
 
 MASK_PRESENT = 32  # tag_2 of a present synapse: neutral after the pairing products' 5-bit shift
 TAG_MIN, TAG_MAX = -(2**8) - 1, 2**8 - 1  # tag_1 saturation in Lava's bit-approximate model
@@ -81,6 +91,9 @@ class RewardPlasticBlock:
     2^`decimate` steps. Pre trace x1: `x1_impulse`, `x1_tau` steps (Lava's). Post trace y1 and reward D (y2)
     come from the trace process: `y1_impulse`, decays `y1_decay`/`d_decay` (×2⁻¹⁶ per step), D in units of
     `d_lsb` (y2 = 1 is D = d_lsb); `c_lsb`: the eligibility c of one tag unit. `rng_seed`: Lava's trace streams.
+    `syn_post`, `syn_pre`, `syn_projection`, `w_max`: the synapses, their projections and bounds in weight LSB
+    (the clip is at 255), as `PlasticBlock`'s; `reward`: the D increment per step in the trace process's fixed
+    point (`reward_increment`; steps past its end get none), for a block inside a network.
     """
 
     weights: np.ndarray
@@ -98,6 +111,11 @@ class RewardPlasticBlock:
     dt_products: tuple[RewardProduct, ...]
     dw_products: tuple[RewardProduct, ...]
     rng_seed: int = 0
+    syn_post: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    syn_pre: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    syn_projection: tuple[str, ...] = ()
+    w_max: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    reward: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def __post_init__(self) -> None:
         w = np.asarray(self.weights, dtype=np.int64)
@@ -114,8 +132,21 @@ class RewardPlasticBlock:
                 raise ValueError(f"{name} must be in [0, {TRACE_MAX}]")
         if not 1 <= self.x1_tau <= TRACE_TAU_MAX or not 0 <= self.decimate <= DECIMATE_MAX:
             raise ValueError(f"x1_tau must be in [1, {TRACE_TAU_MAX}] and decimate in [0, {DECIMATE_MAX}]")
+        post = np.asarray(self.syn_post, dtype=np.int64)
+        pre = np.asarray(self.syn_pre, dtype=np.int64)
+        if post.shape != pre.shape or len(self.syn_projection) != len(post) or len(self.w_max) != len(post):
+            raise ValueError("syn_post, syn_pre, syn_projection and w_max must have one entry per synapse")
+        if len(post) and not np.array_equal(
+            np.sort(np.flatnonzero(mask.ravel())), np.sort(post * w.shape[1] + pre)
+        ):
+            raise ValueError("the synapse list must match the mask's nonzero entries (one synapse per entry)")
         object.__setattr__(self, "weights", w)
         object.__setattr__(self, "mask", mask)
+        object.__setattr__(self, "syn_post", post)
+        object.__setattr__(self, "syn_pre", pre)
+        object.__setattr__(self, "syn_projection", tuple(self.syn_projection))
+        object.__setattr__(self, "w_max", np.asarray(self.w_max, dtype=float))
+        object.__setattr__(self, "reward", np.asarray(self.reward, dtype=np.int64))
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -181,12 +212,17 @@ def reward_block(
     d_max: float = 4.0,
     rng_seed: int = 0,
     rate_max_hz: float = RATE_MAX_HZ,
+    w_top: float = W_TOP,
+    weight_exp: int = 0,
+    projection: str = "",
 ) -> tuple[RewardPlasticBlock, dict[str, float]]:
-    """The block of synapses `pre[k] → post[k]` with initial weights `w0[k]` as fractions of w_max (in [0, 1]).
+    """The block of synapses `pre[k] → post[k]` with initial weights `w0[k]` as fractions of 255 LSB (in [0, 1]).
 
     `params`: the `reward_stdp` rule in SI (A_plus, A_minus, tau_plus, tau_minus, tau_c, tau_D, eta); `d_max`:
-    the D that saturates y2 (127). Returns the block and the relative errors of what was rounded
-    (`ltp_amplitude`, `ltd_amplitude`, `tau_c`, `y1_tau`, `tau_D`)."""
+    the D that saturates y2 (127); `w_top`: w_max in weight LSB, which scales dw (255 unless the block's rows
+    were scaled before, `network_reward_blocks`); `weight_exp`: the Dense exponent into a_in; `projection`: the
+    synapses' projection name. Returns the block and the relative errors of what was rounded (`ltp_amplitude`,
+    `ltd_amplitude`, `tau_c`, `y1_tau`, `tau_D`)."""
     p = params
     weights, mask = np.zeros(shape, dtype=np.int64), np.zeros(shape, dtype=np.int64)
     weights[post, pre] = sign * np.clip(np.round(np.asarray(w0) * W_TOP), 0, W_TOP).astype(np.int64)
@@ -196,7 +232,7 @@ def reward_block(
         raise QuantizationError(f"tau_plus = {p['tau_plus'] * 1e3:g} ms is more than {TRACE_TAU_MAX} steps")
     k, lam = eligibility_decay(p["tau_c"] / dt)
     d_lsb = d_max / TRACE_MAX
-    per_unit = p["eta"] * dt * 2**k * d_lsb * W_TOP  # LSB per update per (c·y2) unit of c
+    per_unit = p["eta"] * dt * 2**k * d_lsb * w_top  # LSB per update per (c·y2) unit of c
     a_ref = max(abs(p["A_plus"]), abs(p["A_minus"]))
     k_scale = _nearest_single(per_unit * a_ref / TAGS_PER_PAIRING * 2**12)  # K in units of 2⁻¹²
     c_lsb = k_scale / 2**12 / per_unit
@@ -212,7 +248,7 @@ def reward_block(
         weights=weights,
         mask=mask,
         sign=sign,
-        weight_exp=0,
+        weight_exp=weight_exp,
         x1_impulse=i_x,
         x1_tau=tau_x,
         y1_impulse=i_y,
@@ -224,6 +260,10 @@ def reward_block(
         dt_products=tuple(dt_products),
         dw_products=(RewardProduct("u", ("t", "y2"), sign * m, e),),
         rng_seed=rng_seed,
+        syn_post=post,
+        syn_pre=pre,
+        syn_projection=(projection,) * len(post),
+        w_max=np.full(len(post), float(w_top)),
     )
     errors = {
         "ltp_amplitude": abs(v_plus * i_x / 128 * c_lsb / abs(p["A_plus"]) - 1),
@@ -296,3 +336,90 @@ def _d_trajectory(amounts: np.ndarray, tau_steps: float) -> np.ndarray:
         d = d * decay + a
         out[k] = d
     return out
+
+
+def network_reward_blocks(
+    lowered: LoweredNetwork,
+    s: np.ndarray,
+    exps: list[int],
+    rate_max_hz: float = RATE_MAX_HZ,
+    d_max: float | None = None,
+) -> tuple[tuple[RewardPlasticBlock, ...], dict[str, float], list[str]]:
+    """The `RewardPlasticBlock`s of a lowered network's `reward_stdp` projections, one per sign and rule
+    (`plastic_groups`), at voltage scale `s` with the exponents `align_scales` chose (w_max ↔ 255 LSB, as
+    for pair STDP), with their reward rasters; the errors (largest over blocks) and notes.
+
+    Weights and their bounds are in the block's LSB (`s_i·2⁶·2^e` V per step); dw is scaled to the block's
+    largest w_max (one amplitude per block, as `plastic_blocks`). `d_max` (the D that saturates y2) defaults
+    to the largest D the rule's pulses reach, or 1 without pulses; `rng_seed` = 4·(group index)."""
+    n, dt = lowered.n_neurons, lowered.dt
+    blocks, notes = [], []
+    errors = {
+        "reward_ltp_amplitude": 0.0,
+        "reward_ltd_amplitude": 0.0,
+        "reward_tau_c": 0.0,
+        "reward_w_max_clip": 0.0,
+    }
+    for b, (key, members) in enumerate(plastic_groups(lowered).items()):
+        if key[0] != "reward_stdp":
+            continue
+        _, sign, rule_name = key
+        e = exps[b]
+        lsb = s * 2**U_SHIFT * 2.0**e  # V per step per weight LSB, per post neuron
+        post = np.concatenate([proj.post[sel] for proj, sel in members])
+        pre = np.concatenate([proj.pre[sel] for proj, sel in members])
+        if len(set(zip(post.tolist(), pre.tolist()))) < len(post):
+            raise QuantizationError(
+                f"reward_stdp rule {rule_name}: parallel plastic synapses between one pair of neurons "
+                "(a LearningDense holds one weight per pair)"
+            )
+        w0 = np.concatenate([proj.w0[sel] for proj, sel in members]) / lsb[post]
+        wmax = np.concatenate([proj.w_max[sel] for proj, sel in members]) / lsb[post]
+        w_ref = float(min(wmax.max(), W_TOP))
+        first = members[0][0]
+        params = {
+            "A_plus": first.A_plus,
+            "A_minus": first.A_minus,
+            "tau_plus": first.tau_plus,
+            "tau_minus": first.tau_minus,
+            "tau_c": first.tau_c,
+            "tau_D": first.tau_D,
+            "eta": first.eta,
+        }
+        amounts = np.zeros(lowered.steps)
+        inside = (first.reward_steps >= 0) & (first.reward_steps < lowered.steps)
+        np.add.at(amounts, first.reward_steps[inside], first.reward_amounts[inside])
+        block_d_max = d_max
+        if block_d_max is None:
+            reached = float(np.max(_d_trajectory(amounts, first.tau_D / dt), initial=0.0))
+            block_d_max = reached if reached > 0 else 1.0
+        block, err = reward_block(
+            pre,
+            post,
+            w0 / W_TOP,
+            (n, n),
+            params,
+            dt,
+            sign,
+            block_d_max,
+            SEED_STRIDE * b,
+            rate_max_hz,
+            w_ref,
+            e,
+        )
+        names = tuple(proj.name for proj, sel in members for _ in range(int(sel.sum())))
+        reward = np.array([block.reward_increment(a) for a in amounts], dtype=np.int64)
+        block = replace(block, syn_projection=names, w_max=wmax, reward=reward)
+        errors["reward_ltp_amplitude"] = max(errors["reward_ltp_amplitude"], err["ltp_amplitude"])
+        errors["reward_ltd_amplitude"] = max(errors["reward_ltd_amplitude"], err["ltd_amplitude"])
+        errors["reward_tau_c"] = max(errors["reward_tau_c"], err["tau_c"])
+        errors["reward_w_max_clip"] = max(
+            errors["reward_w_max_clip"], float(np.max(np.abs(w_ref / wmax - 1)))
+        )
+        blocks.append(block)
+        notes.append(
+            f"reward block {len(blocks) - 1} (rule {rule_name}, {'excitatory' if sign > 0 else 'inhibitory'}, "
+            f"{len(post)} synapses): weight_exp {e}, w_max {w_ref:.4g} LSB, D saturates at {block_d_max:.4g}, "
+            f"dt = {block.dt()}, dw = {block.dw()}"
+        )
+    return tuple(blocks), errors, notes

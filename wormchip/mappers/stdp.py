@@ -114,10 +114,17 @@ def impulse_max(tau_s: float, rate_hz: float) -> int:
     return max(1, min(TRACE_MAX, int(TRACE_MAX * -math.expm1(-1.0 / (rate_hz * tau_s)))))
 
 
-def _groups(lowered: LoweredNetwork) -> dict[tuple, list[tuple[PlasticProjection, np.ndarray]]]:
-    """Plastic synapses grouped by (sign, A₊, A₋, τ₊ steps, τ₋ steps): one LearningDense each."""
+def plastic_groups(lowered: LoweredNetwork) -> dict[tuple, list[tuple[PlasticProjection, np.ndarray]]]:
+    """Plastic synapses grouped by (sign, A₊, A₋, τ₊ steps, τ₋ steps) for stdp and by ("reward_stdp", sign,
+    rule name) for reward_stdp (`wormchip.mappers.reward_stdp`): one LearningDense each, in projection order."""
     out: dict[tuple, list[tuple[PlasticProjection, np.ndarray]]] = defaultdict(list)
     for proj in lowered.plastic:
+        if proj.rule == "reward_stdp":  # one rule, one D per post neuron: its blocks group by rule name
+            for sign in (1, -1):
+                sel = proj.sign == sign
+                if sel.any():
+                    out[("reward_stdp", sign, proj.rule_name)].append((proj, sel))
+            continue
         taus = []
         for key in ("tau_plus", "tau_minus"):
             steps = max(int(round(getattr(proj, key) / lowered.dt)), 1)
@@ -151,7 +158,7 @@ def align_scales(lowered: LoweredNetwork, s: np.ndarray) -> tuple[np.ndarray, li
     s = s.copy()
     locked = np.zeros(len(s), dtype=bool)
     exps = []
-    for members in _groups(lowered).values():
+    for members in plastic_groups(lowered).values():
         wmax = _row_wmax(len(s), members)
         rows = wmax > 0
         ratio = wmax / (W_TOP * 2**U_SHIFT * s)
@@ -173,7 +180,10 @@ def plastic_blocks(
     n = lowered.n_neurons
     blocks, notes = [], []
     amp_err = {"stdp_ltp_amplitude": 0.0, "stdp_ltd_amplitude": 0.0, "stdp_w_max_clip": 0.0}
-    for b, ((sign, a_plus, a_minus, tau_x, tau_y), members) in enumerate(_groups(lowered).items()):
+    for b, (key, members) in enumerate(plastic_groups(lowered).items()):
+        if key[0] == "reward_stdp":  # `wormchip.mappers.reward_stdp.network_reward_blocks`
+            continue
+        sign, a_plus, a_minus, tau_x, tau_y = key
         e = exps[b]
         lsb = s * 2**U_SHIFT * 2.0**e  # V per step per weight LSB, per post neuron
         weights = np.zeros((n, n), dtype=np.int64)
