@@ -353,3 +353,60 @@ def test_network_emulator_learns_three_factor_bit_exactly_as_lava(scale, post_bi
     for name in ("learn", "calm"):
         np.testing.assert_array_equal(emu.weights[name].values, lava.weights[name].values)
         assert not np.array_equal(emu.weights[name].values[0], emu.weights[name].values[-1])
+
+
+def network_against_brian2(seed: int) -> dict[str, float]:
+    """The reward network (seed `seed`) on the emulator and on Brian2's backend: spike counts and Δw/w_max of
+    all 8 synapses every 10 ms (Brian2's w clipped to [0, w_max], as its `run_regularly` does every 10 steps).
+    Returns the largest relative spike-count difference (`count`), the weight-curve RMS and largest error as
+    fractions of Brian2's largest |Δw| (`rms`, `max`), that scale (`scale`, in w_max) and the number of final
+    Δw beyond 0.05 w_max in Brian2 whose sign the chip does not share (`wrong_sign`)."""
+    from wormchip.backends.brian2_backend import run_brian2
+    from wormchip.backends.emulator import run_emulator
+    from wormchip.mappers.lower import lower
+    from wormchip.mappers.quantize import quantize
+
+    net = reward_network(seed=seed)
+    lo = lower(net)
+    fixed, _ = quantize(lo)
+    emu = run_emulator(fixed, lo.steps, weight_every=10)
+    ref = run_brian2(net, target="numpy")
+    counts_emu, counts_b2 = emu.spike_counts(), ref.spike_counts()
+    count = max(abs(counts_emu[k] / counts_b2[k] - 1) for k in counts_b2)
+    dw_chip, dw_b2 = [], []
+    for block, name in zip(fixed.reward_plastic, ("learn", "calm")):
+        proj = next(p for p in net.projections if p.name == name)
+        steps = np.round(emu.weights[name].times / net.dt).astype(int)
+        inside = steps < len(ref.weights[name].times)  # Brian2 records at t < duration
+        chip = emu.weights[name].values[inside] / (block.sign * block.w_max)
+        b2 = np.clip(ref.weights[name].values[steps[inside]] / (2 * proj.weight), 0, 1)
+        assert ref.weights[name].channels == emu.weights[name].channels
+        dw_chip.append(chip - chip[0])
+        dw_b2.append(b2 - b2[0])
+    dw_chip, dw_b2 = np.hstack(dw_chip), np.hstack(dw_b2)
+    scale = float(np.abs(dw_b2).max())
+    err = (dw_chip - dw_b2) / scale
+    moved = np.abs(dw_b2[-1]) > 0.05
+    return {
+        "count": count,
+        "rms": float(np.sqrt(np.mean(err**2))),
+        "max": float(np.abs(err).max()),
+        "scale": scale,
+        "wrong_sign": int(np.sum(np.sign(dw_chip[-1][moved]) != np.sign(dw_b2[-1][moved]))),
+    }
+
+
+def test_network_follows_brian2() -> None:
+    """The reward network (seed 1: pre 14–17 Hz, post 49–54 Hz) on the chip against Brian2's reward_stdp.
+
+    Measured: spike counts within 6.4 % (post; the pre neurons' are equal), weight curves RMS 6.8 % of
+    Brian2's largest |Δw| (0.50 w_max), largest point 21 %, every final Δw with Brian2's sign. Over seeds 1–8:
+    counts within 1.8–8.5 %, RMS 4.0–8.4 %, largest point 13–24 %, no sign wrong (docs/compiler.md). Part of it
+    is the spike trains drifting apart (the post spikes feed the rule back): the chip's block driven by
+    Brian2's own spikes is 4.0–6.4 % RMS on the excitatory projection (seeds 1–5)."""
+    m = network_against_brian2(seed=1)
+    assert m["scale"] > 0.2  # it learned: the reward pulses moved the weights
+    assert m["count"] < 0.1
+    assert m["rms"] < 0.1
+    assert m["max"] < 0.3
+    assert m["wrong_sign"] == 0
