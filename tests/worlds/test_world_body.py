@@ -11,6 +11,7 @@ import pytest  # noqa: E402
 
 from wormchip.worlds import WorldError, make_world, rollout  # noqa: E402
 from wormchip.worlds.body import BodyWorld  # noqa: E402
+from wormchip.worlds.klinotaxis import KlinotaxisWorld  # noqa: E402
 
 STEPS = 75  # 1.5 s of worm time at dt = 0.02 s
 
@@ -49,3 +50,59 @@ def test_forward_and_backward_drive_crawl_in_their_directions() -> None:
     fig, ax = plt.subplots()
     world.draw(ax, fwd, upto=30)
     plt.close(fig)
+
+
+def test_plate_adds_chemical_senses_and_steer() -> None:
+    """On a plate the body senses what the point worm senses and starts where it starts for the same seed."""
+    world = make_world("body", gradient="linear", dt=0.05)
+    assert world.observation_names == ("speed", "head_bend", "concentration", "dC_dt", "sweep", "head_side")
+    assert world.action_names == ("forward", "backward", "steer")
+    assert list(world.action_space.low) == [0.0, 0.0, -1.0]
+    obs, _ = world.reset(seed=3)
+    state = world.state()
+    point = KlinotaxisWorld(gradient="linear")
+    point.reset(seed=3)
+    assert state["head_x"] / 10 == pytest.approx(point.state()["x"])  # mm vs cm
+    assert state["head_y"] / 10 == pytest.approx(point.state()["y"])
+    assert state["distance_to_peak"] == pytest.approx(4.5)
+    assert obs[2] == pytest.approx(0.5 * (9.0 - 4.5))  # the cone s·(R − r) at the start
+    assert obs[3] == 0.0 and obs[4] == 0.0 and obs[5] == -1.0  # at rest; sweep phase 0
+    with pytest.raises(WorldError, match="3 finite numbers"):
+        world.step(np.array([1.0, 0.0]))
+
+
+def _toward_and_away_seeds(world: BodyWorld) -> tuple[int, int]:
+    """Seeds whose start heading points within 30° of the peak, and within 30° of straight away from it."""
+    found: dict[str, int] = {}
+    for seed in range(200):
+        world.reset(seed=seed)
+        s = world.state()
+        bearing = np.arctan2(-s["head_y"], -s["head_x"])
+        off = abs(np.angle(np.exp(1j * (s["heading"] - bearing))))
+        if off < np.radians(30):
+            found.setdefault("toward", seed)
+        elif off > np.radians(150):
+            found.setdefault("away", seed)
+        if len(found) == 2:
+            return found["toward"], found["away"]
+    raise AssertionError("no seed heads toward / away from the peak")
+
+
+@pytest.mark.slow
+def test_crawling_up_the_gradient_raises_the_reading_and_steer_turns() -> None:
+    """Physics: the reading is the plate's concentration at the head rod; crawling toward the peak raises it
+    (dC_dt > 0), away lowers it; steer > 0 turns the heading counter-clockwise, as in the point worm."""
+    world = BodyWorld(gradient="gaussian", dt=0.05)
+    toward, away = _toward_and_away_seeds(world)
+    for seed, sign in ((toward, 1.0), (away, -1.0)):
+        traj = rollout(world, lambda o: np.array([1.0, 0.0, 0.0]), 60, seed=seed)  # 3 s
+        for obs, s in zip(traj.observations[::20], traj.states[::20]):
+            assert obs[2] == pytest.approx(world.plate.concentration_at(s["head_x"] / 10, s["head_y"] / 10))
+        assert sign * (traj.states[-1]["concentration"] - traj.states[0]["concentration"]) > 0
+        assert sign * traj.observations[-1][3] > 0
+    turns = []
+    for steer in (0.2, -0.2):
+        traj = rollout(world, lambda o, s=steer: np.array([1.0, 0.0, s]), 60, seed=toward)
+        h = np.unwrap(traj.state_array("heading"))
+        turns.append(h[-10:].mean() - h[:10].mean())
+    assert turns[0] > 0.1 and turns[1] < -0.1

@@ -15,7 +15,14 @@ A · |forward − backward|, so the stronger command sets the direction (the wav
 drive, as in reversals) and the margin between them its strength: co-activation cancels (no wave, the worm
 stops), as AVA and AVB activity are mutually exclusive in the real worm (Chalfie et al. 1985). The phase is
 integrated, not reset, so the body never jumps when the direction flips. Speed is measured along the body
-axis (tail → head), positive forward. It is slow (about real time after a one-off numba compile of
+axis (tail → head), positive forward.
+
+With `gradient` ('gaussian' or 'linear') the body crawls on the klinotaxis world's NaCl plate (the same
+`Plate`, cm, peak at the origin; the head starts `start_distance` from it at the seeded angle and heading the
+point worm gets for the same seed). It then also senses what the point worm senses, at its head rod
+(`ChemicalSense`: concentration, dC_dt, and the 4.2 s head-sweep oscillator `sweep`, `head_side`), and a third
+action `steer` in [−1, 1] bends the neck: the first `neck_joints` joint targets get `neck_bend · steer` on
+top of the wave (positive turns the head toward +heading, counter-clockwise, as in the point worm). It is slow (about real time after a one-off numba compile of
 ElegansBot, cached on disk): use it for validation runs.
 """
 
@@ -28,18 +35,32 @@ import numpy as np
 from gymnasium import spaces
 
 from wormchip.worlds.base import Trajectory, WorldError, WormWorld
+from wormchip.worlds.klinotaxis import (
+    HEAD_SWEEP_PERIOD_S,
+    START_DISTANCE_CM,
+    ChemicalSense,
+    Plate,
+    chemotaxis_metrics,
+)
 
 WAVE_AMPLITUDE_RAD = 0.7  # ElegansBot's example forward gait
 WAVE_NUMBER = 1.832  # waves per body length, ElegansBot's example
 WAVE_PERIOD_S = 1.6  # ElegansBot's example
 OUTLINE_POINTS = (0, 4, 8, 12, 16, 20, 24)  # rods recorded per state for drawing
+MM_PER_CM = 10.0  # ElegansBot's lengths are in mm (body length L = 1 mm), the plate's in cm
+NECK_JOINTS = 4  # the head's share of the 24 joints bent by `steer` (about the first sixth of the body)
+NECK_BEND_RAD = (
+    0.2  # joint bend per unit steer: path curvature ≈ 6.8/mm·steer, the point worm's turn_gain / speed
+)
 
 
 class BodyWorld(WormWorld):
     """ElegansBot's body crawling on agar; actions `forward`, `backward` in [0, 1] set its undulation wave.
 
     Observations: `speed` (mm/s along the body axis, + = head first) and `head_bend` (rad, the first joint's
-    angle). Reward per step: the distance crawled head first (mm; negative when crawling backward).
+    angle); with a `gradient` also `concentration`, `dC_dt`, `sweep`, `head_side` (as the klinotaxis world),
+    and the action `steer`. Reward per step: the distance crawled head first (mm; negative when crawling
+    backward).
     """
 
     observation_names = ("speed", "head_bend")
@@ -54,8 +75,15 @@ class BodyWorld(WormWorld):
         wave_period: float = WAVE_PERIOD_S,
         scale_friction: float = 1.0,
         random_heading: bool = True,
+        gradient: str | None = None,
+        start_distance: float = START_DISTANCE_CM,
+        derivative_window_s: float = 0.5,
+        sweep_period: float = HEAD_SWEEP_PERIOD_S,
+        neck_bend: float = NECK_BEND_RAD,
+        near_radius: float = 1.0,
     ) -> None:
-        """Build the body (ElegansBot's agar defaults); dt is the control period, physics_dt its inner step."""
+        """Build the body (ElegansBot's agar defaults); dt is the control period, physics_dt its inner step.
+        `gradient` puts it on a NaCl plate (distances of the plate in cm)."""
         super().__init__()
         for name, value in (
             ("dt", dt),
@@ -81,8 +109,19 @@ class BodyWorld(WormWorld):
         self.wave_period = float(wave_period)
         self.scale_friction = float(scale_friction)
         self.random_heading = bool(random_heading)
-        self.observation_space = spaces.Box(-np.inf, np.inf, shape=(2,), dtype=np.float64)
-        self.action_space = spaces.Box(0.0, 1.0, shape=(2,), dtype=np.float64)
+        self.plate = Plate(gradient) if gradient is not None else None
+        self.sense = ChemicalSense(self.dt, derivative_window_s, sweep_period) if self.plate else None
+        self.start_distance = float(start_distance)
+        self.neck_bend = float(neck_bend)
+        self.near_radius = float(near_radius)
+        if self.plate is not None:
+            self.observation_names = (*self.observation_names, "concentration", "dC_dt", "sweep", "head_side")
+            self.action_names = (*self.action_names, "steer")
+        low = np.array([0.0, 0.0, -1.0][: len(self.action_names)])
+        self.observation_space = spaces.Box(
+            -np.inf, np.inf, shape=(len(self.observation_names),), dtype=np.float64
+        )
+        self.action_space = spaces.Box(low, 1.0, dtype=np.float64)
         self._worm: Any = None
         self._phase = 0.0
         self._t = 0.0
@@ -104,14 +143,23 @@ class BodyWorld(WormWorld):
     def _head_bend(self) -> float:
         return float(self._worm.theta[0])
 
+    def _head_concentration(self) -> float:
+        return float(self.plate.concentration_at(self._worm.x[0] / MM_PER_CM, self._worm.y[0] / MM_PER_CM))
+
     def _observation(self) -> np.ndarray:
-        return np.array([self._speed(), self._head_bend()], dtype=np.float64)
+        chemical = self.sense.observation(self._t) if self.sense is not None else []
+        return np.array([self._speed(), self._head_bend(), *chemical], dtype=np.float64)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        """A straight worm at rest at the origin, heading drawn from the seed (or +x)."""
+        """A straight worm at rest at the origin, heading drawn from the seed (or +x); on a plate, the head
+        `start_distance` from the peak, position angle and heading drawn as in the klinotaxis world."""
         super().reset(seed=seed)
         from elegansbot import Worm
 
+        start = (0.0, 0.0)
+        if self.plate is not None:
+            where = float(self.np_random.uniform(0.0, 2.0 * math.pi))
+            start = (self.start_distance * math.cos(where), self.start_distance * math.sin(where))
         angle = float(self.np_random.uniform(0.0, 2.0 * math.pi)) if self.random_heading else 0.0
         self._worm = Worm(
             dt=self.physics_dt,
@@ -126,6 +174,12 @@ class BodyWorld(WormWorld):
         offsets = (np.arange(w.n) - (w.n - 1) / 2.0) * spacing
         w.x[:] = -offsets * math.cos(angle)
         w.y[:] = -offsets * math.sin(angle)
+        if self.plate is not None:  # move the body so that its head rod sits at the start
+            dx, dy = start[0] * MM_PER_CM - w.x[0], start[1] * MM_PER_CM - w.y[0]
+            w.xc, w.yc = w.xc + dx, w.yc + dy
+            w.x[:] += dx
+            w.y[:] += dy
+            self.sense.reset(self._head_concentration())
         self._phase = 0.0
         self._t = 0.0
         self._progress = 0.0
@@ -135,16 +189,20 @@ class BodyWorld(WormWorld):
         """Set the joint targets from the two commands, then run ElegansBot for dt."""
         if self._worm is None:
             raise WorldError("body: step() before reset()")
-        a = np.clip(np.asarray(action, dtype=float).reshape(-1), 0.0, 1.0)
-        if a.size != 2 or not np.all(np.isfinite(a)):
+        a = np.asarray(action, dtype=float).reshape(-1)
+        if a.size != len(self.action_names) or not np.all(np.isfinite(a)):
             raise WorldError(
-                f"body: the action must be two finite numbers (forward, backward), not {action!r}"
+                f"body: the action must be {len(self.action_names)} finite numbers "
+                f"({', '.join(self.action_names)}), not {action!r}"
             )
+        a = np.clip(a, self.action_space.low, 1.0)
         net = float(a[0] - a[1])
         self._phase += math.copysign(1.0, net) * 2.0 * math.pi * self.dt / self.wave_period if net else 0.0
         w = self._worm
         u = np.linspace(0.0, 1.0, w.n - 1)
         w.act = self.wave_amplitude * abs(net) * np.cos(2.0 * math.pi * self.wave_number * u - self._phase)
+        if self.plate is not None:
+            w.act = w.act + np.where(np.arange(w.n - 1) < NECK_JOINTS, self.neck_bend * a[2], 0.0)
         x0, y0 = w.xc, w.yc
         ux, uy = self._axis()
         w.record_init(self.dt, self.dt)  # a two-snapshot log: ElegansBot stops stepping when its log is full
@@ -158,6 +216,8 @@ class BodyWorld(WormWorld):
             raise WorldError("body: ElegansBot's state became non-finite (try a smaller physics_dt)")
         self._progress += crawled
         self._t += self.dt
+        if self.sense is not None:
+            self.sense.sense(self._head_concentration())
         return self._observation(), crawled, False, False, {}
 
     def state(self) -> dict[str, float]:
@@ -178,13 +238,20 @@ class BodyWorld(WormWorld):
         for i in OUTLINE_POINTS:
             out[f"rod{i}_x"] = float(w.x[i])
             out[f"rod{i}_y"] = float(w.y[i])
+        if self.plate is not None:
+            out["concentration"] = self.sense.concentration
+            out["distance_to_peak"] = math.hypot(w.x[0], w.y[0]) / MM_PER_CM
         return out
 
     # -- reports -------------------------------------------------------------------------------------
 
     def metrics(self, trajectory: Trajectory) -> dict[str, float]:
-        """speed (mm/s, signed), undulation_frequency_hz (head-bend zero crossings), direction (+1/−1/0)."""
-        return body_metrics(trajectory)
+        """speed (mm/s, signed), undulation_frequency_hz (head-bend zero crossings), direction (+1/−1/0);
+        on a plate also the klinotaxis world's chemotaxis_index and distances (of the head, cm)."""
+        out = body_metrics(trajectory)
+        if self.plate is not None:
+            out.update(chemotaxis_metrics(trajectory.state_array("distance_to_peak"), self.near_radius))
+        return out
 
     def draw(self, ax: Any, trajectory: Trajectory, upto: int | None = None) -> None:
         """Head and centre-of-mass tracks and the body (7 points along it) at step `upto`."""

@@ -41,6 +41,85 @@ CONE_STEEPNESS_PER_CM = 0.5  # gradSteep in CE_orientation's evaluation
 CONE_RADIUS_CM = 9.0  # MaxDist is "half the radius of the big petri dish"
 
 
+GRADIENTS = ("gaussian", "linear")
+
+
+class Plate:
+    """An agar plate with a NaCl peak at the origin (cm): the Gaussian or the cone profile of the models.
+
+    Shared by the point worm (`KlinotaxisWorld`) and the ElegansBot body (`BodyWorld` with a gradient), so
+    both sense the same plate.
+    """
+
+    def __init__(
+        self,
+        gradient: str = "gaussian",
+        peak_concentration: float = 1.0,
+        gradient_width: float = GAUSSIAN_WIDTH_CM,
+        steepness: float = CONE_STEEPNESS_PER_CM,
+        plate_radius: float = CONE_RADIUS_CM,
+    ) -> None:
+        """Check and keep the profile's parameters (one-line WorldErrors)."""
+        if gradient not in GRADIENTS:
+            raise WorldError(f"klinotaxis: gradient must be 'gaussian' or 'linear', not {gradient!r}")
+        for name, value in (("gradient_width", gradient_width), ("steepness", steepness),
+                            ("plate_radius", plate_radius)):  # fmt: skip
+            _check_positive(name, value)
+        self.gradient = gradient
+        self.peak_concentration = float(peak_concentration)
+        self.gradient_width = float(gradient_width)
+        self.steepness = float(steepness)
+        self.plate_radius = float(plate_radius)
+
+    def concentration_at(self, x: float | np.ndarray, y: float | np.ndarray) -> float | np.ndarray:
+        """NaCl concentration at (x, y) cm; the peak is at the origin."""
+        r2 = np.square(x) + np.square(y)
+        if self.gradient == "gaussian":
+            return self.peak_concentration * np.exp(-r2 / (2.0 * self.gradient_width**2))
+        return self.steepness * (self.plate_radius - np.sqrt(r2))
+
+
+class ChemicalSense:
+    """What a worm senses of the plate: the concentration at its head, the rate of change over a window
+    (ASE's temporal comparison, (C(t) − C(t − W)) / W with W a whole number of world steps), and the phase of
+    the head-sweep oscillator that drives the neck motor neurons."""
+
+    def __init__(self, dt: float, derivative_window_s: float, sweep_period: float) -> None:
+        """Check the window and the sweep period; the window is rounded to whole steps of `dt` (at least 1)."""
+        for name, value in (("derivative_window_s", derivative_window_s), ("sweep_period", sweep_period)):
+            _check_positive(name, value)
+        self.dt = float(dt)
+        self.sweep_period = float(sweep_period)
+        self.window_steps = max(1, round(derivative_window_s / self.dt))
+        self.derivative_window_s = self.window_steps * self.dt
+        self._history: deque[float] = deque(maxlen=self.window_steps + 1)
+
+    def reset(self, concentration: float) -> None:
+        """Start at rest: the whole window holds `concentration`, so dC/dt = 0."""
+        self._history = deque([concentration] * (self.window_steps + 1), maxlen=self.window_steps + 1)
+
+    def sense(self, concentration: float) -> None:
+        """Record the concentration at the head after one world step."""
+        self._history.append(concentration)
+
+    @property
+    def concentration(self) -> float:
+        """The latest concentration at the head."""
+        return self._history[-1]
+
+    def observation(self, t: float) -> list[float]:
+        """[concentration, dC_dt, sweep, head_side] at time t: sweep = sin φ, head_side = −cos φ, with
+        φ = 2π t / sweep_period."""
+        h = self._history
+        phase = 2.0 * math.pi * t / self.sweep_period
+        return [h[-1], (h[-1] - h[0]) / (self.dt * (len(h) - 1)), math.sin(phase), -math.cos(phase)]
+
+
+def _check_positive(name: str, value: Any) -> None:
+    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+        raise WorldError(f"klinotaxis: {name} must be a positive number, not {value!r}")
+
+
 class KlinotaxisWorld(WormWorld):
     """A point worm on an agar plate with a NaCl peak; one action steers its heading (dorsal − ventral).
 
@@ -70,57 +149,29 @@ class KlinotaxisWorld(WormWorld):
     ) -> None:
         """Build the plate; distances in cm, times in s, concentrations in arbitrary units (peak = 1)."""
         super().__init__()
-        if gradient not in ("gaussian", "linear"):
-            raise WorldError(f"klinotaxis: gradient must be 'gaussian' or 'linear', not {gradient!r}")
-        for name, value in (
-            ("dt", dt),
-            ("start_distance", start_distance),
-            ("gradient_width", gradient_width),
-            ("steepness", steepness),
-            ("sweep_period", sweep_period),
-            ("derivative_window_s", derivative_window_s),
-            ("near_radius", near_radius),
-            ("plate_radius", plate_radius),
-        ):
-            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-                raise WorldError(f"klinotaxis: {name} must be a positive number, not {value!r}")
+        self.plate = Plate(gradient, peak_concentration, gradient_width, steepness, plate_radius)
+        for name, value in (("dt", dt), ("start_distance", start_distance), ("near_radius", near_radius)):
+            _check_positive(name, value)
         self.dt = float(dt)
+        self.sense = ChemicalSense(self.dt, derivative_window_s, sweep_period)
         self.start_distance = float(start_distance)
         self.gradient = gradient
-        self.peak_concentration = float(peak_concentration)
-        self.gradient_width = float(gradient_width)
-        self.steepness = float(steepness)
         self.speed = float(speed)
         self.turn_gain = float(turn_gain)
-        self.sweep_period = float(sweep_period)
         self.near_radius = float(near_radius)
-        self.plate_radius = float(plate_radius)
-        self._window_steps = max(1, round(derivative_window_s / self.dt))
-        self.derivative_window_s = self._window_steps * self.dt
+        self.derivative_window_s = self.sense.derivative_window_s
         self.observation_space = spaces.Box(-np.inf, np.inf, shape=(4,), dtype=np.float64)
         self.action_space = spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float64)
         self._x = self._y = self._heading = self._t = 0.0
-        self._history: deque[float] = deque(maxlen=self._window_steps + 1)
 
     # -- physics --------------------------------------------------------------------------------------
 
     def concentration_at(self, x: float | np.ndarray, y: float | np.ndarray) -> float | np.ndarray:
         """NaCl concentration at (x, y) cm; the peak is at the origin."""
-        r2 = np.square(x) + np.square(y)
-        if self.gradient == "gaussian":
-            return self.peak_concentration * np.exp(-r2 / (2.0 * self.gradient_width**2))
-        return self.steepness * (self.plate_radius - np.sqrt(r2))
-
-    def _phase(self) -> float:
-        return 2.0 * math.pi * self._t / self.sweep_period
+        return self.plate.concentration_at(x, y)
 
     def _observation(self) -> np.ndarray:
-        c = self._history[-1]
-        dcdt = (
-            (c - self._history[0]) / (self.dt * (len(self._history) - 1)) if len(self._history) > 1 else 0.0
-        )
-        phase = self._phase()
-        return np.array([c, dcdt, math.sin(phase), -math.cos(phase)], dtype=np.float64)
+        return np.array(self.sense.observation(self._t), dtype=np.float64)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         """Start `start_distance` from the peak at a seeded random angle, with a seeded random heading."""
@@ -130,8 +181,7 @@ class KlinotaxisWorld(WormWorld):
         self._x = self.start_distance * math.cos(angle)
         self._y = self.start_distance * math.sin(angle)
         self._t = 0.0
-        c0 = float(self.concentration_at(self._x, self._y))
-        self._history = deque([c0] * (self._window_steps + 1), maxlen=self._window_steps + 1)
+        self.sense.reset(float(self.concentration_at(self._x, self._y)))
         return self._observation(), {}
 
     def step(self, action: Any):
@@ -144,7 +194,7 @@ class KlinotaxisWorld(WormWorld):
         self._x += self.speed * math.cos(self._heading) * self.dt
         self._y += self.speed * math.sin(self._heading) * self.dt
         self._t += self.dt
-        self._history.append(float(self.concentration_at(self._x, self._y)))
+        self.sense.sense(float(self.concentration_at(self._x, self._y)))
         reward = before - math.hypot(self._x, self._y)
         return self._observation(), reward, False, False, {}
 
@@ -155,7 +205,7 @@ class KlinotaxisWorld(WormWorld):
             "x": self._x,
             "y": self._y,
             "heading": self._heading,
-            "concentration": self._history[-1],
+            "concentration": self.sense.concentration,
             "distance_to_peak": math.hypot(self._x, self._y),
         }
 
@@ -163,15 +213,7 @@ class KlinotaxisWorld(WormWorld):
 
     def metrics(self, trajectory: Trajectory) -> dict[str, float]:
         """chemotaxis_index = 1 − mean(d)/d(0); mean, final distance; fraction of steps within near_radius."""
-        d = trajectory.state_array("distance_to_peak")
-        if d.size == 0:
-            raise WorldError("klinotaxis: the trajectory holds no states")
-        return {
-            "chemotaxis_index": float(1.0 - d.mean() / d[0]),
-            "mean_distance_to_peak": float(d.mean()),
-            "final_distance_to_peak": float(d[-1]),
-            "fraction_time_near_peak": float(np.mean(d < self.near_radius)),
-        }
+        return chemotaxis_metrics(trajectory.state_array("distance_to_peak"), self.near_radius)
 
     def draw(self, ax: Any, trajectory: Trajectory, upto: int | None = None) -> None:
         """The plate (gradient contours), the peak, the start, and the path up to step `upto`."""
@@ -195,6 +237,19 @@ class KlinotaxisWorld(WormWorld):
         ax.set_ylabel("y (cm)")
         ax.set_title(f"klinotaxis, t = {(n - 1) * trajectory.dt:.1f} s")
         ax.legend(loc="upper right", fontsize="small")
+
+
+def chemotaxis_metrics(distance: np.ndarray, near_radius: float) -> dict[str, float]:
+    """From the distance to the peak at every step (cm): chemotaxis_index = 1 − mean(d)/d(0), the mean and
+    final distance, and the fraction of steps within `near_radius`."""
+    if distance.size == 0:
+        raise WorldError("klinotaxis: the trajectory holds no states")
+    return {
+        "chemotaxis_index": float(1.0 - distance.mean() / distance[0]),
+        "mean_distance_to_peak": float(distance.mean()),
+        "final_distance_to_peak": float(distance[-1]),
+        "fraction_time_near_peak": float(np.mean(distance < near_radius)),
+    }
 
 
 def _circle(radius: float) -> Any:
