@@ -11,19 +11,32 @@ pair, the steady state carries all of it.
 Free parameters only where the connectome has an edge (`Structure`): chemical edge e (pre → post, contact
 strength c_e) has weight θ_c[group(e)] · log(1 + c_e), starting at and shrunk towards the transmitter sign
 (ACh +, GABA −, glutamate −, as in `whole_worm`) times `PRIOR_GAIN`; gap pair p has conductance
-θ_g[group(p)]² · log(1 + c_p) (never negative); each neuron class a leak exp(ℓ) and an input drive u (the stimulus reaches
-neuron j as u_j; opsin expression differs between neurons); each neuron a read-out gain g
-and bias b. `tie="class"` shares θ_c, θ_g among the edges between the same two neuron classes (left/right
-and dorso-ventral homologues), `tie="edge"` gives every edge its own; the all-to-all baseline is the same
-model with an edge on every ordered pair and no sign prior.
+θ_g[group(p)]² · log(1 + c_p) (never negative), θ_g starting at and shrunk towards √`PRIOR_GAIN` (so a gap
+junction the atlas cannot see keeps a prior conductance as a chemical edge keeps its prior weight; shrunk
+towards 0, the fit had removed e.g. every ALM/AVM–AVD gap junction, the anterior touch pathway); each neuron
+class a leak exp(ℓ) and an input drive u (the stimulus reaches neuron j as u_j; opsin expression differs
+between neurons); each neuron a read-out gain g and bias b. `tie="class"` shares θ_c, θ_g among the edges
+between the same two neuron classes (left/right and dorso-ventral homologues), `tie="edge"` gives every edge its
+own; the all-to-all baseline is the same model with an edge on every ordered pair and no sign prior.
 
-Loss: trial-count-weighted mean squared error over the training pairs (÷ the target's variance) plus α·(‖θ_c − prior‖² + ‖θ_g‖² +
-‖ℓ‖² + ‖u − 1‖²). The gradient is analytic: with M = A⁻¹ and F = ∂loss/∂M, ∂loss/∂A = −A⁻ᵀ F Mᵀ (one LU factorisation
-of the 302 × 302 matrix serves both solves).
+The touch circuit's chemical edges have signs from the literature instead of the transmitter rule, held as
+bounds (`TOUCH_SIGNS`): touch receptor neurons excite the command interneurons of the movement their site
+evokes and inhibit the others (Chalfie et al. 1985, J. Neurosci. 5:956; Wicks & Rankin 1995, J. Neurosci.
+15:2434). The atlas stimulated no ALM or AVM and PLMR in single trials only, so the data cannot set them, and
+the transmitter rule (glutamate −) made every touch-cell synapse onto a command interneuron inhibitory.
+
+Loss: trial-count-weighted mean squared error over the training pairs (÷ the target's variance) plus α·(‖θ_c − prior‖² +
+‖θ_g − √PRIOR_GAIN‖² + ‖ℓ‖² + ‖u − 1‖²) plus a stability margin α·`STABILITY`·‖A⁻¹‖²_F / n (estimated with `PROBES`
+fixed random ±1 columns P as ‖A⁻¹P‖²_F / (n·`PROBES`), an unbiased estimate). Without the margin the
+fit settled at the edge of instability (smallest eigenvalue of A 0.004: a posterior ventral-cord mode, VA12, VD12,
+VD13, amplified every input 250-fold, and a touch anywhere reached the command interneurons mainly through it);
+with it, 0.056. The gradient is analytic: with M = A⁻¹ and F = ∂loss/∂M, ∂loss/∂A = −A⁻ᵀ F Mᵀ (one LU
+factorisation of the 302 × 302 matrix serves all solves).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -33,6 +46,16 @@ from scipy import linalg, optimize
 from wormchip import ir
 
 PRIOR_GAIN = 0.05
+STABILITY = 1.0
+PROBES = 32  # random ±1 probe columns estimating ‖A⁻¹‖²_F (Hutchinson): 2·32 solves instead of a 302³ inverse
+ANTERIOR_TOUCH, POSTERIOR_TOUCH = ("ALM", "AVM"), ("PLM", "PVM")
+BACKWARD, FORWARD = ("AVA", "AVD", "AVE"), ("AVB", "PVC")
+#: Sign of every chemical edge between a touch receptor class and a command interneuron class.
+TOUCH_SIGNS = {
+    (pre, post): 1 if (pre in ANTERIOR_TOUCH) == (post in BACKWARD) else -1
+    for pre in ANTERIOR_TOUCH + POSTERIOR_TOUCH
+    for post in BACKWARD + FORWARD
+}
 
 
 @dataclass(frozen=True)
@@ -49,6 +72,7 @@ class Structure:
     gap_a: np.ndarray
     gap_b: np.ndarray
     gap_strength: np.ndarray
+    chem_fixed: np.ndarray | None = None  # edges whose sign is a bound, not only a prior
 
     @property
     def n(self) -> int:
@@ -77,6 +101,15 @@ class Structure:
             np.concatenate(gb).astype(np.int64) if gb else np.zeros(0, np.int64),
             np.abs(gap) / np.median(np.abs(gap)) if len(gap) else gap,
         )
+
+    def with_touch_signs(self) -> Structure:
+        """The same edges with `TOUCH_SIGNS` imposed (and marked fixed) on the touch circuit's chemical edges."""
+        signs = [
+            TOUCH_SIGNS.get((self.classes[a], self.classes[b]), 0)
+            for a, b in zip(self.chem_pre, self.chem_post)
+        ]
+        fixed = np.array(signs) != 0
+        return dataclasses.replace(self, chem_sign=np.where(fixed, signs, self.chem_sign), chem_fixed=fixed)
 
     @classmethod
     def all_to_all(cls, names: Sequence[str], classes: Sequence[str]) -> Structure:
@@ -187,6 +220,8 @@ def fit(
     if sign_prior and kc:
         np.add.at(prior, gc, s.chem_sign)
         prior = np.sign(prior) * PRIOR_GAIN
+    prior_g = np.full(kg, np.sqrt(PRIOR_GAIN))
+    probes = np.random.default_rng(0).choice([-1.0, 1.0], size=(n, PROBES))
     lc, lg = np.log1p(s.chem_strength), np.log1p(s.gap_strength)
     sizes = np.cumsum([0, kc, kg, kn, kn, n, n])
     rhs = np.zeros((n, len(cols)))
@@ -205,12 +240,19 @@ def fit(
         xk = x[resp, inv]
         err = gain[resp] * xk + bias[resp] - target
         r = 2.0 * weight * err
-        dtc, dtg, dtl, dtu = tc - prior, tg, tl, drive - 1.0
+        dtc, dtg, dtl, dtu = tc - prior, tg - prior_g, tl, drive - 1.0
         loss = float(weight @ err**2) + alpha * float(dtc @ dtc + dtg @ dtg + dtl @ dtl + dtu @ dtu)
         f = np.zeros_like(x)
         np.add.at(f, (resp, inv), r * gain[resp])
         z = linalg.lu_solve(lu, f * u, trans=1, check_finite=False)
         da = -z @ x0.T
+        if (
+            STABILITY
+        ):  # the stability margin ‖A⁻¹P‖²_F / (n·PROBES) ≈ ‖A⁻¹‖²_F / n; ∂/∂A = −2·A⁻ᵀ Y Yᵀ, Y = A⁻¹P
+            y = linalg.lu_solve(lu, probes, check_finite=False)
+            scale = alpha * STABILITY / (n * PROBES)
+            loss += scale * float(np.sum(y**2))
+            da -= 2.0 * scale * linalg.lu_solve(lu, y, trans=1, check_finite=False) @ y.T
         grad_w = -da[s.chem_post, s.chem_pre]
         grad_g = -da[s.gap_a, s.gap_b] - da[s.gap_b, s.gap_a] + da[s.gap_a, s.gap_a] + da[s.gap_b, s.gap_b]
         grads = [
@@ -226,18 +268,23 @@ def fit(
     start = np.concatenate(
         [
             prior,
-            np.full(kg, np.sqrt(PRIOR_GAIN)),
+            prior_g,
             np.zeros(kn),
             np.ones(kn),
             np.ones(n),
             _mean_by(resp, target, n),
         ]
     )
+    bounds = [(None, None)] * len(start)
+    if s.chem_fixed is not None and sign_prior:
+        for group, sign in zip(gc[s.chem_fixed], s.chem_sign[s.chem_fixed]):
+            bounds[group] = (0.0, None) if sign > 0 else (None, 0.0)
     res = optimize.minimize(
         objective,
         start,
         jac=True,
         method="L-BFGS-B",
+        bounds=bounds,
         options={"maxiter": maxiter, "ftol": 1e-10, "gtol": 1e-8},
     )
     tc, tg, tl, drive, gain, bias = unpack(res.x)

@@ -30,7 +30,8 @@ FIT_CITATION = (
 
 
 def setup(circuit: str | ir.Network, strain: str) -> tuple[ir.Network, Structure, TrialData]:
-    """Built network, its structure (edges, classes) and the strain's atlas pairs in its neuron order."""
+    """Built network, its structure (edges, classes; touch-circuit signs imposed) and the strain's atlas pairs
+    in its neuron order."""
     from wormchip import worm_connectome
     from wormchip.circuits.build import build
     from wormchip.circuits.loader import load_spec
@@ -47,7 +48,7 @@ def setup(circuit: str | ir.Network, strain: str) -> tuple[ir.Network, Structure
         )
     classes = [connectome.neuron_class(n) if n in known else n for n in network.names]
     data = load_trials(strain, tuple(network.names))
-    return network, Structure.from_network(network, classes), data
+    return network, Structure.from_network(network, classes).with_touch_signs(), data
 
 
 def atlas_fit(
@@ -105,7 +106,7 @@ def atlas_fit(
         for k, child in enumerate(np.random.SeedSequence(seed).spawn(shuffles)):
             shuffled = Structure.from_network(
                 shuffle_network(network, np.random.default_rng(child)), structure.classes
-            )
+            ).with_touch_signs()
             run = ev.crossval(shuffled, data, outer, [[a] for a in real.alphas], inner_k, seed)
             null_r.append(ev.pearson(run.prediction, data.mean))
             tr = ev.heldout_trials(shuffled, data, alpha_trials, np.random.default_rng([seed, k % splits]))
