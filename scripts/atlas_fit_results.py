@@ -6,9 +6,12 @@
 Per strain: the study of `wormchip atlas-fit` (cached under --cache; a cached study with the same settings is
 reused, so re-plotting does not refit), its JSON copied to <out>/atlas_fit_<strain>.json and its figures
 <out>/atlas_fit_<strain>_heldout.png and _trials.png. For wt, then: the spiking check (the fold models as LIF
-networks, scored on the same held-out pairs), the library spec wormchip/circuits/library/whole_worm_fitted.yaml
-(fit on all wt pairs), its liveliness and touch runs on Brian2 and the emulator → <out>/atlas_fit_spiking.json;
-the fixed-point (emulator = Lava) fold models are scored on spike-rate changes, beside the float LIF scored so.
+networks, scored on the same held-out pairs; also at other pulse amplitudes, and the mean-v / free-potential
+ratio of stimulated neurons that rules out electrical gap junctions), the library spec
+wormchip/circuits/library/whole_worm_fitted.yaml (fit on all wt pairs), its liveliness and its anterior and
+posterior touch runs (free potential from the batched LIF, spike rates on Brian2 and the emulator) →
+<out>/atlas_fit_spiking.json and atlas_fit_spiking.png; the fixed-point (emulator = Lava) fold models are scored
+on spike-rate changes, beside the float LIF scored so.
 Data: Randi et al. (2023) Nature 623:406 via the wormneuroatlas package's funatlas.h5 (wormchip/atlasfit).
 """
 
@@ -34,6 +37,11 @@ from wormchip.atlasfit.run import FIT_CITATION, atlas_fit, load_cached, save, se
 from wormchip.circuits.loader import from_dict, library_path, to_yaml  # noqa: E402
 
 LIBRARY = Path(library_path("whole_worm")).with_name("whole_worm_fitted.yaml")
+TOUCH_CITATION = (
+    "Chalfie M, Sulston JE, White JG, Southgate E, Thomson JN, Brenner S (1985) The neural circuit for touch "
+    "sensitivity in Caenorhabditis elegans. J Neurosci 5:956-964"
+)
+SWEEP_PA = (20, 80, 320)  # other pulse amplitudes scored beside spiking.PROTOCOL_KW's 160 pA
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -51,13 +59,25 @@ def study(strain: str, args: argparse.Namespace) -> tuple[dict, dict]:
     return result, arrays
 
 
+def mean_v_ratio(model, stimulated: np.ndarray) -> np.ndarray:
+    """Change of mean membrane potential ÷ change of free potential of each stimulated neuron (its own pulse):
+    what an electrical gap junction from it would pass, relative to the graded signal."""
+    from wormchip.analysis.perturbation import PerturbationProtocol, perturb
+
+    network, where = spiking.network_of(model)
+    res = perturb(network, where[stimulated], PerturbationProtocol(**spiking.PROTOCOL_KW))
+    own = where[stimulated], np.arange(len(stimulated))
+    return res.response["v"][own] / res.response["v_free"][own]
+
+
 def spiking_check(result: dict, out: Path) -> dict:
     """Held-out spiking r (fold models as LIF networks), the library spec, liveliness, touch on two backends."""
     t0 = time.perf_counter()
     network, structure, data = setup("whole_worm", "wt")
     folds = ev.stimulus_folds(data.stimulated, result["folds"], np.random.default_rng(result["seed"]))
-    kinds = ("linear", "spiking", "float_rate", "fixed_point")
+    kinds = ("linear", "spiking", "float_rate", "fixed_point", *(f"spiking_{a:g}pA" for a in SWEEP_PA))
     pred = {kind: np.full(len(data.mean), np.nan) for kind in kinds}
+    kappa = []
     with threadpool_limits(1):
         pairs = ev.fold_pairs(data.stim, folds)
         for k, (alpha, (train, test)) in enumerate(zip(result["alphas"], pairs)):
@@ -67,16 +87,22 @@ def spiking_check(result: dict, out: Path) -> dict:
             pred["spiking"][test] = spiking.spiking_predictions(model, resp, stim)
             pred["float_rate"][test] = spiking.rate_predictions(model, resp, stim, "float")
             pred["fixed_point"][test] = spiking.rate_predictions(model, resp, stim, "emulator")
+            for amplitude in SWEEP_PA:
+                kw = {**spiking.PROTOCOL_KW, "amplitude": amplitude * 1e-12}
+                pred[f"spiking_{amplitude:g}pA"][test] = spiking.spiking_predictions(model, resp, stim, kw)
+            kappa.append(mean_v_ratio(model, np.unique(stim)))
             print(f"  spiking check: fold {k + 1}/{len(pairs)}", file=sys.stderr)
         full = ev._fit(structure, data, np.arange(len(data.mean)), result["heldout_trials"]["alpha"])
     r = {kind: ev.pearson(p, data.mean) for kind, p in pred.items()}
     r_linear, r_spiking = r["linear"], r["spiking"]
     provenance = (
         f"wormchip.atlasfit, all {len(data.mean)} wt pairs of the atlas (winsorized trial means), tie=class, "
+        "touch-circuit signs as bounds (Chalfie et al. 1985), gap prior, stability margin, "
         f"alpha={full.info['alpha']:g}, L-BFGS {full.info['iterations']} iterations; held-out r of the same fit "
-        f"{result['heldout_r']:.3f} (scripts/atlas_fit_results.py)"
+        f"{result['heldout_r']:.3f}; biases at the tonic operating point after {spiking.OPERATING_STEPS} Newton "
+        "steps (scripts/atlas_fit_results.py)"
     )
-    spec = from_dict(spiking.spec_dict(full, provenance, [ATLAS_CITATION, FIT_CITATION]))
+    spec = from_dict(spiking.spec_dict(full, provenance, [ATLAS_CITATION, FIT_CITATION, TOUCH_CITATION]))
     LIBRARY.write_text(
         "# whole_worm with weights fitted to the Randi et al. 2023 signal-propagation atlas (wormchip.atlasfit).\n"
         "# Generated by scripts/atlas_fit_results.py; do not edit by hand.\n" + to_yaml(spec)
@@ -84,25 +110,42 @@ def spiking_check(result: dict, out: Path) -> dict:
     classes = list(structure.classes)
     live = spiking.alive(full, data.stimulated, classes)
     atlas_classes = sorted({classes[i] for i in data.resp[data.q < 0.05]})
-    touch = {on: spiking.touch_reach(str(LIBRARY), on) for on in ("brian2", "emulator")}
-    reached = {
-        on: sorted(n for n, (control, touched) in t.items() if touched != control) for on, t in touch.items()
+    touch = {
+        site: {on: spiking.touch_reach(str(LIBRARY), on, site) for on in ("free", "brian2", "emulator")}
+        for site in spiking.AGONISTS
     }
+    change = {
+        site: {on: spiking.agonist_change(rates, site) for on, rates in runs.items()}
+        for site, runs in touch.items()
+    }
+    kappa = np.concatenate(kappa)
     report = {
         "linear_heldout_r": r_linear,
         "spiking_r": r_spiking,
         "spiking_fraction": r_spiking / r_linear,
+        "pulse_pA": spiking.PROTOCOL_KW["amplitude"] * 1e12,
+        "amplitude_sweep": {
+            f"{a:g}": {"r": r[f"spiking_{a:g}pA"], "fraction": r[f"spiking_{a:g}pA"] / r_linear}
+            for a in SWEEP_PA
+        },
+        "mean_v_over_free_potential": {
+            "median": float(np.median(kappa)),
+            "p10": float(np.percentile(kappa, 10)),
+            "p90": float(np.percentile(kappa, 90)),
+        },
+        "full_fit_min_eigenvalue": float(np.linalg.eigvals(full.matrix()).real.min()),
         "float_rate_r": r["float_rate"],
         "fixed_point_r": r["fixed_point"],
         "fixed_point_fraction": r["fixed_point"] / r["float_rate"],
         "atlas_responding_classes": len(atlas_classes),
         "silent_atlas_classes": sorted(set(atlas_classes) & set(live["silent"])),
-        "touch_rates_hz": touch,
-        "touch_reaches": reached,
+        "touch": touch,
+        "touch_agonist_change": change,
         "spec": str(LIBRARY.relative_to(ROOT)),
         "wall_s": time.perf_counter() - t0,
     }
     (out / "atlas_fit_spiking.json").write_text(json.dumps(_strict(report), indent=1))
+    figures.plot_spiking(report).savefig(out / "atlas_fit_spiking.png", dpi=110)
     return report
 
 

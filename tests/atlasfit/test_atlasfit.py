@@ -96,3 +96,38 @@ def test_error_lines(capsys):
     assert main(["atlas-fit", "--strain", "unc-32"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown strain 'unc-32'; choose wt or unc-31" in err[0]
+
+
+def test_touch_signs_hold_against_the_data():
+    """Touch-circuit chemical edges keep their literature sign (a bound), even where the data pull the other way;
+    an edge outside the touch circuit follows the data."""
+    names = ("ALML", "AVDL", "AVBL", "RIAL")
+    pre, post = np.array([0, 0, 3]), np.array([1, 2, 1])
+    s = Structure(
+        names, ("ALM", "AVD", "AVB", "RIA"), pre, post, np.ones(3), -np.ones(3),
+        np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0),
+    ).with_touch_signs()  # fmt: skip
+    assert s.chem_sign.tolist() == [1.0, -1.0, -1.0] and s.chem_fixed.tolist() == [True, True, False]
+    # Stimulating ALM lowers AVD and raises AVB; stimulating RIA raises AVD: the opposite of the touch signs.
+    resp, stim, target = np.array([1, 2, 1]), np.array([0, 0, 3]), np.array([-0.5, 0.5, 0.5])
+    w = fit(s, resp, stim, target, tie="edge", alpha=1e-6, maxiter=500).weights()[0]
+    assert w[0] >= 0 and w[1] <= 0 and w[2] > 0.05
+
+
+def test_gap_junctions_become_rate_coded_synapses():
+    """A gap pair of conductance G between neurons of leak λ becomes an exp-current synapse each way of weight
+    G / ((λ + G)·τ_s·f′), summed with a chemical edge on the same ordered pair."""
+    from wormchip.atlasfit import spiking
+    from wormchip.atlasfit.model import FittedModel
+
+    s = Structure(
+        ("N0", "N1"), ("N0", "N1"), np.array([0]), np.array([1]), np.array([np.e - 1]), np.ones(1),
+        np.array([0]), np.array([1]), np.array([np.e - 1]),
+    )  # fmt: skip
+    model = FittedModel(
+        s, "edge", np.array([0.2]), np.array([0.5]), np.zeros(2), np.ones(2), np.ones(2), np.zeros(2), {}
+    )
+    pre, post, weight, _ = spiking.synapses(model)
+    unit = spiking.TAU_SYN * spiking.lif_slope(spiking.TONIC_BIAS)
+    got = {(int(a), int(b)): x * unit for a, b, x in zip(pre, post, weight)}
+    assert got == pytest.approx({(1, 0): 0.25 / 1.25, (0, 1): (0.25 + 0.2) / 1.25})

@@ -66,3 +66,42 @@ def plot_trials(result: dict):
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def plot_spiking(report: dict):
+    """Left: held-out r of the fitted linear model, its spiking translation at each pulse amplitude and the
+    rate read-outs (float LIF, fixed-point chip). Right: free-potential change of each command class under an
+    anterior and a posterior touch of `whole_worm_fitted` (the classes each touch should excite marked)."""
+    import matplotlib.pyplot as plt
+
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.4))
+    pulse = report["pulse_pA"]
+    sweep = {float(a): v["r"] for a, v in report["amplitude_sweep"].items()} | {pulse: report["spiking_r"]}
+    rows = {"linear fit": report["linear_heldout_r"]}
+    rows.update(
+        {f"spiking, {a:g} pA pulse" + (" (used)" if a == pulse else ""): r for a, r in sorted(sweep.items())}
+    )
+    rows["float LIF, rate read-out"] = report["float_rate_r"]
+    rows["chip (fixed point), rate read-out"] = report["fixed_point_r"]
+    colors = ["C3", *("C1" if "used" in k else "0.6" for k in list(rows)[1:-2]), "C0", "C2"]
+    ax.barh(range(len(rows)), list(rows.values()), color=colors)
+    ax.axvline(0.8 * report["linear_heldout_r"], color="k", ls=":", label="80 % of the linear fit")
+    ax.set_yticks(range(len(rows)), list(rows))
+    ax.invert_yaxis()
+    ax.set_xlabel("Pearson r on held-out-stimulation pairs (wt)")
+    ax.legend(fontsize=7)
+    classes = ("AVA", "AVD", "AVE", "AVB", "PVC")
+    for k, (site, color) in enumerate((("anterior", "C1"), ("posterior", "C4"))):
+        free = report["touch"][site]["free"]
+        change = [np.mean([free[c + s][1] - free[c + s][0] for s in "LR"]) for c in classes]
+        bx.bar(np.arange(5) + 0.4 * k - 0.2, change, 0.4, color=color, label=f"{site} touch")
+    bx.axhline(0, color="k", lw=0.5)
+    bx.set_xticks(
+        range(5),
+        ["AVA\n(backward)", "AVD\n(backward)", "AVE\n(backward)", "AVB\n(forward)", "PVC\n(forward)"],
+    )
+    bx.set_ylabel("free-potential change during the touch (mV)")
+    bx.set_title("whole_worm_fitted, 0.3 nA touch 200–300 ms vs exact no-touch control", fontsize=9)
+    bx.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
