@@ -1,6 +1,7 @@
-"""A world's reward routed to three-factor STDP in the Brian2 closed loop (`Brian2Session.modulate`,
+"""A world's reward routed to three-factor STDP in the closed loop (`Brian2Session.modulate`,
 `run_prepared(modulation=...)`): the same weights as the spec's own reward pulse at that time; refused
-without a `reward_stdp` rule or off Brian2."""
+without a `reward_stdp` rule or on a session without `modulate` (Nengo). On the chip (`EmulatorSession`,
+`LavaSession`): the same as a reward in the block's raster at the next step, and Lava = emulator."""
 
 from __future__ import annotations
 
@@ -71,7 +72,80 @@ def test_modulate_needs_a_reward_stdp_rule() -> None:
     session.close()
 
 
-def test_modulation_off_brian2_is_refused() -> None:
-    with pytest.raises(EpisodeError, match="brian2"):
+def test_modulation_without_a_modulate_is_refused() -> None:
+    with pytest.raises(EpisodeError, match="nengo"):
         network, binding, env, resolved = prepare_episode("klinotaxis")
-        run_prepared(network, binding, env, resolved, "emulator", 0, "0.1 s", modulation=lambda *a: 0.0)
+        run_prepared(network, binding, env, resolved, "nengo", 0, "0.1 s", modulation=lambda *a: 0.0)
+
+
+# On the chip: P and R (tonic) drive Q through one reward_stdp projection, dt = 1 ms, 40 periods of 20 steps.
+CHIP_PERIOD, CHIP_PERIODS = 20, 40
+
+
+def _chip_spec(rule: str = "reward_stdp") -> dict:
+    spec = _spec(rule=rule)
+    spec["populations"] = [
+        {"name": "pre", "cells": ["P", "R"], "params": {"I_bias": "0.3 nA", "t_ref": "2 ms"}},
+        {"name": "post", "cells": ["Q"], "params": {"I_bias": "0.2 nA", "t_ref": "2 ms"}},
+    ]
+    spec["connections"][0].update(
+        weight_scale="0.3 nA", edges=[{"pre": "P", "post": "Q"}, {"pre": "R", "post": "Q"}]
+    )
+    if rule == "reward_stdp":
+        spec["plasticity"][0]["params"] = {"eta": "20 Hz"}
+    spec["run"] = {"dt": "1 ms", "duration": "0.8 s"}
+    return spec
+
+
+def _chip_session(on: str, rule: str = "reward_stdp"):
+    """A session of the chip spec on `on`, with its `FixedPointNetwork`."""
+    from wormchip.backends.emulator_session import EmulatorSession
+    from wormchip.backends.lava_session import LavaSession
+    from wormchip.closed_loop.sessions import fixed_point_for_loop
+
+    net = replace(build(from_dict(_chip_spec(rule))), current=None, spike_inputs=())
+    fixed, bias_map = fixed_point_for_loop(net, np.zeros(net.size))
+    cls = EmulatorSession if on == "emulator" else LavaSession
+    return cls(fixed, CHIP_PERIOD * CHIP_PERIODS, bias_map), fixed
+
+
+def _run_chip(on: str, modulate_at: dict[int, float]):
+    session, fixed = _chip_session(on)
+    for k in range(CHIP_PERIODS):
+        if k in modulate_at:
+            session.modulate(modulate_at[k])
+        session.advance(CHIP_PERIOD, np.zeros(fixed.n_neurons))
+    return session.close(), fixed
+
+
+def test_emulator_session_modulate_is_a_reward_at_the_next_step() -> None:
+    """`EmulatorSession.modulate` (NumPy loop) = the block's reward raster holding the increment at the next
+    period's first step, run by `run_emulator`: the same spikes and final weights, bit for bit."""
+    from wormchip.backends.emulator import run_emulator
+
+    routed, fixed = _run_chip("emulator", {10: 0.8, 25: 0.5})
+    block = fixed.reward_plastic[0]
+    reward = np.zeros(CHIP_PERIOD * CHIP_PERIODS, dtype=np.int64)
+    reward[[10 * CHIP_PERIOD, 25 * CHIP_PERIOD]] = [block.reward_increment(0.8), block.reward_increment(0.5)]
+    pulsed = replace(fixed, reward_plastic=(replace(block, reward=reward),))
+    ref = run_emulator(pulsed, len(reward))
+    assert routed.metadata["engine"] == "numpy"
+    assert routed.spike_counts() == ref.spike_counts() and sum(ref.spike_counts().values()) > 50
+    np.testing.assert_array_equal(routed.weights["pq"].values, ref.weights["pq"].values)
+    frozen, _ = _run_chip("emulator", {})
+    np.testing.assert_array_equal(frozen.weights["pq"].values[-1], frozen.weights["pq"].values[0])
+    assert not np.array_equal(routed.weights["pq"].values[-1], routed.weights["pq"].values[0])
+    with pytest.raises(UnsupportedOnBackend, match="stdp"):  # pair-STDP networks stay refused
+        _chip_session("emulator", rule="stdp")
+
+
+@pytest.mark.lava
+def test_lava_session_learns_from_rewards_as_the_emulator() -> None:
+    """`LavaSession.modulate` (the trace processes' `extra` Var) gives Lava's closed loop the emulator
+    session's spikes and final weights bit for bit."""
+    emu, _ = _run_chip("emulator", {10: 0.8, 25: 0.5})
+    lava, _ = _run_chip("lava", {10: 0.8, 25: 0.5})
+    for name, steps in emu.spike_steps().items():
+        np.testing.assert_array_equal(steps, lava.spike_steps()[name])
+    np.testing.assert_array_equal(emu.weights["pq"].values, lava.weights["pq"].values)
+    assert not np.array_equal(lava.weights["pq"].values[-1], lava.weights["pq"].values[0])

@@ -23,6 +23,7 @@ NumPy's per-call overhead: ~40 µs per step). Tests check that both give identic
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import scipy.sparse as sp
@@ -395,17 +396,50 @@ def _numpy_loop(
     weight_every: int | None = None,
     samples: list | None = None,
 ) -> None:
-    """The vectorized NumPy step loop (the reference implementation; used when numba is missing, and for
-    plastic networks: each `PlasticBlock` is a `LearningDenseState`, each `RewardPlasticBlock` a
-    `RewardLearningState` with its `RewardTraceUnit`, all sampled into `samples`)."""
-    from wormchip.backends.learning import LearningDenseState
-    from wormchip.backends.reward_learning import RewardLearningState, RewardTraceUnit
+    """The vectorized NumPy step loop over the whole run (the reference implementation; used when numba is
+    missing, and for networks with reward blocks): `numpy_steps` run to the end."""
+    for _ in numpy_steps(p, raster, u_rec, v_rec, w_rec, Learners(p), weight_every, samples):
+        pass
 
-    plastic = [LearningDenseState(b) for b in p.plastic]
-    reward = [(RewardLearningState(b), RewardTraceUnit(b)) for b in p.net.reward_plastic]
-    learners = [*plastic, *(state for state, _ in reward)]
-    if learners and samples is not None:
-        samples.append((0, [s.w.copy() for s in learners]))
+
+class Learners:
+    """The learning blocks of a NumPy run: each `PlasticBlock` a `LearningDenseState`, each
+    `RewardPlasticBlock` a `RewardLearningState` with its `RewardTraceUnit`; `increments[i][k]` is reward
+    block i's D increment at step k (its raster, writable: a closed loop adds the world's rewards there)."""
+
+    def __init__(self, p: _Prepared) -> None:
+        from wormchip.backends.learning import LearningDenseState
+        from wormchip.backends.reward_learning import RewardLearningState, RewardTraceUnit
+
+        self.plastic = [LearningDenseState(b) for b in p.plastic]
+        self.reward = [(RewardLearningState(b), RewardTraceUnit(b)) for b in p.net.reward_plastic]
+        self.increments = [np.zeros(p.steps, dtype=np.int64) for _ in p.net.reward_plastic]
+        for inc, block in zip(self.increments, p.net.reward_plastic):
+            given = block.reward[: p.steps]
+            inc[: len(given)] = given
+
+    def weights(self) -> list[np.ndarray]:
+        """Every block's current weights: the stdp blocks, then the reward blocks."""
+        return [s.w.copy() for s in (*self.plastic, *(state for state, _ in self.reward))]
+
+
+def numpy_steps(
+    p: _Prepared,
+    raster: np.ndarray,
+    u_rec: np.ndarray,
+    v_rec: np.ndarray,
+    w_rec: np.ndarray,
+    learners: Learners,
+    weight_every: int | None = None,
+    samples: list | None = None,
+) -> Iterator[np.ndarray]:
+    """The vectorized NumPy step loop, yielding v (int32, overwritten by the next step) after each step, so a
+    closed loop can advance it period by period. The bias is read from `p.bias_table` every step (a session
+    writes it between periods); learning blocks are `learners`, their weights sampled into `samples` (at
+    0, every `weight_every` steps and at the last step)."""
+    plastic, reward = learners.plastic, learners.reward
+    if (plastic or reward) and samples is not None:
+        samples.append((0, learners.weights()))
     n, steps, n_blocks, n_gap = p.n, p.steps, p.n_blocks, p.n_gap
     stacked, gap_stacked = p.stacked, p.gap_stacked
     left, right = np.maximum(p.exps, 0), np.maximum(-p.exps, 0)
@@ -417,7 +451,6 @@ def _numpy_loop(
     gap_in = np.zeros(n, dtype=np.int32)  # gap input at step k: computed from v at step k − 1
     u_factor, v_factor = p.u_factor, p.v_factor
     change_idx = 0
-    bias = p.bias_table[0]
     vth = p.vth.astype(np.int32)
     refractory_used = bool(np.any(p.refractory > 1))
     ref_steps = np.maximum(p.refractory - 1, 0).astype(np.int32)  # frozen steps after a spike
@@ -449,7 +482,7 @@ def _numpy_loop(
     for k in range(steps):
         if k == p.change_steps[change_idx + 1]:
             change_idx += 1
-            bias = p.bias_table[change_idx]
+        bias = p.bias_table[change_idx]
         # u = decay(u) + (a_in << 6), in int32; then one 24-bit wrap: u > 2²³ → u − 2²⁴, u ≤ −2²³ → u + 2²⁴.
         np.left_shift(a_in, 6, out=act)
         np.add(_decay(u, u_factor, prod, tmp), act, out=prod)
@@ -538,16 +571,16 @@ def _numpy_loop(
         for state in plastic:  # LearningDense: output with this step's weights, then learn from the spikes
             np.add(a_in, _wrap32(state.output(fired)), out=a_in, casting="unsafe")
             state.learn(fired, fired)
-        for state, traces in reward:  # the same, with y1 and D from the trace process (post spikes, reward)
+        for (state, traces), inc in zip(reward, learners.increments):  # y1 and D from the trace process
             np.add(a_in, _wrap32(state.output(fired)), out=a_in, casting="unsafe")
-            y1, y2 = traces.step(fired, int(state.block.reward[k]) if k < len(state.block.reward) else 0)
+            y1, y2 = traces.step(fired, int(inc[k]))
             state.learn(k, fired, fired, y1, y2)
         if (
-            learners
+            (plastic or reward)
             and samples is not None
             and (k + 1 == steps or (weight_every and (k + 1) % weight_every == 0))
         ):
-            samples.append((k + 1, [s.w.copy() for s in learners]))
+            samples.append((k + 1, learners.weights()))
         if n_gap:
             # GapLIF sends v >> gap_shift; each graded Dense: int32 W.dot(msg), shifted in int32, summed in int32.
             np.right_shift(v, p.gap_shift, out=gap_msg[:n])
@@ -578,6 +611,7 @@ def _numpy_loop(
                 elif e < 0:
                     np.right_shift(part, -e, out=part)
                 np.add(gap_in, part, out=gap_in)
+        yield v
 
 
 def _wrap32_scalar(x: int) -> int:

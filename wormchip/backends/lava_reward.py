@@ -24,7 +24,8 @@ from wormchip.mappers.reward_stdp import RewardPlasticBlock
 @functools.cache
 def reward_trace_classes() -> tuple[type, type]:
     """The trace Process (ports s_in, s_out_y1..y3; `block` and `reward` as process parameters; `shape`: the
-    post neurons it serves, the block's rows or one core's) and its fixed-point model (defined lazily: Lava
+    post neurons it serves, the block's rows or one core's; Var `extra`: a D increment added at the next
+    step, then cleared, set between runs by a closed loop) and its fixed-point model (defined lazily: Lava
     imports only on Python 3.10)."""
     from lava.magma.core.decorator import implements, requires, tag
     from lava.magma.core.model.py.model import PyLoihiProcessModel
@@ -32,6 +33,7 @@ def reward_trace_classes() -> tuple[type, type]:
     from lava.magma.core.model.py.type import LavaPyType
     from lava.magma.core.process.ports.ports import InPort, OutPort
     from lava.magma.core.process.process import AbstractProcess
+    from lava.magma.core.process.variable import Var
     from lava.magma.core.resources import CPU
     from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
@@ -44,6 +46,7 @@ def reward_trace_classes() -> tuple[type, type]:
             self, *, shape: tuple[int], block: RewardPlasticBlock, reward: np.ndarray, name: str | None = None
         ) -> None:
             super().__init__(shape=shape, block=block, reward=reward, name=name)
+            self.extra = Var(shape=(1,), init=0)  # a reward increment for the next step (closed loop)
             self.s_in = InPort(shape=shape)
             self.s_out_y1 = OutPort(shape=shape)
             self.s_out_y2 = OutPort(shape=shape)
@@ -57,6 +60,7 @@ def reward_trace_classes() -> tuple[type, type]:
         s_out_y1: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=7)
         s_out_y2: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=7)
         s_out_y3: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=7)
+        extra: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
 
         def __init__(self, proc_params: dict) -> None:
             super().__init__(proc_params)
@@ -66,7 +70,9 @@ def reward_trace_classes() -> tuple[type, type]:
         def run_spk(self) -> None:
             post = self.s_in.recv().astype(bool)
             k = self.time_step - 1
-            y1, y2 = self.unit.step(post, int(self.reward[k]) if k < len(self.reward) else 0)
+            inc = (int(self.reward[k]) if k < len(self.reward) else 0) + int(self.extra[0])
+            self.extra[0] = 0
+            y1, y2 = self.unit.step(post, inc)
             self.s_out_y1.send(y1.astype(np.int32))
             self.s_out_y2.send(y2.astype(np.int32))
             self.s_out_y3.send(np.zeros(len(y1), dtype=np.int32))

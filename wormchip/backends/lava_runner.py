@@ -93,10 +93,6 @@ def run_lava(
     if steps < 1:
         raise ValueError(f"steps = {steps} must be ≥ 1 for Lava")
     _preload_lava()
-    if net.reward_plastic:  # the trace process's classes, defined before the fork
-        from wormchip.backends.lava_reward import reward_trace_classes
-
-        reward_trace_classes()
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="wormchip-lava-") as folder:
         out, worker_pid = run_isolated(
@@ -142,6 +138,9 @@ def _preload_lava() -> None:
 
     _recorder_classes()
     _gap_lif_classes()
+    from wormchip.backends.lava_reward import reward_trace_classes  # imports this module
+
+    reward_trace_classes()
     _relay_classes()
 
 
@@ -519,6 +518,7 @@ class LavaGraph:
         if plan.plastic:
             self._add_plastic(lif_of, relays, single)
         self.reward: list = []
+        self.reward_traces: list = []
         if plan.reward:
             self._add_reward(lif_of, relays, single)
 
@@ -591,6 +591,7 @@ class LavaGraph:
             lif_of[dst].s_out.connect(proc.s_in)
             self.models[proc] = traces_model
             traces[b, dst] = proc
+        self.reward_traces = list(traces.values())  # in `plan.reward_traces()` order
         for sub in self.plan.reward:
             proc = reward_dense(
                 sub.rule,

@@ -6,7 +6,10 @@ A forked worker (own process group, shared memory logged, as `run_lava`) builds 
 spike counts (and v at its end) read from the recorder's memory maps; `close` reads the whole raster and
 stops the runtime. The world stays in the parent and never knows Lava runs the circuit. This is how a
 Loihi host program drives a chip: host ↔ chip messages once per control period, the network's dynamics
-in the chip's own arithmetic (here: Lava's bit-accurate models), nothing replayed.
+in the chip's own arithmetic (here: Lava's bit-accurate models), nothing replayed. reward_stdp blocks learn
+inside the graph; `modulate(amount)` sets each of their trace processes' `extra` Var to the reward's D
+increment before the next period (added at its first step, as `EmulatorSession.modulate`), and `close`
+returns their initial and final weights.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 
-from wormchip.backends.emulator import result_from_raster
+from wormchip.backends.emulator import plastic_weight_traces, result_from_raster
 from wormchip.backends.lava_runner import (
     EXIT_GRACE_S,
     LavaGraph,
@@ -76,6 +79,13 @@ class LavaSession:
         child.close()
         self.closed = False
         self._last_bias: tuple[np.ndarray, np.ndarray] | None = None
+        self._reward = np.zeros(len(net.reward_plastic), dtype=np.int64)  # pending D increments per block
+
+    def modulate(self, amount: float) -> None:
+        """Add `amount` to D of every reward_stdp block at the next step (refused without one)."""
+        if not self.net.reward_plastic:
+            raise UnsupportedOnBackend("Lava closed loop reward", ["a reward needs a reward_stdp rule"])
+        self._reward += [block.reward_increment(amount) for block in self.net.reward_plastic]
 
     def _request(self, message: tuple | None, timeout_s: float, doing: str) -> tuple:
         """Send `message` (None: only wait) and return the worker's reply; clean up and raise on failure."""
@@ -117,7 +127,10 @@ class LavaSession:
             self._last_bias = bias
         # The graph is built at the first period, with its bias (Lava's Vars cannot be set before a run).
         timeout = self.timeout_s + (START_TIMEOUT_S if self.step == 0 else 0.0)
-        _, counts, v = self._request(("advance", steps, bias), timeout, f"running steps from {self.step}")
+        reward = self._reward.copy() if self._reward.any() else None
+        self._reward[:] = 0
+        message = ("advance", steps, bias, reward)
+        _, counts, v = self._request(message, timeout, f"running steps from {self.step}")
         self.step += steps
         return PeriodOutput(counts=counts, v_rel=v.astype(float) * self.bias_map.v_scale)
 
@@ -125,14 +138,20 @@ class LavaSession:
         """Stop Lava and return the spikes of every step run."""
         if self.closed:
             raise ValueError("the Lava session is already closed")
-        _, raster = self._request(("close",), self.timeout_s + 20.0, "reading results and stopping Lava")
+        _, raster, weights = self._request(
+            ("close",), self.timeout_s + 20.0, "reading results and stopping Lava"
+        )
         self._shutdown(grace_s=EXIT_GRACE_S)
-        return result_from_raster(
+        result = result_from_raster(
             self.net,
             raster[: self.step],
             {},
             {"backend": "lava", "steps": self.step, "wall_time_s": time.perf_counter() - self.started},
         )
+        if self.net.reward_plastic and weights:
+            initial = [block.weights for block in self.net.reward_plastic]
+            result.weights = plastic_weight_traces(self.net, [(0, initial), (self.step, weights)])
+        return result
 
     def _shutdown(self, grace_s: float) -> None:
         """End the worker's process group, unlink its shared memory and remove the folder (idempotent)."""
@@ -166,7 +185,7 @@ def _session_main(
             command = conn.recv()
             if command[0] != "advance":
                 break
-            _, steps, bias = command
+            _, steps, bias, reward = command
             if graph is None:  # first period: build with its bias, start the runtime
                 graph = LavaGraph(
                     replace(net, bias_mant=bias[0], bias_exp=bias[1]), max_steps, ("v",), folder
@@ -178,13 +197,17 @@ def _session_main(
                 for core, lif in zip(graph.plan.cores, graph.lifs):
                     lif.bias_mant.set(bias[0][core.neurons].astype(np.int32))
                     lif.bias_exp.set(bias[1][core.neurons].astype(np.int32))
+            if reward is not None:  # the world's reward: each trace process adds it at the next step
+                for proc, (b, _) in zip(graph.reward_traces, graph.plan.reward_traces()):
+                    proc.extra.set(np.array([reward[b]], dtype=np.int32))
             graph.lif.run(condition=RunSteps(num_steps=steps))
             counts, v = _period(graph, done, done + steps)
             done += steps
             conn.send(("ok", counts, v))
         raster = graph.read()["spikes"] if graph is not None else np.zeros((0, net.n_neurons), dtype=bool)
+        weights = graph.read_plastic() if graph is not None else []
         failed = False
-        conn.send(("done", raster))
+        conn.send(("done", raster, weights))
     except Exception as err:
         message = _describe_failure(graph.lif, err) if graph is not None else f"{type(err).__name__}: {err}"
         conn.send(("error", message))

@@ -178,7 +178,7 @@ def run_prepared(
     statistics: Sequence[str] = (),
 ) -> EpisodeResult:
     """`run_episode` for an already prepared circuit and world (several episodes reuse them); `modulation`
-    turns each world step into a reward signal for the circuit's `reward_stdp` rules (Brian2 only);
+    turns each world step into a reward signal for the circuit's `reward_stdp` rules (Brian2, emulator, Lava);
     `statistics`: `STAT:NAME` metrics to add to the episode's metrics (`state_statistic`)."""
     t0 = time.perf_counter()
     n_steps = episode_steps(binding, env, duration)
@@ -192,7 +192,9 @@ def run_prepared(
     trajectory = Trajectory(dt=float(getattr(env, "dt", period)))
     if modulation is not None and not hasattr(session, "modulate"):
         session.close()
-        raise EpisodeError(f"a reward signal (modulation) needs the brian2 closed loop, not {on!r}")
+        raise EpisodeError(
+            f"a reward signal (modulation) needs the brian2, emulator or lava closed loop, not {on!r}"
+        )
     try:
         obs, _ = env.reset(seed=seed)
         trajectory.observations.append(np.asarray(obs, dtype=float).ravel())
