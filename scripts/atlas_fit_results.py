@@ -70,6 +70,23 @@ def mean_v_ratio(model, stimulated: np.ndarray) -> np.ndarray:
     return res.response["v"][own] / res.response["v_free"][own]
 
 
+def linear_touch(model) -> dict[str, dict[str, float]]:
+    """Steady-state x of each command interneuron in the fitted linear model for a unit drive into the touch
+    cells of each site: whether the fitted network itself gives a touch the right sign."""
+    from wormchip.circuits.build import TOUCH_SITES
+
+    names = list(model.structure.names)
+    out = {}
+    for site in spiking.AGONISTS:
+        u = np.zeros(len(names))
+        u[
+            [k for k, n in enumerate(names) if n.rstrip("LR") in TOUCH_SITES[site] or n in TOUCH_SITES[site]]
+        ] = 1.0
+        x = np.linalg.solve(model.matrix(), u)
+        out[site] = {n: float(x[names.index(n)]) for n in spiking.COMMAND}
+    return out
+
+
 def spiking_check(result: dict, out: Path) -> dict:
     """Held-out spiking r (fold models as LIF networks), the library spec, liveliness, touch on two backends."""
     t0 = time.perf_counter()
@@ -78,6 +95,7 @@ def spiking_check(result: dict, out: Path) -> dict:
     kinds = ("linear", "spiking", "float_rate", "fixed_point", *(f"spiking_{a:g}pA" for a in SWEEP_PA))
     pred = {kind: np.full(len(data.mean), np.nan) for kind in kinds}
     kappa = []
+    silent: dict[str, list[int]] = {"nominal": [], "operating_point": []}
     with threadpool_limits(1):
         pairs = ev.fold_pairs(data.stim, folds)
         for k, (alpha, (train, test)) in enumerate(zip(result["alphas"], pairs)):
@@ -91,6 +109,10 @@ def spiking_check(result: dict, out: Path) -> dict:
                 kw = {**spiking.PROTOCOL_KW, "amplitude": amplitude * 1e-12}
                 pred[f"spiking_{amplitude:g}pA"][test] = spiking.spiking_predictions(model, resp, stim, kw)
             kappa.append(mean_v_ratio(model, np.unique(stim)))
+            for label, bias in (("nominal", spiking.synapses(model)[3]), ("operating_point", None)):
+                silent[label].append(
+                    int(np.sum(spiking.spontaneous_rates(*spiking.network_of(model, bias)) == 0))
+                )
             print(f"  spiking check: fold {k + 1}/{len(pairs)}", file=sys.stderr)
         full = ev._fit(structure, data, np.arange(len(data.mean)), result["heldout_trials"]["alpha"])
     r = {kind: ev.pearson(p, data.mean) for kind, p in pred.items()}
@@ -133,7 +155,9 @@ def spiking_check(result: dict, out: Path) -> dict:
             "p10": float(np.percentile(kappa, 10)),
             "p90": float(np.percentile(kappa, 90)),
         },
+        "silent_neurons_per_fold": silent,
         "full_fit_min_eigenvalue": float(np.linalg.eigvals(full.matrix()).real.min()),
+        "linear_touch": linear_touch(full),
         "float_rate_r": r["float_rate"],
         "fixed_point_r": r["fixed_point"],
         "fixed_point_fraction": r["fixed_point"] / r["float_rate"],

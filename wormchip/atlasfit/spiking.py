@@ -166,9 +166,9 @@ def network_of(model: FittedModel, bias: np.ndarray | None = None) -> tuple[ir.N
 def lif_bias(model: FittedModel) -> np.ndarray:
     """Per-neuron bias current (A, model order) that puts every neuron at the tonic rate the weights were
     linearised at. The nominal bias (`synapses`) assumes every input fires at that rate and the f–I curve of
-    the mean current; spike-driven fluctuations break both (measured: 9–97 of 302 neurons silent in the five
-    fold models, median rate 20 Hz, not 34 Hz), and a silent neuron passes no decrease. So `OPERATING_STEPS`
-    Newton steps on the measured spontaneous rates r (`_rates`): Δb = ½·((r* − r)/f′ − w·τ_s·(r* − r)).
+    the mean current; spike-driven fluctuations break both (scripts/atlas_fit_results.py counts the neurons left
+    silent, `silent_neurons_per_fold`), and a silent neuron passes no decrease. So `OPERATING_STEPS` Newton
+    steps on the measured spontaneous rates r (`spontaneous_rates`): Δb = ½·((r* − r)/f′ − w·τ_s·(r* − r)).
     Cached in `model.info["lif_bias"]`."""
     if "lif_bias" not in model.info:
         n = model.structure.n
@@ -177,13 +177,13 @@ def lif_bias(model: FittedModel) -> np.ndarray:
         np.add.at(coupling, (post, pre), weight * TAU_SYN)
         target, slope = lif_rate(TONIC_BIAS), lif_slope(TONIC_BIAS)
         for _ in range(OPERATING_STEPS):
-            error = target - _rates(*network_of(model, bias))
+            error = target - spontaneous_rates(*network_of(model, bias))
             bias = bias + 0.5 * (error / slope - coupling @ error)
         model.info["lif_bias"] = bias
     return model.info["lif_bias"]
 
 
-def _rates(network: ir.Network, where: np.ndarray) -> np.ndarray:
+def spontaneous_rates(network: ir.Network, where: np.ndarray) -> np.ndarray:
     """Spontaneous rate (Hz, model order) over 0.3–0.8 s of the network (no stimuli)."""
     from wormchip.analysis.perturbation import BatchSimulator
 
