@@ -119,8 +119,9 @@ def _run_chip(on: str, modulate_at: dict[int, float]):
 
 
 def test_emulator_session_modulate_is_a_reward_at_the_next_step() -> None:
-    """`EmulatorSession.modulate` (NumPy loop) = the block's reward raster holding the increment at the next
-    period's first step, run by `run_emulator`: the same spikes and final weights, bit for bit."""
+    """`EmulatorSession.modulate` (numba kernel, period by period) = the block's reward raster holding the
+    increment at the next period's first step, run by `run_emulator`'s NumPy engine: the same spikes and
+    final weights, bit for bit."""
     from wormchip.backends.emulator import run_emulator
 
     routed, fixed = _run_chip("emulator", {10: 0.8, 25: 0.5})
@@ -128,8 +129,7 @@ def test_emulator_session_modulate_is_a_reward_at_the_next_step() -> None:
     reward = np.zeros(CHIP_PERIOD * CHIP_PERIODS, dtype=np.int64)
     reward[[10 * CHIP_PERIOD, 25 * CHIP_PERIOD]] = [block.reward_increment(0.8), block.reward_increment(0.5)]
     pulsed = replace(fixed, reward_plastic=(replace(block, reward=reward),))
-    ref = run_emulator(pulsed, len(reward))
-    assert routed.metadata["engine"] == "numpy"
+    ref = run_emulator(pulsed, len(reward), engine="numpy")
     assert routed.spike_counts() == ref.spike_counts() and sum(ref.spike_counts().values()) > 50
     np.testing.assert_array_equal(routed.weights["pq"].values, ref.weights["pq"].values)
     frozen, _ = _run_chip("emulator", {})

@@ -280,8 +280,8 @@ def test_lower_places_reward_stdp_projections() -> None:
 
 
 def test_quantize_builds_reward_blocks_and_the_emulator_runs_them() -> None:
-    """One RewardPlasticBlock per sign (w_max ↔ 255 LSB, reward raster at the pulses); the emulator runs the
-    network on the NumPy engine and its learning equals the block driven by the network's own spikes."""
+    """One RewardPlasticBlock per sign (w_max ↔ 255 LSB, reward raster at the pulses); the emulator's
+    in-network learning equals the block driven by the network's own spikes."""
     from wormchip.backends.emulator import run_emulator
     from wormchip.mappers.lower import lower
     from wormchip.mappers.quantize import quantize
@@ -295,11 +295,8 @@ def test_quantize_builds_reward_blocks_and_the_emulator_runs_them() -> None:
         np.testing.assert_array_equal(np.flatnonzero(block.reward), [300, 900, 1500])
         assert block.d_lsb * 127 == pytest.approx(1 + np.exp(-3) + np.exp(-6), rel=1e-3)
     assert report.errors["reward_ltp_amplitude"].max < 0.01 and report.errors["reward_tau_c"].max < 0.025
-    with pytest.raises(ValueError, match="numba"):
-        run_emulator(fixed, 10, engine="numba")
     steps = 1200
-    result = run_emulator(fixed, steps, weight_every=100)
-    assert result.metadata["engine"] == "numpy"
+    result = run_emulator(fixed, steps, weight_every=100, engine="numpy")
     learn = result.weights["learn"]
     assert learn.channels == ["A->X", "B->X", "C->X", "B->Y", "C->Y", "D->Y"]
     assert result.weights["calm"].channels == ["D->X", "A->Y"]
@@ -314,6 +311,29 @@ def test_quantize_builds_reward_blocks_and_the_emulator_runs_them() -> None:
         np.testing.assert_array_equal(
             alone[:, block.syn_post, block.syn_pre], result.weights[name].values[1:]
         )
+
+
+@pytest.mark.parametrize(("scale", "post_bias"), [("0.4 nA", "0 nA"), ("0.4 pA", "0.15 nA")])
+def test_numba_engine_learns_three_factor_bit_exactly_as_numpy(scale, post_bias, monkeypatch) -> None:
+    """The numba engine's reward blocks (`learning_kernel.reward_step_jit`) = the NumPy engine's: spikes, u,
+    v and the weights every 50 steps over the 3 s run (three pulses), cut into odd chunks."""
+    from wormchip.backends import emulator
+    from wormchip.backends.emulator import run_emulator
+    from wormchip.mappers.lower import lower
+    from wormchip.mappers.quantize import quantize
+
+    fixed, _ = quantize(lower(reward_network(scale, post_bias)))
+    monkeypatch.setattr(emulator, "CHUNK_STEPS", 173)
+    fast = run_emulator(fixed, 3000, engine="numba", weight_every=50)
+    ref = run_emulator(fixed, 3000, engine="numpy", weight_every=50)
+    assert fast.metadata["engine"] == "numba" and sum(ref.spike_counts().values()) > 300
+    assert fast.spike_counts() == ref.spike_counts()
+    for key in ("u", "v"):
+        np.testing.assert_array_equal(fast.traces[key].values, ref.traces[key].values)
+    for name in ("learn", "calm"):
+        assert len(ref.weights[name].times) == 61
+        np.testing.assert_array_equal(fast.weights[name].values, ref.weights[name].values)
+        assert not np.array_equal(ref.weights[name].values[0], ref.weights[name].values[-1])
 
 
 @pytest.mark.lava

@@ -23,13 +23,21 @@ NumPy's per-call overhead: ~40 µs per step). Tests check that both give identic
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import _sparsetools  # the kernel of `csr_matrix @ x`, minus its per-call dispatch cost
 
-from wormchip.backends.learning_kernel import PlasticRandoms, PlasticTables, initial_state, learn_jit
+from wormchip.backends.learning_kernel import (
+    PlasticRandoms,
+    PlasticTables,
+    RewardTables,
+    initial_state,
+    learn_jit,
+    reward_initial_state,
+    reward_step_jit,
+)
+from wormchip.backends.reward_learning import RewardLearningState
 from wormchip.mappers.fixed_point import GRADED_HALF, W_DECAY_BITS, FixedPointNetwork
 from wormchip.result import Result, Trace
 
@@ -82,9 +90,8 @@ def run_emulator(
 
     Plastic networks (`net.plastic`, stdp through LearningDense) learn on both engines, bit-exact with Lava
     (`wormchip.backends.learning`, `learning_kernel`). Their weights come back in `Result.weights[projection]` (`plastic_weight_traces`): at time 0 and after the last
-    step, and every `weight_every` steps if given. Three-factor blocks (`net.reward_plastic`, reward_stdp) run
-    on the NumPy engine only (`wormchip.backends.reward_learning`, its trace process fed by the LIF spikes):
-    "auto" picks it for such networks, "numba" refuses them.
+    step, and every `weight_every` steps if given. Three-factor blocks (`net.reward_plastic`, reward_stdp)
+    too (`wormchip.backends.reward_learning`, `learning_kernel`), their trace process fed by the LIF spikes.
     """
     unknown = set(record) - set(EMULATOR_RECORDABLE)
     if unknown:
@@ -97,9 +104,7 @@ def run_emulator(
         raise ValueError("engine 'numba' needs the numba package, which is not installed")
     if weight_every is not None and weight_every < 1:
         raise ValueError(f"weight_every = {weight_every} must be ≥ 1 steps")
-    if engine == "numba" and net.reward_plastic:
-        raise ValueError("engine 'numba' does not run reward_stdp blocks; use 'numpy' or 'auto'")
-    use_numba = (engine == "numba" or (engine == "auto" and numba is not None)) and not net.reward_plastic
+    use_numba = engine == "numba" or (engine == "auto" and numba is not None)
     t0 = time.perf_counter()
     n = net.n_neurons
     u_rec = np.empty((steps, n) if "u" in record else (0, n), dtype=np.int32)
@@ -148,16 +153,17 @@ def _numba_run(
     state = KernelState(prep)
     kernel = _kernel()
     spike_steps, spike_neurons = [], []
-    plastic = bool(prep.plastic) and samples is not None
+    plastic = bool(prep.plastic or prep.net.reward_plastic) and samples is not None
+    increments = prep.increments()
     if plastic:
-        samples.append((0, list(state.p_w.copy())))
+        samples.append((0, state.weights()))
     ends = {*range(CHUNK_STEPS, prep.steps, CHUNK_STEPS), prep.steps}
     if plastic and weight_every:
         ends |= set(range(weight_every, prep.steps, weight_every))
     bounds = [0, *sorted(e for e in ends if e > 0)]
     for start, stop in zip(bounds[:-1], bounds[1:]):
         args[1], args[7] = stop - start, prep.drive(start, stop)
-        args[-1] = state.randoms.draw(stop - start)
+        state.chunk_args(args, start, stop, increments)
         raster = np.zeros((stop - start, prep.n), dtype=bool)
         recs = [rec[start:stop] if len(rec) else rec for rec in (u_rec, v_rec, w_rec)]
         kernel(*args, raster, *recs, start, *state.arrays())
@@ -165,7 +171,7 @@ def _numba_run(
         spike_steps.append(k + start)
         spike_neurons.append(i)
         if plastic and (stop == prep.steps or (weight_every and stop % weight_every == 0)):
-            samples.append((stop, list(state.p_w.copy())))
+            samples.append((stop, state.weights()))
     empty = np.zeros(0, dtype=np.int64)
     return np.concatenate(spike_steps or [empty]), np.concatenate(spike_neurons or [empty])
 
@@ -329,7 +335,18 @@ class _Prepared:
             int(self.cond_round),
             *PlasticTables(self.plastic, self.n).args(),
             np.zeros((len(self.plastic), 0, 3)),  # the chunk's random numbers (`PlasticRandoms.draw`)
+            *RewardTables(self.net.reward_plastic, self.n).args(),
+            np.zeros((len(self.net.reward_plastic), 0, 3)),  # the chunk's random numbers
+            np.zeros((len(self.net.reward_plastic), 0), dtype=np.int64),  # the chunk's D increments
         )
+
+    def increments(self) -> np.ndarray:
+        """Each reward block's D increment per step of the run (blocks × steps, int64; writable)."""
+        out = np.zeros((len(self.net.reward_plastic), self.steps), dtype=np.int64)
+        for b, block in enumerate(self.net.reward_plastic):
+            given = block.reward[: self.steps]
+            out[b, : len(given)] = given
+        return out
 
 
 class KernelState:
@@ -358,6 +375,20 @@ class KernelState:
         self.g = np.zeros(n, np.int64)  # conductance register, its input and the Dense sums
         self.g_in = np.zeros(n, np.int64)
         self.g_acc = np.zeros(len(prep.cond_exps) * n, np.int64)
+        # reward blocks: weights, tags, x1 and the trace process's (y1, D), their random streams
+        self.r_w, self.r_tag, self.r_x1, self.r_ty = reward_initial_state(prep.net.reward_plastic, n)
+        self.reward_randoms = PlasticRandoms(prep.net.reward_plastic, RewardLearningState)
+
+    def weights(self) -> list[np.ndarray]:
+        """Every learning block's current weights: the stdp blocks, then the reward blocks."""
+        return [*self.p_w.copy(), *self.r_w.copy()]
+
+    def chunk_args(self, args: list, start: int, stop: int, increments: np.ndarray) -> None:
+        """Put the random numbers of steps [start, stop) and the reward blocks' D increments (`increments`,
+        blocks × steps of the run) into the kernel's arguments (`_Prepared.kernel_args`, in place)."""
+        args[-7] = self.randoms.draw(stop - start)
+        args[-2] = self.reward_randoms.draw(stop - start)
+        args[-1] = increments[:, start:stop]
 
     def arrays(self) -> tuple[np.ndarray, ...]:
         """The state arrays in the kernel's argument order."""
@@ -379,6 +410,10 @@ class KernelState:
             self.g,
             self.g_in,
             self.g_acc,
+            self.r_w,
+            self.r_tag,
+            self.r_x1,
+            self.r_ty,
         )
 
 
@@ -396,50 +431,18 @@ def _numpy_loop(
     weight_every: int | None = None,
     samples: list | None = None,
 ) -> None:
-    """The vectorized NumPy step loop over the whole run (the reference implementation; used when numba is
-    missing, and for networks with reward blocks): `numpy_steps` run to the end."""
-    for _ in numpy_steps(p, raster, u_rec, v_rec, w_rec, Learners(p), weight_every, samples):
-        pass
+    """The vectorized NumPy step loop (the reference implementation; used when numba is missing, and for
+    plastic networks: each `PlasticBlock` is a `LearningDenseState`, each `RewardPlasticBlock` a
+    `RewardLearningState` with its `RewardTraceUnit`, all sampled into `samples`)."""
+    from wormchip.backends.learning import LearningDenseState
+    from wormchip.backends.reward_learning import RewardTraceUnit
 
-
-class Learners:
-    """The learning blocks of a NumPy run: each `PlasticBlock` a `LearningDenseState`, each
-    `RewardPlasticBlock` a `RewardLearningState` with its `RewardTraceUnit`; `increments[i][k]` is reward
-    block i's D increment at step k (its raster, writable: a closed loop adds the world's rewards there)."""
-
-    def __init__(self, p: _Prepared) -> None:
-        from wormchip.backends.learning import LearningDenseState
-        from wormchip.backends.reward_learning import RewardLearningState, RewardTraceUnit
-
-        self.plastic = [LearningDenseState(b) for b in p.plastic]
-        self.reward = [(RewardLearningState(b), RewardTraceUnit(b)) for b in p.net.reward_plastic]
-        self.increments = [np.zeros(p.steps, dtype=np.int64) for _ in p.net.reward_plastic]
-        for inc, block in zip(self.increments, p.net.reward_plastic):
-            given = block.reward[: p.steps]
-            inc[: len(given)] = given
-
-    def weights(self) -> list[np.ndarray]:
-        """Every block's current weights: the stdp blocks, then the reward blocks."""
-        return [s.w.copy() for s in (*self.plastic, *(state for state, _ in self.reward))]
-
-
-def numpy_steps(
-    p: _Prepared,
-    raster: np.ndarray,
-    u_rec: np.ndarray,
-    v_rec: np.ndarray,
-    w_rec: np.ndarray,
-    learners: Learners,
-    weight_every: int | None = None,
-    samples: list | None = None,
-) -> Iterator[np.ndarray]:
-    """The vectorized NumPy step loop, yielding v (int32, overwritten by the next step) after each step, so a
-    closed loop can advance it period by period. The bias is read from `p.bias_table` every step (a session
-    writes it between periods); learning blocks are `learners`, their weights sampled into `samples` (at
-    0, every `weight_every` steps and at the last step)."""
-    plastic, reward = learners.plastic, learners.reward
-    if (plastic or reward) and samples is not None:
-        samples.append((0, learners.weights()))
+    plastic = [LearningDenseState(b) for b in p.plastic]
+    reward = [(RewardLearningState(b), RewardTraceUnit(b)) for b in p.net.reward_plastic]
+    learners = [*plastic, *(state for state, _ in reward)]
+    increments = p.increments()
+    if learners and samples is not None:
+        samples.append((0, [s.w.copy() for s in learners]))
     n, steps, n_blocks, n_gap = p.n, p.steps, p.n_blocks, p.n_gap
     stacked, gap_stacked = p.stacked, p.gap_stacked
     left, right = np.maximum(p.exps, 0), np.maximum(-p.exps, 0)
@@ -451,6 +454,7 @@ def numpy_steps(
     gap_in = np.zeros(n, dtype=np.int32)  # gap input at step k: computed from v at step k − 1
     u_factor, v_factor = p.u_factor, p.v_factor
     change_idx = 0
+    bias = p.bias_table[0]
     vth = p.vth.astype(np.int32)
     refractory_used = bool(np.any(p.refractory > 1))
     ref_steps = np.maximum(p.refractory - 1, 0).astype(np.int32)  # frozen steps after a spike
@@ -482,7 +486,7 @@ def numpy_steps(
     for k in range(steps):
         if k == p.change_steps[change_idx + 1]:
             change_idx += 1
-        bias = p.bias_table[change_idx]
+            bias = p.bias_table[change_idx]
         # u = decay(u) + (a_in << 6), in int32; then one 24-bit wrap: u > 2²³ → u − 2²⁴, u ≤ −2²³ → u + 2²⁴.
         np.left_shift(a_in, 6, out=act)
         np.add(_decay(u, u_factor, prod, tmp), act, out=prod)
@@ -571,16 +575,16 @@ def numpy_steps(
         for state in plastic:  # LearningDense: output with this step's weights, then learn from the spikes
             np.add(a_in, _wrap32(state.output(fired)), out=a_in, casting="unsafe")
             state.learn(fired, fired)
-        for (state, traces), inc in zip(reward, learners.increments):  # y1 and D from the trace process
+        for (state, traces), inc in zip(reward, increments):  # y1 and D from the trace process
             np.add(a_in, _wrap32(state.output(fired)), out=a_in, casting="unsafe")
             y1, y2 = traces.step(fired, int(inc[k]))
             state.learn(k, fired, fired, y1, y2)
         if (
-            (plastic or reward)
+            learners
             and samples is not None
             and (k + 1 == steps or (weight_every and (k + 1) % weight_every == 0))
         ):
-            samples.append((k + 1, learners.weights()))
+            samples.append((k + 1, [s.w.copy() for s in learners]))
         if n_gap:
             # GapLIF sends v >> gap_shift; each graded Dense: int32 W.dot(msg), shifted in int32, summed in int32.
             np.right_shift(v, p.gap_shift, out=gap_msg[:n])
@@ -611,12 +615,22 @@ def numpy_steps(
                 elif e < 0:
                     np.right_shift(part, -e, out=part)
                 np.add(gap_in, part, out=gap_in)
-        yield v
 
 
 def _wrap32_scalar(x: int) -> int:
     """Two's-complement wrap of an int64 to the int32 range (numba-compiled inside the kernel)."""
     return ((x + 2147483648) & 4294967295) - 2147483648
+
+
+def _learning_output(w: np.ndarray, b: int, e: int, n: int, fired: np.ndarray, a_in: np.ndarray) -> None:
+    """A (Learning)Dense block b's output for the spikes `fired`, shifted by `e` and wrapped to int32, into
+    a_in (numba-compiled inside the kernel)."""
+    for i in range(n):
+        s = 0
+        for j in range(n):
+            if fired[j]:
+                s += w[b, i, j]
+        a_in[i] += _wrap32_jit(s << e if e > 0 else s >> -e)
 
 
 def _step_loop(
@@ -672,6 +686,12 @@ def _step_loop(
     p_shift: np.ndarray,
     p_exp7: np.ndarray,
     p_rand: np.ndarray,
+    r_ints: np.ndarray,
+    r_floats: np.ndarray,
+    r_products: np.ndarray,
+    r_mask: np.ndarray,
+    r_rand: np.ndarray,
+    r_inc: np.ndarray,
     raster: np.ndarray,
     u_rec: np.ndarray,
     v_rec: np.ndarray,
@@ -694,6 +714,10 @@ def _step_loop(
     g: np.ndarray,
     g_in: np.ndarray,
     g_acc: np.ndarray,
+    r_w: np.ndarray,
+    r_tag: np.ndarray,
+    r_x1: np.ndarray,
+    r_ty: np.ndarray,
 ) -> None:
     """`steps` steps from global step `k0`, scalar by scalar, with the integer widths of the NumPy loop
     (compiled by numba). The state (u … w, `KernelState`) is read and left in the arrays passed in, so a run
@@ -802,17 +826,18 @@ def _step_loop(
                 g_in[i] = _wrap32_jit(g_in[i])
         for b in range(len(p_exp)):  # LearningDense: output with this step's weights, then learn
             if n_fired:
-                e = p_exp[b]
-                for i in range(n):
-                    s = 0
-                    for j in range(n):
-                        if fired[j]:
-                            s += p_w[b, i, j]
-                    a_in[i] += _wrap32_jit(s << e if e > 0 else s >> -e)
+                _learning_output_jit(p_w, b, p_exp[b], n, fired, a_in)
             learn_jit(
                 b, n, fired, n_fired, p_w, p_x1, p_y1, p_tag, p_sign, p_x_impulse, p_y_impulse, p_x_decay,
                 p_y_decay, p_n_products, p_dep, p_factors, p_mant, p_shift, p_exp7,
                 p_rand[b, k_local, 0], p_rand[b, k_local, 1], p_rand[b, k_local, 2],
+            )  # fmt: skip
+        for b in range(len(r_ints)):  # three-factor LearningDense: the same, then its trace process
+            if n_fired:
+                _learning_output_jit(r_w, b, r_ints[b, 0], n, fired, a_in)
+            reward_step_jit(
+                b, n, k, fired, n_fired, r_inc[b, k_local], r_w, r_tag, r_x1, r_ty, r_ints, r_floats,
+                r_products, r_mask, r_rand[b, k_local, 0], r_rand[b, k_local, 1], r_rand[b, k_local, 2],
             )  # fmt: skip
         if n_fired or ring > 1:
             for i in range(n):
@@ -844,6 +869,7 @@ def _step_loop(
 
 if numba is not None:  # compiled lazily, on the first call, and cached on disk (`cache=True`)
     _wrap32_jit = numba.njit(cache=True, inline="always")(_wrap32_scalar)
+    _learning_output_jit = numba.njit(cache=True)(_learning_output)
     _step_kernel = numba.njit(cache=True, nogil=True)(_step_loop)
 
 
