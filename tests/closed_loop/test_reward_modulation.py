@@ -109,8 +109,8 @@ def _chip_session(on: str, rule: str = "reward_stdp"):
     return cls(fixed, CHIP_PERIOD * CHIP_PERIODS, bias_map), fixed
 
 
-def _run_chip(on: str, modulate_at: dict[int, float]):
-    session, fixed = _chip_session(on)
+def _run_chip(on: str, modulate_at: dict[int, float], rule: str = "reward_stdp"):
+    session, fixed = _chip_session(on, rule)
     for k in range(CHIP_PERIODS):
         if k in modulate_at:
             session.modulate(modulate_at[k])
@@ -135,17 +135,31 @@ def test_emulator_session_modulate_is_a_reward_at_the_next_step() -> None:
     frozen, _ = _run_chip("emulator", {})
     np.testing.assert_array_equal(frozen.weights["pq"].values[-1], frozen.weights["pq"].values[0])
     assert not np.array_equal(routed.weights["pq"].values[-1], routed.weights["pq"].values[0])
-    with pytest.raises(UnsupportedOnBackend, match="stdp"):  # pair-STDP networks stay refused
-        _chip_session("emulator", rule="stdp")
+    session, _ = _chip_session("emulator", rule="stdp")  # pair STDP runs, takes no reward
+    with pytest.raises(UnsupportedOnBackend, match="reward_stdp"):
+        session.modulate(1.0)
+    session.close()
 
 
 @pytest.mark.lava
-def test_lava_session_learns_from_rewards_as_the_emulator() -> None:
+@pytest.mark.parametrize(("rule", "modulate_at"), [("reward_stdp", {10: 0.8, 25: 0.5}), ("stdp", {})])
+def test_lava_session_learns_as_the_emulator(rule, modulate_at) -> None:
     """`LavaSession.modulate` (the trace processes' `extra` Var) gives Lava's closed loop the emulator
-    session's spikes and final weights bit for bit."""
-    emu, _ = _run_chip("emulator", {10: 0.8, 25: 0.5})
-    lava, _ = _run_chip("lava", {10: 0.8, 25: 0.5})
+    session's spikes and final weights bit for bit; pair STDP too."""
+    emu, _ = _run_chip("emulator", modulate_at, rule)
+    lava, _ = _run_chip("lava", modulate_at, rule)
     for name, steps in emu.spike_steps().items():
         np.testing.assert_array_equal(steps, lava.spike_steps()[name])
     np.testing.assert_array_equal(emu.weights["pq"].values, lava.weights["pq"].values)
     assert not np.array_equal(lava.weights["pq"].values[-1], lava.weights["pq"].values[0])
+
+
+def test_emulator_session_learns_pair_stdp_as_run_emulator() -> None:
+    """An stdp network in `EmulatorSession` (the kernel period by period) = `run_emulator`'s NumPy engine."""
+    from wormchip.backends.emulator import run_emulator
+
+    session_result, fixed = _run_chip("emulator", {}, "stdp")
+    ref = run_emulator(fixed, CHIP_PERIOD * CHIP_PERIODS, engine="numpy")
+    assert session_result.spike_counts() == ref.spike_counts()
+    np.testing.assert_array_equal(session_result.weights["pq"].values, ref.weights["pq"].values)
+    assert not np.array_equal(ref.weights["pq"].values[-1], ref.weights["pq"].values[0])

@@ -4,7 +4,7 @@ The kernel keeps its state in `KernelState` arrays between calls, so a run in ch
 integers as one long run (tested); each period's injected current becomes the bias register (`BiasMap`),
 exactly as `LavaSession` sets Lava's `bias_mant`/`bias_exp` Vars, so both stay bit-identical.
 
-reward_stdp blocks learn in the kernel; `modulate(amount)` adds a world's reward to the neuromodulator D of
+Plastic blocks (stdp, reward_stdp) learn in the kernel; `modulate(amount)` adds a world's reward to the neuromodulator D of
 every reward_stdp block at the first step of the next period (D += amount, as a reward pulse of the spec at
 that step), like `Brian2Session.modulate` (which raises D one step earlier).
 """
@@ -35,8 +35,6 @@ class EmulatorSession:
     """Advance a `FixedPointNetwork` period by period for up to `max_steps` steps (see `Session`)."""
 
     def __init__(self, net: FixedPointNetwork, max_steps: int, bias_map: BiasMap) -> None:
-        if net.plastic:
-            raise UnsupportedOnBackend("emulator closed loop", ["plastic (stdp) projections"])
         if numba is None:
             raise UnsupportedOnBackend("emulator closed loop", ["needs numba, which is not installed"])
         self.net, self.bias_map = net, bias_map
@@ -94,8 +92,8 @@ class EmulatorSession:
                 "wall_time_s": time.perf_counter() - self.started,
             },
         )
-        if self.net.reward_plastic:  # initial weights and those after the last step, as run_lava reports
-            initial = [b.weights for b in self.net.reward_plastic]
+        if self.net.plastic or self.net.reward_plastic:  # initial and final weights, as run_lava reports
+            initial = [b.weights for b in (*self.net.plastic, *self.net.reward_plastic)]
             result.weights = plastic_weight_traces(
                 self.net, [(0, initial), (self.step, self.state.weights())]
             )

@@ -6,10 +6,10 @@ A forked worker (own process group, shared memory logged, as `run_lava`) builds 
 spike counts (and v at its end) read from the recorder's memory maps; `close` reads the whole raster and
 stops the runtime. The world stays in the parent and never knows Lava runs the circuit. This is how a
 Loihi host program drives a chip: host ↔ chip messages once per control period, the network's dynamics
-in the chip's own arithmetic (here: Lava's bit-accurate models), nothing replayed. reward_stdp blocks learn
-inside the graph; `modulate(amount)` sets each of their trace processes' `extra` Var to the reward's D
-increment before the next period (added at its first step, as `EmulatorSession.modulate`), and `close`
-returns their initial and final weights.
+in the chip's own arithmetic (here: Lava's bit-accurate models), nothing replayed. Plastic blocks (stdp,
+reward_stdp) learn inside the graph; `modulate(amount)` sets the reward blocks' trace processes' `extra` Var
+to the reward's D increment before the next period (added at its first step, as `EmulatorSession.modulate`),
+and `close` returns every plastic block's initial and final weights.
 """
 
 from __future__ import annotations
@@ -57,8 +57,6 @@ class LavaSession:
         self, net: FixedPointNetwork, max_steps: int, bias_map: BiasMap, timeout_s: float = 60.0
     ) -> None:
         require_lava()
-        if net.plastic:
-            raise UnsupportedOnBackend("Lava closed loop", ["plastic (stdp) projections"])
         _preload_lava()
         self.net, self.bias_map, self.timeout_s = net, bias_map, timeout_s
         self.n_neurons, self.dt = net.n_neurons, net.dt
@@ -148,8 +146,8 @@ class LavaSession:
             {},
             {"backend": "lava", "steps": self.step, "wall_time_s": time.perf_counter() - self.started},
         )
-        if self.net.reward_plastic and weights:
-            initial = [block.weights for block in self.net.reward_plastic]
+        if weights:  # plastic networks: initial and final weights of every block
+            initial = [block.weights for block in (*self.net.plastic, *self.net.reward_plastic)]
             result.weights = plastic_weight_traces(self.net, [(0, initial), (self.step, weights)])
         return result
 
