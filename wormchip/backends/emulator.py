@@ -386,7 +386,7 @@ class KernelState:
     def chunk_args(self, args: list, start: int, stop: int, increments: np.ndarray) -> None:
         """Put the random numbers of steps [start, stop) and the reward blocks' D increments (`increments`,
         blocks × steps of the run) into the kernel's arguments (`_Prepared.kernel_args`, in place)."""
-        args[-7] = self.randoms.draw(stop - start)
+        args[-8] = self.randoms.draw(stop - start)
         args[-2] = self.reward_randoms.draw(stop - start)
         args[-1] = increments[:, start:stop]
 
@@ -577,7 +577,8 @@ def _numpy_loop(
             state.learn(fired, fired)
         for (state, traces), inc in zip(reward, increments):  # y1 and D from the trace process
             np.add(a_in, _wrap32(state.output(fired)), out=a_in, casting="unsafe")
-            y1, y2 = traces.step(fired, int(inc[k]))
+            mods = int(fired[state.block.modulators].sum())  # D += 1 per modulator spike, this step
+            y1, y2 = traces.step(fired, int(inc[k]) + mods * state.block.modulator_increment)
             state.learn(k, fired, fired, y1, y2)
         if (
             learners
@@ -690,6 +691,7 @@ def _step_loop(
     r_floats: np.ndarray,
     r_products: np.ndarray,
     r_mask: np.ndarray,
+    r_mod: np.ndarray,
     r_rand: np.ndarray,
     r_inc: np.ndarray,
     raster: np.ndarray,
@@ -837,7 +839,7 @@ def _step_loop(
                 _learning_output_jit(r_w, b, r_ints[b, 0], n, fired, a_in)
             reward_step_jit(
                 b, n, k, fired, n_fired, r_inc[b, k_local], r_w, r_tag, r_x1, r_ty, r_ints, r_floats,
-                r_products, r_mask, r_rand[b, k_local, 0], r_rand[b, k_local, 1], r_rand[b, k_local, 2],
+                r_products, r_mask, r_mod, r_rand[b, k_local, 0], r_rand[b, k_local, 1], r_rand[b, k_local, 2],
             )  # fmt: skip
         if n_fired or ring > 1:
             for i in range(n):

@@ -24,9 +24,10 @@ from wormchip.mappers.reward_stdp import RewardPlasticBlock
 @functools.cache
 def reward_trace_classes() -> tuple[type, type]:
     """The trace Process (ports s_in, s_out_y1..y3; `block` and `reward` as process parameters; `shape`: the
-    post neurons it serves, the block's rows or one core's; Var `extra`: a D increment added at the next
-    step, then cleared, set between runs by a closed loop) and its fixed-point model (defined lazily: Lava
-    imports only on Python 3.10)."""
+    post neurons it serves, the block's rows or one core's; `modulators`: positions in `s_in` of neurons
+    whose spikes add the block's `modulator_increment`; Var `extra`: a D increment added at the next step,
+    then cleared, set between runs by a closed loop) and its fixed-point model (defined lazily: Lava imports
+    only on Python 3.10)."""
     from lava.magma.core.decorator import implements, requires, tag
     from lava.magma.core.model.py.model import PyLoihiProcessModel
     from lava.magma.core.model.py.ports import PyInPort, PyOutPort
@@ -43,9 +44,16 @@ def reward_trace_classes() -> tuple[type, type]:
         """Post trace y1 and reward D of a three-factor block, sent as graded values every step."""
 
         def __init__(
-            self, *, shape: tuple[int], block: RewardPlasticBlock, reward: np.ndarray, name: str | None = None
+            self,
+            *,
+            shape: tuple[int],
+            block: RewardPlasticBlock,
+            reward: np.ndarray,
+            modulators: np.ndarray | None = None,
+            name: str | None = None,
         ) -> None:
-            super().__init__(shape=shape, block=block, reward=reward, name=name)
+            mods = np.zeros(0, dtype=np.int64) if modulators is None else modulators
+            super().__init__(shape=shape, block=block, reward=reward, modulators=mods, name=name)
             self.extra = Var(shape=(1,), init=0)  # a reward increment for the next step (closed loop)
             self.s_in = InPort(shape=shape)
             self.s_out_y1 = OutPort(shape=shape)
@@ -66,11 +74,14 @@ def reward_trace_classes() -> tuple[type, type]:
             super().__init__(proc_params)
             self.unit = RewardTraceUnit(proc_params["block"], proc_params["shape"][0])
             self.reward = proc_params["reward"]
+            self.modulators = proc_params["modulators"]
+            self.per_spike = proc_params["block"].modulator_increment
 
         def run_spk(self) -> None:
             post = self.s_in.recv().astype(bool)
             k = self.time_step - 1
             inc = (int(self.reward[k]) if k < len(self.reward) else 0) + int(self.extra[0])
+            inc += int(post[self.modulators].sum()) * self.per_spike  # D += 1 per modulator spike
             self.extra[0] = 0
             y1, y2 = self.unit.step(post, inc)
             self.s_out_y1.send(y1.astype(np.int32))

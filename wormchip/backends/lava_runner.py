@@ -42,7 +42,7 @@ import numpy as np
 
 from wormchip.backends.emulator import RECORDABLE, result_from_raster
 from wormchip.backends.lava_support import require_lava
-from wormchip.errors import WormchipError
+from wormchip.errors import UnsupportedOnBackend, WormchipError
 from wormchip.mappers.emit import GRADED_KINDS, emit
 from wormchip.mappers.fixed_point import GRADED_HALF, FixedPointNetwork
 from wormchip.result import Result
@@ -92,6 +92,14 @@ def run_lava(
         raise ValueError(f"cannot record {sorted(unknown)}; choose from {list(RECORDABLE)}")
     if steps < 1:
         raise ValueError(f"steps = {steps} must be ≥ 1 for Lava")
+    if (
+        core_of is not None
+        and np.unique(core_of).size > 1
+        and any(len(b.modulators) for b in net.reward_plastic)
+    ):
+        raise UnsupportedOnBackend(
+            "Lava on several cores", ["reward_stdp modulator neurons (their trace process reads one core)"]
+        )
     _preload_lava()
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="wormchip-lava-") as folder:
@@ -581,11 +589,13 @@ class LavaGraph:
         size_of = {core.core: core.size for core in self.plan.cores}
         block_of = {sub.block: sub.rule for sub in self.plan.reward}
         traces = {}
+        neurons_of = {core.core: core.neurons for core in self.plan.cores}
         for b, dst in self.plan.reward_traces():
             proc = traces_cls(
                 shape=(size_of[dst],),
                 block=block_of[b],
                 reward=block_of[b].reward,
+                modulators=np.searchsorted(neurons_of[dst], block_of[b].modulators),
                 name=f"wormchip_reward_traces_{b}" + ("" if single else f"_core{dst}"),
             )
             lif_of[dst].s_out.connect(proc.s_in)

@@ -92,19 +92,21 @@ REWARD_CODES = ("x0", "y0", "u", "x1", "y1", "y2", "t", "d")  # 3F dependencies 
 REWARD_WIDTHS = tuple(REWARD_FACTOR_WIDTHS.get(f, 0) for f in REWARD_CODES)
 # Columns of `RewardTables.ints`; `RewardTables.products[b, rule, q]` = (dependency, mantissa, right shift,
 # left shift, factor codes … (−1 after the last)), rule 0 = dt (tag_1), 1 = dw.
-R_EXP, R_SIGN, R_X_IMPULSE, R_PERIOD, R_Y_IMPULSE, R_Y_DECAY, R_D_DECAY, R_N_DT, R_N_DW = range(9)
+R_EXP, R_SIGN, R_X_IMPULSE, R_PERIOD, R_Y_IMPULSE, R_Y_DECAY, R_D_DECAY, R_N_DT, R_N_DW, R_MOD_INC = range(10)
 P_DEP, P_MANT, P_SHIFT, P_EXP7, P_FACTORS = range(5)
 
 
 class RewardTables:
     """The static part of a network's `RewardPlasticBlock`s for the numba kernel: integer parameters
-    (`R_*` columns), the x-trace and 3F y decays, the dt and dw products, the presence masks."""
+    (`R_*` columns), the x-trace and 3F y decays, the dt and dw products, the presence masks and the
+    modulator neurons (1 where a neuron's spikes raise the block's D)."""
 
     def __init__(self, blocks: tuple, n: int) -> None:
         states = [RewardLearningState(b) for b in blocks]
         nb = len(blocks)
         n_prod = max((max(len(s.dt_products), len(s.dw_products)) for s in states), default=0)
-        self.ints = np.zeros((nb, 9), dtype=np.int64)
+        self.ints = np.zeros((nb, 10), dtype=np.int64)
+        self.modulators = np.zeros((nb, n), dtype=np.int64)
         self.floats = np.zeros((nb, 2), dtype=np.float64)
         self.products = np.full((nb, 2, n_prod, P_FACTORS + MAX_FACTORS), -1, dtype=np.int64)
         self.mask = np.zeros((nb, n, n) if nb else (0, 0, 0), dtype=np.int64)
@@ -119,7 +121,9 @@ class RewardTables:
                 block.d_decay,
                 len(state.dt_products),
                 len(state.dw_products),
+                block.modulator_increment,
             )
+            self.modulators[b, block.modulators] = 1
             self.floats[b] = state.x_decay, state.y_decay
             self.mask[b] = block.mask
             for rule, products in enumerate((state.dt_products, state.dw_products)):
@@ -134,7 +138,7 @@ class RewardTables:
 
     def args(self) -> tuple[np.ndarray, ...]:
         """The kernel's reward-block arguments, in order."""
-        return self.ints, self.floats, self.products, self.mask
+        return self.ints, self.floats, self.products, self.mask, self.modulators
 
 
 def reward_initial_state(blocks: tuple, n: int) -> tuple[np.ndarray, ...]:
@@ -258,10 +262,14 @@ def _round7(acc: int, r: float) -> int:
 
 
 def _reward_step(
-    b, n, k, fired, n_fired, inc, w, tag, x1, ty, ints, floats, products, mask, rx, ry, rc,
+    b, n, k, fired, n_fired, inc, w, tag, x1, ty, ints, floats, products, mask, mod, rx, ry, rc,
 ) -> None:  # fmt: skip
     """One step of reward block b after its output: the trace process (`RewardTraceUnit.step` with this
-    step's spikes and D increment `inc`), then `RewardLearningState.learn` at emulator step k."""
+    step's spikes and D increment `inc` plus its modulator spikes'), then `RewardLearningState.learn` at
+    emulator step k."""
+    for i in range(n):
+        if mod[b, i] and fired[i]:
+            inc += ints[b, R_MOD_INC]
     y1 = np.empty(n, dtype=np.int64)
     y2 = np.empty(n, dtype=np.int64)
     half = 1 << (TRACE_FRAC_BITS - 1)

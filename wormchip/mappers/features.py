@@ -120,13 +120,14 @@ _ROWS = (
         "plasticity",
         Lowering.APPROXIMATION,
         "Lava LearningDense + Loihi3FLearningRule (fixed_pt, bit-approximate model), one per sign and rule, with a "
-        "trace process sending the post trace and D; eligibility in tag_1; cost: w_max spread, τ₊ rounding",
+        "trace process sending the post trace and D (reward pulses, modulator spikes: one core); eligibility in "
+        "tag_1; cost: w_max spread, τ₊ rounding",
     ),
     (
-        "plasticity:reward_stdp_modulators",
+        "plasticity:reward_stdp_combined",
         "plasticity",
         Lowering.UNSUPPORTED,
-        "reward_stdp with neuromodulator neurons (spikes raising D), or beside another learning rule on one projection",
+        "reward_stdp beside another learning rule on one projection (one LearningDense holds one rule)",
     ),
     ("plasticity:homeostatic_scaling", "plasticity", Lowering.UNSUPPORTED, "not lowered"),
     (

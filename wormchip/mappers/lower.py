@@ -62,7 +62,8 @@ class PlasticProjection:
     w ← clip(w + apre·w_max, 0, w_max)`; traces decay with `tau_plus`/`tau_minus` (s); pre before post.
     `rule` "reward_stdp" (Izhikevich 2007; Frémaux & Gerstner 2016): the pairings feed an eligibility c
     (`tau_c`) instead, `dw/dt = eta·c·D·w_max`, D per post neuron decays with `tau_D` and rises by
-    `reward_amounts[j]` at step `reward_steps[j]` (the rule `rule_name`'s pulses, binned as Brian2's generator).
+    `reward_amounts[j]` at step `reward_steps[j]` (the rule `rule_name`'s pulses, binned as Brian2's generator)
+    and by 1 per spike of the neuromodulator neurons `modulators` (indices).
     """
 
     name: str
@@ -82,6 +83,7 @@ class PlasticProjection:
     eta: float = 0.0
     reward_steps: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     reward_amounts: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    modulators: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def signed_weights(self, n: int) -> sp.csr_matrix:
         """The initial weights as a post × pre matrix (V per step), parallel synapses summed."""
@@ -472,10 +474,10 @@ class _Synapses:
         for rule in proj.plasticity:
             if rule.rule not in PLASTIC_RULES:
                 self.lw.unsupported(f"plasticity:{rule.rule}", f"{label} (rule {rule.name})")
-            elif rule.rule == "reward_stdp" and (len(rule.modulators) or len(learning) > 1):
-                what = "modulator neurons" if len(rule.modulators) else "with another learning rule"
+            elif rule.rule == "reward_stdp" and len(learning) > 1:
                 self.lw.unsupported(
-                    "plasticity:reward_stdp_modulators", f"{label} (rule {rule.name}, {what})"
+                    "plasticity:reward_stdp_combined",
+                    f"{label} (rule {rule.name}, with another learning rule)",
                 )
             elif proj.synapse not in ("exp_current", "exp_conductance") or proj.params.get("delay", 0.0):
                 what = (
@@ -755,6 +757,7 @@ def _recurrent_weights(
                 eta=float(rp["eta"]),
                 reward_steps=steps,
                 reward_amounts=np.asarray(rule.reward_amounts, dtype=float),
+                modulators=np.asarray(rule.modulators, dtype=np.int64),
             )
         plastic.append(
             PlasticProjection(

@@ -31,7 +31,7 @@ import numpy as np
 from wormchip import ir
 from wormchip.errors import QuantizationError
 from wormchip.mappers.fixed_point import TRACE_MAX, TRACE_TAU_MAX
-from wormchip.mappers.lower import LoweredNetwork
+from wormchip.mappers.lower import LoweredNetwork, simulate_lowered
 from wormchip.mappers.stdp import (
     SEED_STRIDE,
     U_SHIFT,
@@ -52,6 +52,7 @@ TAU_C_TOLERANCE = 0.025  # largest relative error of the eligibility decay per u
 RATE_MAX_HZ = 100.0  # trace impulses stay below saturation (127) under periodic firing at this rate (bursts)
 TAGS_PER_PAIRING = 16  # target tag increment of one full pairing (max |A|): headroom for ~16 pairings
 FACTOR_WIDTHS = {"x1": 7, "y1": 7, "y2": 7, "t": 9, "d": 9}  # lava.magma.core.learning.constants
+MODULATOR_MARGIN = 1.25  # d_max above the D that modulator spikes reach in the float run
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,8 @@ class RewardPlasticBlock:
     `d_lsb` (y2 = 1 is D = d_lsb); `c_lsb`: the eligibility c of one tag unit. `rng_seed`: Lava's trace streams.
     `syn_post`, `syn_pre`, `syn_projection`, `w_max`: the synapses, their projections and bounds in weight LSB
     (the clip is at 255), as `PlasticBlock`'s; `reward`: the D increment per step in the trace process's fixed
-    point (`reward_increment`; steps past its end get none), for a block inside a network.
+    point (`reward_increment`; steps past its end get none), for a block inside a network; each spike of the
+    neurons `modulators` (network indices) adds `modulator_increment` (D += 1) in the same step.
     """
 
     weights: np.ndarray
@@ -116,6 +118,8 @@ class RewardPlasticBlock:
     syn_projection: tuple[str, ...] = ()
     w_max: np.ndarray = field(default_factory=lambda: np.zeros(0))
     reward: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    modulators: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    modulator_increment: int = 0
 
     def __post_init__(self) -> None:
         w = np.asarray(self.weights, dtype=np.int64)
@@ -147,6 +151,7 @@ class RewardPlasticBlock:
         object.__setattr__(self, "syn_projection", tuple(self.syn_projection))
         object.__setattr__(self, "w_max", np.asarray(self.w_max, dtype=float))
         object.__setattr__(self, "reward", np.asarray(self.reward, dtype=np.int64))
+        object.__setattr__(self, "modulators", np.asarray(self.modulators, dtype=np.int64))
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -306,7 +311,8 @@ def reward_block_from_ir(
         or proj.synapse not in ("exp_current", "exp_conductance")
     ):
         raise QuantizationError(
-            f"projection {projection}: modulator neurons, delays and {proj.synapse} synapses are not lowered yet"
+            f"projection {projection}: modulator neurons, delays and {proj.synapse} synapses are not handled "
+            "by the one-block path (modulator neurons run in networks: lower, quantize)"
         )
     steps = int(round(network.duration / network.dt))
     pulses = np.floor(np.asarray(rule.reward_times) / network.dt + 1e-3).astype(np.int64)
@@ -351,7 +357,9 @@ def network_reward_blocks(
 
     Weights and their bounds are in the block's LSB (`s_i·2⁶·2^e` V per step); dw is scaled to the block's
     largest w_max (one amplitude per block, as `plastic_blocks`). `d_max` (the D that saturates y2) defaults
-    to the largest D the rule's pulses reach, or 1 without pulses; `rng_seed` = 4·(group index)."""
+    to the largest D the rule's pulses reach (with modulator neurons, plus 1 per modulator spike of the
+    lowered network's float run at its initial weights, `simulate_lowered`, with a 25 % margin), or 1 when
+    nothing raises D; `rng_seed` = 4·(group index)."""
     n, dt = lowered.n_neurons, lowered.dt
     blocks, notes = [], []
     errors = {
@@ -391,7 +399,12 @@ def network_reward_blocks(
         np.add.at(amounts, first.reward_steps[inside], first.reward_amounts[inside])
         block_d_max = d_max
         if block_d_max is None:
-            reached = float(np.max(_d_trajectory(amounts, first.tau_D / dt), initial=0.0))
+            expected = amounts
+            if len(first.modulators):  # D += 1 per modulator spike: from the float run, with a margin
+                spikes = simulate_lowered(lowered)[1]
+                expected = amounts + spikes[:, first.modulators].sum(axis=1)
+            reached = float(np.max(_d_trajectory(expected, first.tau_D / dt), initial=0.0))
+            reached *= MODULATOR_MARGIN if len(first.modulators) else 1.0
             block_d_max = reached if reached > 0 else 1.0
         block, err = reward_block(
             pre,
@@ -409,7 +422,14 @@ def network_reward_blocks(
         )
         names = tuple(proj.name for proj, sel in members for _ in range(int(sel.sum())))
         reward = np.array([block.reward_increment(a) for a in amounts], dtype=np.int64)
-        block = replace(block, syn_projection=names, w_max=wmax, reward=reward)
+        block = replace(
+            block,
+            syn_projection=names,
+            w_max=wmax,
+            reward=reward,
+            modulators=first.modulators,
+            modulator_increment=block.reward_increment(1.0) if len(first.modulators) else 0,
+        )
         errors["reward_ltp_amplitude"] = max(errors["reward_ltp_amplitude"], err["ltp_amplitude"])
         errors["reward_ltd_amplitude"] = max(errors["reward_ltd_amplitude"], err["ltd_amplitude"])
         errors["reward_tau_c"] = max(errors["reward_tau_c"], err["tau_c"])
