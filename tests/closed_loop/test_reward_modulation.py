@@ -118,16 +118,20 @@ def _run_chip(on: str, modulate_at: dict[int, float], rule: str = "reward_stdp")
     return session.close(), fixed
 
 
-def test_emulator_session_modulate_is_a_reward_at_the_next_step() -> None:
+@pytest.mark.parametrize("first", [0.8, -1.0])
+def test_emulator_session_modulate_is_a_reward_at_the_next_step(first: float) -> None:
     """`EmulatorSession.modulate` (numba kernel, period by period) = the block's reward raster holding the
     increment at the next period's first step, run by `run_emulator`'s NumPy engine: the same spikes and
-    final weights, bit for bit."""
+    final weights, bit for bit; a negative reward (D < 0, sent as y3) too."""
     from wormchip.backends.emulator import run_emulator
 
-    routed, fixed = _run_chip("emulator", {10: 0.8, 25: 0.5})
+    routed, fixed = _run_chip("emulator", {10: first, 25: 0.5})
     block = fixed.reward_plastic[0]
     reward = np.zeros(CHIP_PERIOD * CHIP_PERIODS, dtype=np.int64)
-    reward[[10 * CHIP_PERIOD, 25 * CHIP_PERIOD]] = [block.reward_increment(0.8), block.reward_increment(0.5)]
+    reward[[10 * CHIP_PERIOD, 25 * CHIP_PERIOD]] = [
+        block.reward_increment(first),
+        block.reward_increment(0.5),
+    ]
     pulsed = replace(fixed, reward_plastic=(replace(block, reward=reward),))
     ref = run_emulator(pulsed, len(reward), engine="numpy")
     assert routed.spike_counts() == ref.spike_counts() and sum(ref.spike_counts().values()) > 50
@@ -142,10 +146,14 @@ def test_emulator_session_modulate_is_a_reward_at_the_next_step() -> None:
 
 
 @pytest.mark.lava
-@pytest.mark.parametrize(("rule", "modulate_at"), [("reward_stdp", {10: 0.8, 25: 0.5}), ("stdp", {})])
+@pytest.mark.parametrize(
+    ("rule", "modulate_at"),
+    [("reward_stdp", {10: 0.8, 25: 0.5}), ("reward_stdp", {10: -1.0, 25: -0.5}), ("stdp", {})],
+)
 def test_lava_session_learns_as_the_emulator(rule, modulate_at) -> None:
     """`LavaSession.modulate` (the trace processes' `extra` Var) gives Lava's closed loop the emulator
-    session's spikes and final weights bit for bit; pair STDP too."""
+    session's spikes and final weights bit for bit, negative rewards (modulate(−1): D < 0 as y3) too; pair
+    STDP too."""
     emu, _ = _run_chip("emulator", modulate_at, rule)
     lava, _ = _run_chip("lava", modulate_at, rule)
     for name, steps in emu.spike_steps().items():

@@ -29,7 +29,7 @@ def test_reward_block_quantizes_the_rule() -> None:
     block, err = reward_block(PRE, POST, W0, (2, 4), RULE, 1e-3)
     assert block.decimate == 3  # τ_c = 1000 steps: the tag decays by 2⁻⁷ every 8 steps (e^(−8/1000): 2 % off)
     assert block.dt().endswith("- 1*2^-7 * u3 * t")
-    assert block.dw().endswith("* u3 * t * y2")
+    assert block.dw() == "2*2^-7 * u3 * t * y2 - 2*2^-7 * u3 * t * y3"  # D < 0 arrives as y3
     assert "y0 * x1 * d" in block.dt() and "x0 * y1 * d" in block.dt()
     np.testing.assert_array_equal(block.weights[POST, PRE], np.round(W0 * 255))
     assert (block.mask == MASK_PRESENT).sum() == len(PRE) and block.weights[block.mask == 0].sum() == 0
@@ -37,20 +37,38 @@ def test_reward_block_quantizes_the_rule() -> None:
     assert err["y1_tau"] < 1e-3 and err["tau_D"] < 1e-3
     assert block.x1_impulse <= 50 and block.y1_impulse <= 50  # bursts up to ~100 Hz stay below saturation
     assert eligibility_decay(20.0) == (1, 12)  # fast eligibility: every 2 steps, 12·2⁻⁷ ≈ 1 − e^(−2/20)
-    with pytest.raises(QuantizationError):
-        block.reward_increment(-1.0)
+    assert block.reward_increment(-1.0) == -block.reward_increment(1.0)
 
 
 def test_trace_unit_keeps_brian2s_order() -> None:
     """y1 is sent without this step's post spike (pre pathway first); D is sent as before this step's reward."""
     block, _ = reward_block(PRE, POST, W0, (2, 4), RULE, 1e-3)
     unit = RewardTraceUnit(block)
-    y1, y2 = unit.step(np.array([True, False]), block.reward_increment(1.0))
+    y1, y2, y3 = unit.step(np.array([True, False]), block.reward_increment(1.0))
     np.testing.assert_array_equal(y1, 0)
     np.testing.assert_array_equal(y2, 0)
-    y1, y2 = unit.step(np.array([False, False]), 0)
+    y1, y2, y3 = unit.step(np.array([False, False]), 0)
     assert y1[0] == round(block.y1_impulse * np.exp(-1 / 20)) and y1[1] == 0
     np.testing.assert_array_equal(y2, round(1.0 / block.d_lsb))
+    np.testing.assert_array_equal(y3, 0)
+
+
+def test_trace_unit_sends_a_negative_reward_as_y3() -> None:
+    """D < 0 goes out as y3 = −D (y2 = 0) and decays as a positive D of the same size; |D| saturates at 127."""
+    block, _ = reward_block(PRE, POST, W0, (2, 4), RULE, 1e-3)
+    pos, neg = RewardTraceUnit(block), RewardTraceUnit(block)
+    pos.step(np.zeros(2, dtype=bool), block.reward_increment(1.0))
+    neg.step(np.zeros(2, dtype=bool), block.reward_increment(-1.0))
+    for _ in range(50):
+        _, y2_pos, y3_pos = pos.step(np.zeros(2, dtype=bool), 0)
+        _, y2_neg, y3_neg = neg.step(np.zeros(2, dtype=bool), 0)
+        np.testing.assert_array_equal(y3_neg, y2_pos)
+        np.testing.assert_array_equal(y2_neg, 0)
+        np.testing.assert_array_equal(y3_pos, 0)
+    assert y3_neg[0] > 0
+    neg.step(np.zeros(2, dtype=bool), block.reward_increment(-100.0))
+    _, _, y3 = neg.step(np.zeros(2, dtype=bool), 0)
+    np.testing.assert_array_equal(y3, 127)
 
 
 def poisson_rasters(
@@ -61,10 +79,13 @@ def poisson_rasters(
 
 
 @pytest.mark.lava
-@pytest.mark.parametrize("sign", [1, -1])
-def test_emulator_learns_three_factor_bit_exactly_as_lava(sign: int) -> None:
-    """Weights and tags of a 3 × 4 block (Poisson spikes at 60 Hz, 4 reward pulses, one saturating y2) equal
-    Lava's after every 20 of 400 steps."""
+@pytest.mark.parametrize(
+    ("sign", "amounts"),
+    [(1, (1.0, 1.5, 1.5, 0.5)), (-1, (1.0, 1.5, 1.5, 0.5)), (1, (1.0, -1.5, -1.5, 0.5))],
+)
+def test_emulator_learns_three_factor_bit_exactly_as_lava(sign: int, amounts: tuple[float, ...]) -> None:
+    """Weights and tags of a 3 × 4 block (Poisson spikes at 60 Hz, 4 reward pulses, one saturating y2, or
+    with negative pulses: D changes sign, y3 saturates) equal Lava's after every 20 of 400 steps."""
     from wormchip.backends.lava_reward import run_reward_block_lava
 
     pre, post = poisson_rasters(5, 400, 4, 3, 0.06)
@@ -74,7 +95,7 @@ def test_emulator_learns_three_factor_bit_exactly_as_lava(sign: int) -> None:
         pre_i, post_i, w0, (3, 4), RULE | {"tau_c": 0.1, "eta": 40.0}, 1e-3, sign, d_max=2.0
     )
     reward = np.zeros(400, dtype=np.int64)
-    reward[[30, 150, 160, 300]] = [block.reward_increment(a) for a in (1.0, 1.5, 1.5, 0.5)]
+    reward[[30, 150, 160, 300]] = [block.reward_increment(a) for a in amounts]
     emu = run_reward_block(block, pre, post, reward, 20)
     lava = run_reward_block_lava(block, pre, post, reward, 20)
     np.testing.assert_array_equal(emu["weights"], lava["weights"])
@@ -118,13 +139,15 @@ def brian2_reward_stdp(
     return np.asarray(mon.w).T
 
 
-def test_weight_curves_follow_brian2() -> None:
+@pytest.mark.parametrize("amount", [0.5, -0.5])
+def test_weight_curves_follow_brian2(amount: float) -> None:
     """Δw/w_max every 10 ms over 3 s (4 pre, 2 post, 6 synapses; pre Poisson 10 Hz, post 0 fires 5 ms after
-    pre 0 and 1, post 1 5 ms before pre 2 and 3, plus 5 Hz noise; reward pulses of 0.5 every 500 ms) against
-    Brian2's rule driven by the same spikes.
+    pre 0 and 1, post 1 5 ms before pre 2 and 3, plus 5 Hz noise; reward pulses of `amount` every 500 ms)
+    against Brian2's rule driven by the same spikes.
 
     Measured (default streams): RMS error 3.7 % of the largest |Δw| in Brian2 (0.39 w_max), largest point
-    11.3 %. Over 12 random streams (trace and rounding seeds varied) 2.5–9.5 % RMS, largest point 8–22 %, while
+    11.3 %; with pulses of −0.5 (D < 0 sent as y3, the curves mirrored) 2.9 % RMS, largest point 8.0 %.
+    Over 12 random streams (trace and rounding seeds varied) 2.5–9.5 % RMS, largest point 8–22 %, while
     the mean curve is within 1.7 % RMS (largest 5.6 %): the single-run error is the stochastic rounding of
     8-bit weights (≈ 0.4 LSB per update every 8 steps) and of the eligibility tags (6.6 per pairing)."""
     dt, steps = 1e-3, 3000
@@ -137,15 +160,14 @@ def test_weight_curves_follow_brian2() -> None:
     post[before[before >= 0], 1] = True
     post |= rng.random((steps, 2)) < 0.005
     rewards = np.arange(250, steps, 500)
-    ref = brian2_reward_stdp(pre, post, rewards, 0.5, dt, 10)
+    ref = brian2_reward_stdp(pre, post, rewards, amount, dt, 10)
     block, _ = reward_block(PRE, POST, W0, (2, 4), RULE, dt, d_max=1.0)
     reward = np.zeros(steps, dtype=np.int64)
-    reward[rewards] = block.reward_increment(0.5)
+    reward[rewards] = block.reward_increment(amount)
     chip = run_reward_block(block, pre, post, reward, 10)["weights"][:, POST, PRE] / 255
     dw_b2, dw_chip = ref - W0, chip - W0
-    assert (
-        ref.min() > 0.2 and ref.max() < 0.9
-    )  # inside [0, w_max]: the chip's clip stays out of the comparison
+    lo, hi = (0.2, 0.9) if amount > 0 else (0.05, 0.96)  # the negative pulses mirror the curves
+    assert ref.min() > lo and ref.max() < hi  # inside [0, w_max]: the chip's clip stays out of the comparison
     scale = np.abs(dw_b2).max()
     err = (dw_chip - dw_b2) / scale
     assert np.sqrt(np.mean(err**2)) < 0.1
@@ -242,11 +264,13 @@ run: {dt: "1 ms", duration: "3000 ms", seed: SEED}
 """
 
 
-def reward_network(scale: str = "0.4 nA", post_bias: str = "0 nA", seed: int = 1):
+def reward_network(scale: str = "0.4 nA", post_bias: str = "0 nA", seed: int = 1, last: float = 1.0):
+    """The reward network; `last`: the amount of the third pulse (negative: D changes sign)."""
     from wormchip.circuits.build import build
     from wormchip.circuits.loader import parse_spec
 
     text = REWARD_NETWORK.replace("SCALE", scale).replace("POST_BIAS", post_bias).replace("SEED", str(seed))
+    text = text.replace('{time: "1500 ms", amount: 1.0}', f'{{time: "1500 ms", amount: {last!r}}}')
     return build(parse_spec(text))
 
 
@@ -349,16 +373,20 @@ def test_quantize_builds_reward_blocks_and_the_emulator_runs_them() -> None:
         )
 
 
-@pytest.mark.parametrize(("scale", "post_bias"), [("0.4 nA", "0 nA"), ("0.4 pA", "0.15 nA")])
-def test_numba_engine_learns_three_factor_bit_exactly_as_numpy(scale, post_bias, monkeypatch) -> None:
+@pytest.mark.parametrize(
+    ("scale", "post_bias", "last"),
+    [("0.4 nA", "0 nA", 1.0), ("0.4 pA", "0.15 nA", 1.0), ("0.4 nA", "0 nA", -2.5)],
+)
+def test_numba_engine_learns_three_factor_bit_exactly_as_numpy(scale, post_bias, last, monkeypatch) -> None:
     """The numba engine's reward blocks (`learning_kernel.reward_step_jit`) = the NumPy engine's: spikes, u,
-    v and the weights every 50 steps over the 3 s run (three pulses), cut into odd chunks."""
+    v and the weights every 50 steps over the 3 s run (three pulses; the last one of −2.5 turns D negative,
+    sent as y3), cut into odd chunks."""
     from wormchip.backends import emulator
     from wormchip.backends.emulator import run_emulator
     from wormchip.mappers.lower import lower
     from wormchip.mappers.quantize import quantize
 
-    fixed, _ = quantize(lower(reward_network(scale, post_bias)))
+    fixed, _ = quantize(lower(reward_network(scale, post_bias, last=last)))
     monkeypatch.setattr(emulator, "CHUNK_STEPS", 173)
     fast = run_emulator(fixed, 3000, engine="numba", weight_every=50)
     ref = run_emulator(fixed, 3000, engine="numpy", weight_every=50)

@@ -578,8 +578,8 @@ def _numpy_loop(
         for (state, traces), inc in zip(reward, increments):  # y1 and D from the trace process
             np.add(a_in, _wrap32(state.output(fired)), out=a_in, casting="unsafe")
             mods = int(fired[state.block.modulators].sum())  # D += 1 per modulator spike, this step
-            y1, y2 = traces.step(fired, int(inc[k]) + mods * state.block.modulator_increment)
-            state.learn(k, fired, fired, y1, y2)
+            y = traces.step(fired, int(inc[k]) + mods * state.block.modulator_increment)
+            state.learn(k, fired, fired, *y)
         if (
             learners
             and samples is not None

@@ -1,8 +1,8 @@
 """Run a `RewardPlasticBlock` in Lava 0.10: `LearningDense` + `Loihi3FLearningRule` + the trace process.
 
 Pre spikes come from a RingBuffer into `s_in`, post spikes from another into `s_in_bap` and into the trace
-process (`RewardTraces`, running `wormchip.backends.reward_learning.RewardTraceUnit`), whose y1, y2 (and a
-zero y3) go to `s_in_y1`, `s_in_y2`, `s_in_y3`. The run is isolated in a forked worker like `run_lava`.
+process (`RewardTraces`, running `wormchip.backends.reward_learning.RewardTraceUnit`), whose y1, y2 = max(D, 0)
+and y3 = max(−D, 0) go to `s_in_y1`, `s_in_y2`, `s_in_y3`. The run is isolated in a forked worker like `run_lava`.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ def reward_trace_classes() -> tuple[type, type]:
     from wormchip.backends.reward_learning import RewardTraceUnit
 
     class RewardTraces(AbstractProcess):
-        """Post trace y1 and reward D of a three-factor block, sent as graded values every step."""
+        """Post trace y1 and reward D (y2 its positive, y3 its negative part) of a three-factor block, sent as
+        graded values every step."""
 
         def __init__(
             self,
@@ -83,10 +84,10 @@ def reward_trace_classes() -> tuple[type, type]:
             inc = (int(self.reward[k]) if k < len(self.reward) else 0) + int(self.extra[0])
             inc += int(post[self.modulators].sum()) * self.per_spike  # D += 1 per modulator spike
             self.extra[0] = 0
-            y1, y2 = self.unit.step(post, inc)
+            y1, y2, y3 = self.unit.step(post, inc)
             self.s_out_y1.send(y1.astype(np.int32))
             self.s_out_y2.send(y2.astype(np.int32))
-            self.s_out_y3.send(np.zeros(len(y1), dtype=np.int32))
+            self.s_out_y3.send(y3.astype(np.int32))
 
     return RewardTraces, PyRewardTracesModel
 

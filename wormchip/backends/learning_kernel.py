@@ -88,7 +88,17 @@ class PlasticRandoms:
         return out
 
 
-REWARD_CODES = ("x0", "y0", "u", "x1", "y1", "y2", "t", "d")  # 3F dependencies and factors: code = index
+REWARD_CODES = (
+    "x0",
+    "y0",
+    "u",
+    "x1",
+    "y1",
+    "y2",
+    "t",
+    "d",
+    "y3",
+)  # 3F dependencies and factors: code = index
 REWARD_WIDTHS = tuple(REWARD_FACTOR_WIDTHS.get(f, 0) for f in REWARD_CODES)
 # Columns of `RewardTables.ints`; `RewardTables.products[b, rule, q]` = (dependency, mantissa, right shift,
 # left shift, factor codes … (−1 after the last)), rule 0 = dt (tag_1), 1 = dw.
@@ -219,7 +229,7 @@ def _learn(
                 )
 
 
-def _reward_value(b, i, j, code, fired, u, x1, y1, y2, tag, mask) -> int:
+def _reward_value(b, i, j, code, fired, u, x1, y1, y2, y3, tag, mask) -> int:
     """The value of dependency or factor `code` (`REWARD_CODES`) at synapse (i, j) of reward block b."""
     if code == 0:
         return 1 if fired[j] else 0
@@ -235,20 +245,22 @@ def _reward_value(b, i, j, code, fired, u, x1, y1, y2, tag, mask) -> int:
         return y2[i]
     if code == 6:
         return tag[b, i, j]
-    return mask[b, i, j]
+    if code == 7:
+        return mask[b, i, j]
+    return y3[i]
 
 
-def _reward_apply(b, rule, acc, i, j, fired, u, x1, y1, y2, tag, mask, ints, products) -> int:
+def _reward_apply(b, rule, acc, i, j, fired, u, x1, y1, y2, y3, tag, mask, ints, products) -> int:
     """Lava's bit-approximate applier over the products of rule 0 (dt) or 1 (dw), onto `acc`."""
     for q in range(ints[b, R_N_DT + rule]):
         row = products[b, rule, q]
-        val = _reward_value_jit(b, i, j, row[P_DEP], fired, u, x1, y1, y2, tag, mask)
+        val = _reward_value_jit(b, i, j, row[P_DEP], fired, u, x1, y1, y2, y3, tag, mask)
         for f in range(MAX_FACTORS):
             c = row[P_FACTORS + f]
             if c < 0:
                 break
             width = REWARD_WIDTHS_T[c]
-            x = _reward_value_jit(b, i, j, c, fired, u, x1, y1, y2, tag, mask)
+            x = _reward_value_jit(b, i, j, c, fired, u, x1, y1, y2, y3, tag, mask)
             val *= min(max(x, -(1 << width)), (1 << width) - 1)
         val = ((val * row[P_MANT]) >> row[P_SHIFT]) << row[P_EXP7]
         acc = min(max(acc + min(max(val, ACC_MIN), ACC_MAX), ACC_MIN), ACC_MAX)
@@ -272,15 +284,21 @@ def _reward_step(
             inc += ints[b, R_MOD_INC]
     y1 = np.empty(n, dtype=np.int64)
     y2 = np.empty(n, dtype=np.int64)
+    y3 = np.empty(n, dtype=np.int64)
     half = 1 << (TRACE_FRAC_BITS - 1)
     top = TRACE_MAX << TRACE_FRAC_BITS
     for i in range(n):
         ty[b, 0, i] = (ty[b, 0, i] * ints[b, R_Y_DECAY]) >> DECAY_BITS
         y1[i] = min((ty[b, 0, i] + half) >> TRACE_FRAC_BITS, TRACE_MAX)
-        y2[i] = min((ty[b, 1, i] + half) >> TRACE_FRAC_BITS, TRACE_MAX)
+        d = ty[b, 1, i]
+        y2[i] = min((max(d, 0) + half) >> TRACE_FRAC_BITS, TRACE_MAX)
+        y3[i] = min((max(-d, 0) + half) >> TRACE_FRAC_BITS, TRACE_MAX)
         if fired[i]:
             ty[b, 0, i] = min(ty[b, 0, i] + ints[b, R_Y_IMPULSE], top)
-        ty[b, 1, i] = min(((ty[b, 1, i] * ints[b, R_D_DECAY]) >> DECAY_BITS) + inc, top)
+        decayed = (
+            (d * ints[b, R_D_DECAY]) >> DECAY_BITS if d >= 0 else -((-d * ints[b, R_D_DECAY]) >> DECAY_BITS)
+        )
+        ty[b, 1, i] = min(max(decayed + inc, -top), top)
     for j in range(n):
         x1[b, j] = _decay_trace_jit(x1[b, j], floats[b, 0], rx)
         if fired[j]:
@@ -288,20 +306,21 @@ def _reward_step(
     u = 1 if (k + 1) % ints[b, R_PERIOD] == 0 else 0
     if not (u or n_fired):
         return
-    for i in range(n):  # the received y1, y2 decay once more (Lava's 3F post τ), one random number
+    for i in range(n):  # the received y1, y2, y3 decay once more (Lava's 3F post τ), one random number
         y1[i] = _decay_trace_jit(y1[i], floats[b, 1], ry)
         y2[i] = _decay_trace_jit(y2[i], floats[b, 1], ry)
+        y3[i] = _decay_trace_jit(y3[i], floats[b, 1], ry)
     lo, hi = (0, 255) if ints[b, R_SIGN] > 0 else (-255, 0)
     for i in range(n):
         for j in range(n):
             if mask[b, i, j] == 0 or not (u or fired[i] or fired[j]):
                 continue  # absent synapses stay 0; without u or a spike every product is 0
             acc_w = _reward_apply_jit(
-                b, 1, w[b, i, j] << 7, i, j, fired, u, x1, y1, y2, tag, mask, ints, products
+                b, 1, w[b, i, j] << 7, i, j, fired, u, x1, y1, y2, y3, tag, mask, ints, products
             )
             acc_w = max(0, acc_w) if ints[b, R_SIGN] > 0 else min(0, acc_w)
             acc_t = _reward_apply_jit(
-                b, 0, tag[b, i, j] << 7, i, j, fired, u, x1, y1, y2, tag, mask, ints, products
+                b, 0, tag[b, i, j] << 7, i, j, fired, u, x1, y1, y2, y3, tag, mask, ints, products
             )
             w[b, i, j] = min(max(_round7_jit(acc_w, rc), lo), hi)
             tag[b, i, j] = min(max(_round7_jit(acc_t, rc), TAG_MIN), TAG_MAX)

@@ -1,7 +1,7 @@
 """Three-factor STDP in fixed point: the trace process and a bit-exact NumPy model of Lava's LearningDense.
 
 `RewardTraceUnit` is the small fixed-point process that sends a `RewardPlasticBlock` its post trace y1 and
-reward D (as y2) every step; Lava runs the same code (`wormchip.backends.lava_reward`), so it is exact there
+reward D (its positive part as y2, its negative part as y3) every step; Lava runs the same code (`wormchip.backends.lava_reward`), so it is exact there
 by construction. `RewardLearningState` re-implements Lava 0.10's `PyLearningDenseModelBitApproximate` with a
 `Loihi3FLearningRule` (lava/magma/core/model/py/connection.py, learning_rule_applier.py), for what
 `wormchip.mappers.reward_stdp` emits, t_epoch = 1:
@@ -9,8 +9,8 @@ by construction. `RewardLearningState` re-implements Lava 0.10's `PyLearningDens
 1. the output uses the weights before this step's learning (as a Dense);
 2. random draws as for two-factor STDP (`wormchip.backends.learning`): each TraceRandom advances twice, then
    ConnVarRandom (seed 2) once; one uniform each for x decay, y decay and the rounding of both tag_1 and w;
-3. x1: decay with stochastic rounding, impulse on a pre spike, clip to 127. The received y1, y2 are decayed
-   once with Lava's 3F post time constant 2¹⁶ − 1 (one random number for both; mostly the identity);
+3. x1: decay with stochastic rounding, impulse on a pre spike, clip to 127. The received y1, y2, y3 are
+   decayed once with Lava's 3F post time constant 2¹⁶ − 1 (one random number for all; mostly the identity);
 4. dt and dw are both evaluated on the step's old tag_1 and weights (u = 1 when Lava's time step k + 1 is a
    multiple of 2^decimate), each product `dep·Π clip(factor)·m >> max(0, Σwidths + 4 − 15) << (e + 7)`,
    saturated to ±2¹⁵, summed; w: sign clamp; both rounded with the same random number at 2⁷, `>> 7`,
@@ -49,8 +49,10 @@ class RewardTraceUnit:
 
     Each step: y1 decays, is sent (rounded, ≤ 127), then gains `y1_impulse` per post spike (Brian2's
     pre-before-post order: a same-step pre spike sees the trace without this spike). D is sent as it was
-    after the previous step (Brian2's state update reads it before this step's events), then decays and
-    gains the step's reward increment (`RewardPlasticBlock.reward_increment`)."""
+    after the previous step (Brian2's state update reads it before this step's events), its positive part as
+    y2 and its negative part as y3 (Lava clips received traces below 0), then decays (its magnitude, so
+    either sign decays alike) and gains the step's reward increment (`RewardPlasticBlock.reward_increment`),
+    |D| saturating at 127."""
 
     def __init__(self, block: RewardPlasticBlock, n_post: int | None = None) -> None:
         n_post = block.shape[0] if n_post is None else n_post
@@ -59,14 +61,17 @@ class RewardTraceUnit:
         self.impulse = block.y1_impulse << TRACE_FRAC_BITS
         self.y1_decay, self.d_decay = block.y1_decay, block.d_decay
 
-    def step(self, post: np.ndarray, reward: int) -> tuple[np.ndarray, np.ndarray]:
-        """(y1, y2) to send this step, for the post spikes `post` and the reward increment `reward`."""
+    def step(self, post: np.ndarray, reward: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(y1, y2, y3) to send this step, for the post spikes `post` and the reward increment `reward`."""
+        top = TRACE_MAX << TRACE_FRAC_BITS
         self.y1 = (self.y1 * self.y1_decay) >> DECAY_BITS
         y1 = np.minimum((self.y1 + HALF) >> TRACE_FRAC_BITS, TRACE_MAX)
-        y2 = np.minimum((self.d + HALF) >> TRACE_FRAC_BITS, TRACE_MAX)
-        self.y1 = np.minimum(self.y1 + self.impulse * post, TRACE_MAX << TRACE_FRAC_BITS)
-        self.d = np.minimum(((self.d * self.d_decay) >> DECAY_BITS) + reward, TRACE_MAX << TRACE_FRAC_BITS)
-        return y1.astype(np.int64), y2.astype(np.int64)
+        y2 = np.minimum((np.maximum(self.d, 0) + HALF) >> TRACE_FRAC_BITS, TRACE_MAX)
+        y3 = np.minimum((np.maximum(-self.d, 0) + HALF) >> TRACE_FRAC_BITS, TRACE_MAX)
+        self.y1 = np.minimum(self.y1 + self.impulse * post, top)
+        decayed = np.sign(self.d) * ((np.abs(self.d) * self.d_decay) >> DECAY_BITS)
+        self.d = np.clip(decayed + reward, -top, top)
+        return y1.astype(np.int64), y2.astype(np.int64), y3.astype(np.int64)
 
 
 class RewardLearningState:
@@ -89,8 +94,10 @@ class RewardLearningState:
         """The block's a_out for the pre spikes `fired`, with this step's (not yet learnt) weights."""
         return dense_output(self.w, fired, self.block.weight_exp)
 
-    def learn(self, step: int, pre: np.ndarray, post: np.ndarray, y1: np.ndarray, y2: np.ndarray) -> None:
-        """Learning at emulator step `step` (Lava's time step + 1) from the spikes and the received y1, y2."""
+    def learn(
+        self, step: int, pre: np.ndarray, post: np.ndarray, y1: np.ndarray, y2: np.ndarray, y3: np.ndarray
+    ) -> None:
+        """Learning at emulator step `step` (Lava's time step + 1) from the spikes and the received y1..y3."""
         for _ in range(2):
             rx = self.x_rng.random(1)[0]
             ry = self.y_rng.random(1)[0]
@@ -108,6 +115,7 @@ class RewardLearningState:
             "x1": self.x1[None, :],
             "y1": stochastic_decay(y1, self.y_decay, ry)[:, None],
             "y2": stochastic_decay(y2, self.y_decay, ry)[:, None],
+            "y3": stochastic_decay(y3, self.y_decay, ry)[:, None],
             "t": self.tag,
             "d": b.mask,
         }
@@ -133,8 +141,7 @@ def run_reward_block(
     weights, tags, output = [], [], np.zeros((steps, block.shape[0]), dtype=np.int64)
     for k in range(steps):
         output[k] = state.output(pre[k])
-        y1, y2 = traces.step(post[k], int(reward[k]))
-        state.learn(k, pre[k], post[k], y1, y2)
+        state.learn(k, pre[k], post[k], *traces.step(post[k], int(reward[k])))
         if (k + 1) % sample_every == 0:
             weights.append(state.w.copy())
             tags.append(state.tag.copy())

@@ -11,10 +11,12 @@ On the chip (docs/compiler.md, "Three-factor STDP through LearningDense"):
 - c is tag_1 (`t`), in units of `c_lsb`: `dt = ±V₊·y0·x1·d ± V₋·x0·y1·d − λ·u_k·t`. The pairing products carry
   tag_2 (`d`) = 32 on present synapses (0 elsewhere) as presence mask: their 20-bit products are shifted right
   by 5 bits, so d = 32 is neutral and absent entries never gain eligibility (hence never weight);
-- the post trace y1 and the reward D (sent as y2) come every step from a small fixed-point process
+- the post trace y1 and the reward D come every step from a small fixed-point process
   (`wormchip.backends.reward_learning.RewardTraceUnit`): y1 is sent before this step's post spike is added,
-  which is Brian2's pre-before-post order (Δt = 0 is pure LTP, no correction product needed);
-- `dw = ±K·u_k·t·y2`, applied every 2^k steps (Lava's decimated dependency u_k, one k per rule): the tag's
+  which is Brian2's pre-before-post order (Δt = 0 is pure LTP, no correction product needed); D is signed,
+  sent as its positive part y2 = max(D, 0) and its negative part y3 = max(−D, 0) (Lava clips received post
+  traces to [0, 127], so one trace cannot carry a negative reward);
+- `dw = ±K·u_k·t·y2 ∓ K·u_k·t·y3` (two products, the second with the negated mantissa), applied every 2^k steps (Lava's decimated dependency u_k, one k per rule): the tag's
   decay λ = m·2^e ≥ 2⁻⁷ per update needs τ_c/2^k ≲ 128 steps, so slow eligibility (τ_c = 1 s at 1 ms) is
   decayed and read out every 2^k steps, the weight change scaled by 2^k;
 - K = m·2^(e−5) LSB per (t·y2) per update is a single product (t·y2 is shifted by 5 bits), so c_lsb is
@@ -51,7 +53,7 @@ DECIMATE_MAX = 9  # Lava reads the decimate exponent of `u<k>` as one digit
 TAU_C_TOLERANCE = 0.025  # largest relative error of the eligibility decay per update before k grows
 RATE_MAX_HZ = 100.0  # trace impulses stay below saturation (127) under periodic firing at this rate (bursts)
 TAGS_PER_PAIRING = 16  # target tag increment of one full pairing (max |A|): headroom for ~16 pairings
-FACTOR_WIDTHS = {"x1": 7, "y1": 7, "y2": 7, "t": 9, "d": 9}  # lava.magma.core.learning.constants
+FACTOR_WIDTHS = {"x1": 7, "y1": 7, "y2": 7, "y3": 7, "t": 9, "d": 9}  # lava.magma.core.learning.constants
 MODULATOR_MARGIN = 1.25  # d_max above the D that modulator spikes reach in the float run
 
 
@@ -59,7 +61,8 @@ MODULATOR_MARGIN = 1.25  # d_max above the D that modulator spikes reach in the 
 class RewardProduct:
     """One product of a three-factor rule: `mantissa·2^exponent · dependency · Π factors`.
 
-    Dependencies x0, y0 (spikes) and u (every 2^k steps); factors x1, y1, y2 (traces), t (tag_1), d (tag_2)."""
+    Dependencies x0, y0 (spikes) and u (every 2^k steps); factors x1, y1, y2, y3 (traces), t (tag_1), d
+    (tag_2)."""
 
     dependency: str
     factors: tuple[str, ...]
@@ -89,9 +92,9 @@ class RewardPlasticBlock:
 
     `weights` in [0, 255] (`sign` +1, EXCITATORY) or [−255, 0] (−1, INHIBITORY), 0 where `mask` (tag_2) is 0;
     `dt_products` learn the eligibility tag_1 (starting at 0), `dw_products` the weight, u every
-    2^`decimate` steps. Pre trace x1: `x1_impulse`, `x1_tau` steps (Lava's). Post trace y1 and reward D (y2)
-    come from the trace process: `y1_impulse`, decays `y1_decay`/`d_decay` (×2⁻¹⁶ per step), D in units of
-    `d_lsb` (y2 = 1 is D = d_lsb); `c_lsb`: the eligibility c of one tag unit. `rng_seed`: Lava's trace streams.
+    2^`decimate` steps. Pre trace x1: `x1_impulse`, `x1_tau` steps (Lava's). Post trace y1 and reward D
+    (y2 = max(D, 0), y3 = max(−D, 0)) come from the trace process: `y1_impulse`, decays `y1_decay`/`d_decay`
+    (×2⁻¹⁶ per step), D in units of `d_lsb` (y2 = 1 is D = d_lsb, |D| saturates at 127·d_lsb); `c_lsb`: the eligibility c of one tag unit. `rng_seed`: Lava's trace streams.
     `syn_post`, `syn_pre`, `syn_projection`, `w_max`: the synapses, their projections and bounds in weight LSB
     (the clip is at 255), as `PlasticBlock`'s; `reward`: the D increment per step in the trace process's fixed
     point (`reward_increment`; steps past its end get none), for a block inside a network; each spike of the
@@ -166,11 +169,7 @@ class RewardPlasticBlock:
         return _series(self.dw_products, self.decimate)
 
     def reward_increment(self, amount: float) -> int:
-        """A reward pulse `amount` (added to D) in the trace process's fixed point (D/d_lsb·2⁸)."""
-        if amount < 0:
-            raise QuantizationError(
-                "negative rewards are not supported (Lava clips y2 below 0 on post spikes)"
-            )
+        """A reward pulse `amount` (added to D, either sign) in the trace process's fixed point (D/d_lsb·2⁸)."""
         return int(round(amount / self.d_lsb * 2**TRACE_FRAC_BITS))
 
 
@@ -224,7 +223,7 @@ def reward_block(
     """The block of synapses `pre[k] → post[k]` with initial weights `w0[k]` as fractions of 255 LSB (in [0, 1]).
 
     `params`: the `reward_stdp` rule in SI (A_plus, A_minus, tau_plus, tau_minus, tau_c, tau_D, eta); `d_max`:
-    the D that saturates y2 (127); `w_top`: w_max in weight LSB, which scales dw (255 unless the block's rows
+    the |D| that saturates y2 or y3 (127); `w_top`: w_max in weight LSB, which scales dw (255 unless the block's rows
     were scaled before, `network_reward_blocks`); `weight_exp`: the Dense exponent into a_in; `projection`: the
     synapses' projection name. Returns the block and the relative errors of what was rounded (`ltp_amplitude`,
     `ltd_amplitude`, `tau_c`, `y1_tau`, `tau_D`)."""
@@ -263,7 +262,10 @@ def reward_block(
         c_lsb=c_lsb,
         decimate=k,
         dt_products=tuple(dt_products),
-        dw_products=(RewardProduct("u", ("t", "y2"), sign * m, e),),
+        dw_products=(
+            RewardProduct("u", ("t", "y2"), sign * m, e),
+            RewardProduct("u", ("t", "y3"), -sign * m, e),
+        ),
         rng_seed=rng_seed,
         syn_post=post,
         syn_pre=pre,
@@ -299,7 +301,7 @@ def reward_block_from_ir(
 
     Weights start at |w|/w_max = 1/w_max_scale, as Brian2's; the block's own weight scale (`weight_exp` 0) is
     not aligned with the LIF voltage scale: the block runs driven by spike rasters (`run_reward_block`).
-    `d_max` defaults to the largest D the reward pulses reach. Modulator neurons, delays and synapses other
+    `d_max` defaults to the largest |D| the reward pulses reach. Modulator neurons, delays and synapses other
     than exp_current/exp_conductance raise `QuantizationError`."""
     proj = next((p for p in network.projections if p.name == projection), None)
     rule = next((r for r in proj.plasticity if r.rule == "reward_stdp"), None) if proj else None
@@ -321,7 +323,8 @@ def reward_block_from_ir(
     np.add.at(amounts, pulses[inside], np.asarray(rule.reward_amounts, dtype=float)[inside])
     if d_max is None:
         d_max = max(
-            float(np.max(_d_trajectory(amounts, rule.params["tau_D"] / network.dt), initial=0.0)), 1e-9
+            float(np.max(np.abs(_d_trajectory(amounts, rule.params["tau_D"] / network.dt)), initial=0.0)),
+            1e-9,
         )
     w0 = np.full(len(proj.pre), 1.0 / max(float(rule.params.get("w_max_scale", 2.0)), 1.0))
     n = network.size
@@ -356,8 +359,8 @@ def network_reward_blocks(
     for pair STDP), with their reward rasters; the errors (largest over blocks) and notes.
 
     Weights and their bounds are in the block's LSB (`s_i·2⁶·2^e` V per step); dw is scaled to the block's
-    largest w_max (one amplitude per block, as `plastic_blocks`). `d_max` (the D that saturates y2) defaults
-    to the largest D the rule's pulses reach (with modulator neurons, plus 1 per modulator spike of the
+    largest w_max (one amplitude per block, as `plastic_blocks`). `d_max` (the |D| that saturates y2 or y3)
+    defaults to the largest |D| the rule's pulses reach (with modulator neurons, plus 1 per modulator spike of the
     lowered network's float run at its initial weights, `simulate_lowered`, with a 25 % margin), or 1 when
     nothing raises D; `rng_seed` = 4·(group index)."""
     n, dt = lowered.n_neurons, lowered.dt
@@ -403,7 +406,7 @@ def network_reward_blocks(
             if len(first.modulators):  # D += 1 per modulator spike: from the float run, with a margin
                 spikes = simulate_lowered(lowered)[1]
                 expected = amounts + spikes[:, first.modulators].sum(axis=1)
-            reached = float(np.max(_d_trajectory(expected, first.tau_D / dt), initial=0.0))
+            reached = float(np.max(np.abs(_d_trajectory(expected, first.tau_D / dt)), initial=0.0))
             reached *= MODULATOR_MARGIN if len(first.modulators) else 1.0
             block_d_max = reached if reached > 0 else 1.0
         block, err = reward_block(
