@@ -121,19 +121,12 @@ def test_emulator_runs_plastic_networks_on_numpy(tmp_path) -> None:
 
 
 @pytest.mark.lava
-def test_emulator_learns_bit_exactly_as_lava() -> None:
+def test_emulator_learns_bit_exactly_as_lava(lava_equals_emulator) -> None:
     """Spikes, u, v and the final weights of both plastic blocks are identical to Lava's fixed_pt run."""
-    from wormchip.backends.lava_runner import run_lava
-
     lo = lower(plastic_network())
     fixed, _ = quantize(lo)
-    emu = run_emulator(fixed, lo.steps)
-    lava = run_lava(fixed, lo.steps, timeout_s=300)
-    np.testing.assert_array_equal(emu.traces["u"].values, lava.traces["u"].values)
-    np.testing.assert_array_equal(emu.traces["v"].values, lava.traces["v"].values)
-    assert emu.spike_counts() == lava.spike_counts()
+    emu, _ = lava_equals_emulator(fixed, lo.steps, ("exc", "inh"))
     for name in ("exc", "inh"):
-        np.testing.assert_array_equal(emu.weights[name].values, lava.weights[name].values)
         assert not np.array_equal(emu.weights[name].values[0], emu.weights[name].values[-1])
 
 
@@ -242,11 +235,10 @@ def test_numba_engine_learns_bit_exactly_as_numpy(monkeypatch) -> None:
     ("scale", "core_of"),
     [("0.3 nA", [0, 1, 0, 1]), ("0.3 pA", [0, 1, 2, 1])],  # the second: weight_exp −4, relays
 )
-def test_plastic_blocks_split_across_cores_learn_as_one(scale, core_of) -> None:
+def test_plastic_blocks_split_across_cores_learn_as_one(scale, core_of, lava_equals_emulator) -> None:
     """stdp on several cores: one LearningDense per (block, source core, destination core), each keeping the
     block's rng_seed, and relays where a negative exponent meets several sources; Lava = emulator bit for bit
     (spikes, u, v, final weights)."""
-    from wormchip.backends.lava_runner import run_lava
     from wormchip.mappers.emit import emit
 
     text = PLASTIC.replace(
@@ -259,13 +251,6 @@ def test_plastic_blocks_split_across_cores_learn_as_one(scale, core_of) -> None:
     assert {s.rule.rng_seed for s in plan.plastic if s.block == 0} == {fixed.plastic[0].rng_seed}
     if fixed.plastic[0].weight_exp < 0:
         assert ("plastic", 0, 1) in plan.relays()
-    steps = 600
-    emu = run_emulator(fixed, steps)
-    lava = run_lava(fixed, steps, core_of=core_of, timeout_s=300)
+    emu, _ = lava_equals_emulator(fixed, 600, ("exc", "inh"), core_of)
     assert sum(emu.spike_counts().values()) > 100
-    np.testing.assert_array_equal(emu.traces["u"].values, lava.traces["u"].values)
-    np.testing.assert_array_equal(emu.traces["v"].values, lava.traces["v"].values)
-    assert emu.spike_counts() == lava.spike_counts()
-    for name in ("exc", "inh"):
-        np.testing.assert_array_equal(emu.weights[name].values, lava.weights[name].values)
     assert not np.array_equal(emu.weights["exc"].values[0], emu.weights["exc"].values[-1])
