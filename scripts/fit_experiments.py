@@ -4,9 +4,11 @@ every backend.
 Usage: .venv/bin/python scripts/fit_experiments.py klinotaxis|cartpole|mountaincar [--workers 2]
        [--generations G] [--resume] [--heldout-only]
 
-- klinotaxis: `scripts/experiments/klinotaxis_fit.yaml` (trained on world seeds 0–2 of the Gaussian plate and
-  seed 0 of the linear one, 150 s); held out: seeds 100–119 on both gradient shapes, 600 s, on the emulator;
-  the unfitted library circuit on the same worlds; Brian2 on seeds 100–104 (150 s) against the emulator.
+- klinotaxis: stage 1 `scripts/experiments/klinotaxis_fit.yaml` (world seeds 0–2 of the Gaussian plate and
+  seed 0 of the linear one, 150 s), then the refits of `KLINOTAXIS_REFITS` (each on the previous stage's best
+  spec); the stage best on validation seeds 500–503 is kept; held out: seeds 100–119 on both gradient shapes,
+  600 s, on the emulator; the unfitted library circuit on the same worlds; Brian2 on seeds 100–104 (150 s)
+  against the emulator; the ElegansBot body on plates (seeds 100–102) beside the point worm; Lava vs emulator.
 - cartpole: `scripts/experiments/cartpole_fit.yaml` (trained on seeds 0–9); the 24 best candidates re-scored on
   validation seeds 500–549 and the best of them kept (`select_on_validation`); held out: seeds 1000–1099 on
   the emulator, 20 of them on Brian2, 3 in Lava.
@@ -129,6 +131,40 @@ def select_on_validation(
     return spec, summary
 
 
+#: Klinotaxis refits after stage 1, in order: each puts its `fit` section on the previous stage's best spec.
+KLINOTAXIS_REFITS = ("klinotaxis_refit", "klinotaxis_refit2")
+
+
+def klinotaxis_next_stage(best, config: str):
+    """`best` with the `fit` section of scripts/experiments/`config`.yaml (its values are the start point);
+    the config's `sensor_clip`, if any, becomes the clip of every dC_dt sensor."""
+    import yaml
+
+    from wormchip.circuits.schema import CircuitSpec
+
+    config_data = yaml.safe_load(Path(f"scripts/experiments/{config}.yaml").read_text())
+    data = best.model_dump(mode="json")
+    data["fit"] = config_data["fit"]
+    for sensor in data["bindings"][0]["sensors"]:
+        if sensor["observation"] == "dC_dt" and "sensor_clip" in config_data:
+            sensor["clip"] = config_data["sensor_clip"]
+    return CircuitSpec.model_validate(data)
+
+
+def select_klinotaxis(stages: dict) -> tuple[str, dict]:
+    """The stage whose best spec has the highest chemotaxis index on validation plates (seeds 500–503, both
+    shapes, 600 s; disjoint from training and held-out seeds), as (name, validation means)."""
+    seeds = range(500, 504)
+    scores = {}
+    for name, spec in stages.items():
+        means = [np.mean([m["chemotaxis_index"] for m in _episodes(spec, "emulator", seeds, "600 s",
+                                                                    params={"gradient": g})])
+                 for g in ("gaussian", "linear")]  # fmt: skip
+        scores[name] = {"gaussian": float(means[0]), "linear": float(means[1]), "mean": float(np.mean(means))}
+        print("validation", name, scores[name], flush=True)
+    return max(scores, key=lambda k: scores[k]["mean"]), scores
+
+
 def heldout_klinotaxis(best, base) -> dict:
     out: dict = {}
     seeds = range(100, 120)
@@ -141,6 +177,91 @@ def heldout_klinotaxis(best, base) -> dict:
         rows = _episodes(best, on, range(100, 105), "150 s")
         out[f"fitted_gaussian_150s_{on}"] = _stats(rows, "chemotaxis_index")
         print(on, out[f"fitted_gaussian_150s_{on}"], flush=True)
+    return out
+
+
+def body_spec(spec):
+    """`spec` with its klinotaxis binding copied onto the ElegansBot body on the same plate: the same sensors
+    and `steer` read-out (the neck bend), and a constant full forward drive (forward = 1, backward = 0, as the
+    point worm's constant speed; the read-out neurons are ignored at gain 0)."""
+    from wormchip.circuits.schema import CircuitSpec
+
+    data = spec.model_dump(mode="json")
+    binding = data["bindings"][0]
+    steer = binding["motors"][0]
+    constant = {"neurons": steer["neurons"], "readout": "rate", "gain": 0.0}
+    body = {**binding, "world": "body", "params": {"gradient": "gaussian", **binding.get("params", {})},
+            "motors": [{**constant, "action": "forward", "offset": 1.0},
+                       {**constant, "action": "backward", "offset": 0.0}, steer]}  # fmt: skip
+    data["bindings"] = [body]
+    return CircuitSpec.model_validate(data)
+
+
+def body_validation(best, seeds=range(100, 103), duration: str = "60 s") -> dict:
+    """The fitted spec on the emulator driving the ElegansBot body on held-out plates, beside the point worm
+    on the same seeds and duration (the body runs about real time, so episodes are short); draws both paths
+    (fit_klinotaxis_body.png)."""
+    from dataclasses import replace
+
+    import matplotlib.pyplot as plt
+
+    from wormchip.closed_loop.bindings import resolve
+    from wormchip.closed_loop.episode import _make_world
+    from wormchip.worlds.klinotaxis import Plate
+
+    out: dict = {"seeds": [seeds.start, seeds.stop - 1], "duration": duration}
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.8))
+    for ax, gradient in zip(axes, ("gaussian", "linear")):
+        grid = np.linspace(-6.0, 6.0, 121)
+        gx, gy = np.meshgrid(grid, grid)
+        ax.contourf(gx, gy, Plate(gradient).concentration_at(gx, gy), levels=12, cmap="Blues", alpha=0.6)
+        ax.plot([0.0], [0.0], marker="*", color="gold", markeredgecolor="k", markersize=14)
+        for label, spec, world, color, x, y, scale in (
+            ("point", best, None, "tab:red", "x", "y", 1.0),
+            ("body", body_spec(best), "body", "tab:green", "head_x", "head_y", 0.1),
+        ):
+            network, binding, env, resolved = prepare_episode(spec, world)
+            binding = replace(binding, params={**binding.params, "gradient": gradient})
+            env = _make_world(binding)
+            resolved = resolve(binding, env)
+            rows = []
+            for seed in seeds:
+                episode = run_prepared(network, binding, env, resolved, "emulator", seed, duration)
+                rows.append(episode.metrics)
+                xs, ys = scale * episode.trajectory.state_array(x), scale * episode.trajectory.state_array(y)
+                ax.plot(xs, ys, color=color, lw=1.0, label=f"{label} (head)" if seed == seeds.start else None)
+                ax.plot(xs[:1], ys[:1], "o", color="k", markersize=3)
+            out[f"{label}_{gradient}"] = {
+                key: _stats(rows, key) for key in ("chemotaxis_index", "final_distance_to_peak")
+            }
+            print(label, gradient, out[f"{label}_{gradient}"], flush=True)
+        ax.set(xlim=(-6, 6), ylim=(-6, 6), aspect="equal", xlabel="x (cm)", ylabel="y (cm)")
+        ax.set_title(f"{gradient} plate: point worm vs ElegansBot body, seeds {seeds.start}–{seeds.stop - 1}, "
+                     f"{duration}", fontsize=9)  # fmt: skip
+        ax.legend(loc="upper right", fontsize="small")
+    fig.tight_layout()
+    fig.savefig(FIGURES / "fit_klinotaxis_body.png", dpi=110)
+    return out
+
+
+def lava_check(best, seed: int = 100, duration: str = "3 s") -> dict:
+    """The fitted spec in Lava's fixed-point simulator beside the emulator on one held-out plate: whether
+    every period's action and world state and every neuron's spike count are identical."""
+    network, binding, env, resolved = prepare_episode(best, None)
+    runs = {}
+    for on in ("emulator", "lava"):
+        t0 = time.perf_counter()
+        episode = run_prepared(network, binding, env, resolved, on, seed, duration)
+        runs[on] = (episode, time.perf_counter() - t0)
+    (emu, emu_s), (lava, lava_s) = runs["emulator"], runs["lava"]
+    counts = emu.result.spike_counts()
+    out = {"seed": seed, "duration": duration, "periods": emu.trajectory.steps,
+           "actions_identical": all(np.array_equal(a, b) for a, b in zip(emu.trajectory.actions,
+                                                                        lava.trajectory.actions)),
+           "states_identical": emu.trajectory.states == lava.trajectory.states,
+           "spike_counts_identical": counts == lava.result.spike_counts(),
+           "spikes": int(sum(counts.values())), "lava_s": lava_s, "emulator_s": emu_s}  # fmt: skip
+    print("lava", out, flush=True)
     return out
 
 
@@ -217,6 +338,21 @@ def main() -> None:
                           "generations": result.generations, "evaluations": result.evaluations,
                           "evals_per_s": result.evals_per_s, "wall_s": result.wall_s}  # fmt: skip
         results_path.write_text(json.dumps(results, indent=1))
+        stages = {"klinotaxis_fit": result.best_spec}
+        for config in KLINOTAXIS_REFITS if name == "klinotaxis" else ():
+            result = fit(klinotaxis_next_stage(result.best_spec, config), workers=args.workers,
+                         resume=args.resume, out=Path("out/experiments") / config, report=report)  # fmt: skip
+            best_path.write_text(to_yaml(result.best_spec))
+            convergence_figure(result.history).savefig(FIGURES / f"fit_{config}_convergence.png", dpi=110)
+            results[config] = {"best_score": result.best_score, "best_values": result.best_values,
+                               "generations": result.generations, "evaluations": result.evaluations,
+                               "evals_per_s": result.evals_per_s, "wall_s": result.wall_s}  # fmt: skip
+            stages[config] = result.best_spec
+        if name == "klinotaxis":
+            chosen, results["selection"] = select_klinotaxis(stages)
+            results["selection"]["chosen"] = chosen
+            best_path.write_text(to_yaml(stages[chosen]))
+            results_path.write_text(json.dumps(results, indent=1))
         if name in GYM:
             world, duration = GYM[name]
             selected, results["selection"] = select_on_validation(
@@ -230,6 +366,11 @@ def main() -> None:
         results["heldout"] = heldout_gym(best, base, *GYM[name])
     else:
         results["heldout"] = heldout_klinotaxis(best, base)
+        results_path.write_text(json.dumps(results, indent=1))
+        results["body"] = body_validation(best)
+        results_path.write_text(json.dumps(results, indent=1))
+        results["lava"] = lava_check(best)
+        klinotaxis_trajectories(best, base)
     results_path.write_text(json.dumps(results, indent=1))
 
 
