@@ -16,6 +16,9 @@ from wormchip.circuits.loader import from_dict
 from wormchip.closed_loop.episode import EpisodeError, prepare_episode, run_prepared
 from wormchip.errors import UnsupportedOnBackend
 
+# The learning rules are checked at Loihi's 1 ms step on purpose; the coarse-dt warning is expected there.
+pytestmark = pytest.mark.filterwarnings("ignore:dt = 1 ms is coarse:UserWarning")
+
 PERIOD = 200  # steps of 0.1 ms: 20 ms control periods
 
 

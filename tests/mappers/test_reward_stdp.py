@@ -11,6 +11,9 @@ from wormchip.backends.reward_learning import RewardTraceUnit, run_reward_block
 from wormchip.errors import QuantizationError
 from wormchip.mappers.reward_stdp import MASK_PRESENT, eligibility_decay, reward_block
 
+# The learning rules are checked at Loihi's 1 ms step on purpose; the coarse-dt warning is expected there.
+pytestmark = pytest.mark.filterwarnings("ignore:dt = 1 ms is coarse:UserWarning")
+
 RULE = {
     "A_plus": 0.01,
     "A_minus": -0.0105,

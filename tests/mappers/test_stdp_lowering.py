@@ -17,6 +17,9 @@ from wormchip.mappers.lower import lower
 from wormchip.mappers.quantize import quantize
 from wormchip.result import Result
 
+# The learning rules are checked at Loihi's 1 ms step on purpose; the coarse-dt warning is expected there.
+pytestmark = pytest.mark.filterwarnings("ignore:dt = 1 ms is coarse:UserWarning")
+
 # Four neurons under Poisson drive; an excitatory and an inhibitory plastic projection and a static one.
 PLASTIC = """
 name: plastic
