@@ -4,6 +4,8 @@ trace process's ordering, the emulator against Lava bit for bit, and the weight 
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -374,6 +376,11 @@ def test_quantize_builds_reward_blocks_and_the_emulator_runs_them() -> None:
         np.testing.assert_array_equal(
             alone[:, block.syn_post, block.syn_pre], result.weights[name].values[1:]
         )
+    block = fixed.reward_plastic[0]  # the synapse list is checked against the mask, as for pair STDP
+    with pytest.raises(ValueError, match="one entry per synapse"):
+        dataclasses.replace(block, syn_post=block.syn_post[:-1])
+    with pytest.raises(ValueError, match="the mask's nonzero entries"):
+        dataclasses.replace(block, syn_pre=(block.syn_pre + 1) % block.shape[1])
 
 
 @pytest.mark.parametrize(

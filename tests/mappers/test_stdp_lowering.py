@@ -107,6 +107,10 @@ def test_plastic_block_is_validated() -> None:
         dataclasses.replace(block, weights=-block.weights)
     with pytest.raises(ValueError, match="x1_tau"):
         dataclasses.replace(block, x1_tau=300)
+    with pytest.raises(ValueError, match="one entry per synapse"):
+        dataclasses.replace(block, w_max=block.w_max[:-1])
+    with pytest.raises(ValueError, match="tag's nonzero entries"):
+        dataclasses.replace(block, syn_pre=(block.syn_pre + 1) % block.shape[1])
     assert isinstance(block, PlasticBlock)
 
 

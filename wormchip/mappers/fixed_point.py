@@ -231,6 +231,24 @@ class LearningProduct:
         )
 
 
+def set_synapse_list(block: object, matrix: np.ndarray, matrix_name: str) -> None:
+    """Check and normalise a plastic block's synapse list (`syn_post`, `syn_pre`, `syn_projection`, `w_max`):
+    one entry per synapse, exactly the nonzero entries of `matrix` (the block's tag or mask), so the weight
+    read-out and the learning engines agree on which synapses exist. Shared by both kinds of plastic block."""
+    post = np.asarray(block.syn_post, dtype=np.int64)
+    pre = np.asarray(block.syn_pre, dtype=np.int64)
+    if post.shape != pre.shape or len(block.syn_projection) != len(post) or len(block.w_max) != len(post):
+        raise ValueError("syn_post, syn_pre, syn_projection and w_max must have one entry per synapse")
+    if len(post) and not np.array_equal(
+        np.sort(np.flatnonzero(matrix.ravel())), np.sort(post * matrix.shape[1] + pre)
+    ):
+        raise ValueError(f"the synapse list must match {matrix_name} nonzero entries (one synapse per entry)")
+    object.__setattr__(block, "syn_post", post)
+    object.__setattr__(block, "syn_pre", pre)
+    object.__setattr__(block, "syn_projection", tuple(block.syn_projection))
+    object.__setattr__(block, "w_max", np.asarray(block.w_max, dtype=float))
+
+
 @dataclass(frozen=True, eq=False)
 class PlasticBlock:
     """One plastic weight matrix: a Lava `LearningDense` (n × n, post × pre) with a `Loihi2FLearningRule`.
@@ -289,23 +307,12 @@ class PlasticBlock:
         products = tuple(self.products)
         if not products or not all(isinstance(p, LearningProduct) for p in products):
             raise ValueError("products must be a non-empty tuple of LearningProduct")
-        post = np.asarray(self.syn_post, dtype=np.int64)
-        pre = np.asarray(self.syn_pre, dtype=np.int64)
-        if post.shape != pre.shape or len(self.syn_projection) != len(post) or len(self.w_max) != len(post):
-            raise ValueError("syn_post, syn_pre, syn_projection and w_max must have one entry per synapse")
-        if len(post) and not np.array_equal(
-            np.sort(np.flatnonzero(tag.ravel())), np.sort(post * w.shape[1] + pre)
-        ):
-            raise ValueError("the synapse list must match tag's nonzero entries (one synapse per entry)")
+        set_synapse_list(self, tag, "tag's")
         for arr in (w, tag):
             arr.flags.writeable = False
         object.__setattr__(self, "weights", w)
         object.__setattr__(self, "tag", tag)
         object.__setattr__(self, "products", products)
-        object.__setattr__(self, "syn_post", post)
-        object.__setattr__(self, "syn_pre", pre)
-        object.__setattr__(self, "syn_projection", tuple(self.syn_projection))
-        object.__setattr__(self, "w_max", np.asarray(self.w_max, dtype=float))
         for name in ("weight_exp", "x1_impulse", "x1_tau", "y1_impulse", "y1_tau", "rng_seed"):
             object.__setattr__(self, name, int(getattr(self, name)))
 

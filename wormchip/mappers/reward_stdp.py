@@ -32,7 +32,7 @@ import numpy as np
 
 from wormchip import ir
 from wormchip.errors import QuantizationError
-from wormchip.mappers.fixed_point import TRACE_MAX, TRACE_TAU_MAX
+from wormchip.mappers.fixed_point import TRACE_MAX, TRACE_TAU_MAX, set_synapse_list
 from wormchip.mappers.lower import LoweredNetwork, simulate_lowered
 from wormchip.mappers.stdp import (
     SEED_STRIDE,
@@ -139,20 +139,9 @@ class RewardPlasticBlock:
                 raise ValueError(f"{name} must be in [0, {TRACE_MAX}]")
         if not 1 <= self.x1_tau <= TRACE_TAU_MAX or not 0 <= self.decimate <= DECIMATE_MAX:
             raise ValueError(f"x1_tau must be in [1, {TRACE_TAU_MAX}] and decimate in [0, {DECIMATE_MAX}]")
-        post = np.asarray(self.syn_post, dtype=np.int64)
-        pre = np.asarray(self.syn_pre, dtype=np.int64)
-        if post.shape != pre.shape or len(self.syn_projection) != len(post) or len(self.w_max) != len(post):
-            raise ValueError("syn_post, syn_pre, syn_projection and w_max must have one entry per synapse")
-        if len(post) and not np.array_equal(
-            np.sort(np.flatnonzero(mask.ravel())), np.sort(post * w.shape[1] + pre)
-        ):
-            raise ValueError("the synapse list must match the mask's nonzero entries (one synapse per entry)")
+        set_synapse_list(self, mask, "the mask's")
         object.__setattr__(self, "weights", w)
         object.__setattr__(self, "mask", mask)
-        object.__setattr__(self, "syn_post", post)
-        object.__setattr__(self, "syn_pre", pre)
-        object.__setattr__(self, "syn_projection", tuple(self.syn_projection))
-        object.__setattr__(self, "w_max", np.asarray(self.w_max, dtype=float))
         object.__setattr__(self, "reward", np.asarray(self.reward, dtype=np.int64))
         object.__setattr__(self, "modulators", np.asarray(self.modulators, dtype=np.int64))
 
