@@ -15,7 +15,7 @@ from wormchip.circuits.build import build
 from wormchip.circuits.loader import library_path, load_spec, parse_spec
 from wormchip.errors import QuantizationError, WormchipError
 from wormchip.mappers.lower import LoweredNetwork, lower
-from wormchip.mappers.quantize import quantize, quantize_nengo_loihi
+from wormchip.mappers.quantize import _blocks, quantize, quantize_nengo_loihi
 
 
 def lowered_net(n: int, dt: float = 1e-4, **fields) -> LoweredNetwork:
@@ -228,3 +228,45 @@ def test_quantized_tap_withdrawal_bit_exact_in_lava() -> None:
     for key in ("u", "v"):
         np.testing.assert_array_equal(emu.traces[key].values, lava.traces[key].values)
     assert sum(emu.spike_counts().values()) > 0
+
+
+@pytest.mark.parametrize("layout", ["canonical", "unsorted", "duplicates"])
+def test_blocks_equal_the_coo_rebuild(layout: str) -> None:
+    """`_blocks` splits signs and magnitudes on the matrix's own sorted layout; the blocks equal those rebuilt
+    from COO triplets per sign (the reference below), whatever the input's index order or duplicates."""
+    rng = np.random.default_rng(3)
+    dense = rng.normal(0, 300, (40, 50)) * (rng.random((40, 50)) < 0.3)
+    w = sp.csr_matrix(dense)
+    if layout != "canonical":  # reverse each row's entries; "duplicates" also splits every entry in two
+        rows = [slice(w.indptr[i], w.indptr[i + 1]) for i in range(w.shape[0])]
+        indices = np.concatenate([w.indices[r][::-1] for r in rows])
+        data = np.concatenate([w.data[r][::-1] for r in rows])
+        indptr = w.indptr
+        if layout == "duplicates":
+            indices, data, indptr = np.repeat(indices, 2), np.repeat(data / 2, 2), w.indptr * 2
+            data[::4] *= -1.5  # some pairs of opposite signs
+        w = sp.csr_matrix((data, indices, indptr), shape=w.shape)
+        assert not w.has_canonical_format
+    reference = []
+    coo = w.tocoo()
+    for sel in (coo.data > 0, coo.data < 0):
+        part = sp.csr_matrix((coo.data[sel], (coo.row[sel], coo.col[sel])), shape=w.shape).tocoo()
+        sign, mag = np.sign(part.data), np.abs(part.data)
+        for k in range(2):
+            if not (mag > 0).any():
+                break
+            exp = max(0, math.ceil(math.log2(mag.max() / 255)))
+            q = mag / 2.0**exp
+            ints = np.clip(np.round(q) if k == 1 or exp == 0 else np.floor(q), 0, 255)
+            block = sp.csr_matrix((sign * ints, (part.row, part.col)), shape=w.shape)
+            block.eliminate_zeros()
+            reference.append((block.astype(np.int64), exp))
+            mag = mag - ints * 2.0**exp
+            if exp == 0:
+                break
+    blocks = _blocks(w, 2)
+    assert len(blocks) == len(reference) >= 3
+    for block, (ints, exp) in zip(blocks, reference):
+        assert block.weight_exp == exp
+        for attr in ("indptr", "indices", "data"):
+            np.testing.assert_array_equal(getattr(block.weights, attr), getattr(ints, attr))

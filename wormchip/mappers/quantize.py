@@ -173,6 +173,29 @@ def _adaptation(lowered: LoweredNetwork, s: np.ndarray) -> tuple[np.ndarray, np.
     return dw, adapt_b, w_shift
 
 
+def _sorted_csr(w: sp.spmatrix) -> sp.csr_matrix | None:
+    """`w` as CSR with sorted column indices, or None if it holds duplicate entries.
+
+    A matrix rebuilt from COO triplets is canonicalised (sorted, duplicates summed); for a matrix without
+    duplicates that is just the sort, so blocks can share its layout instead of sorting each one again."""
+    w = w.tocsr()
+    if not w.has_canonical_format:
+        w = w.copy()
+        w.sort_indices()
+        if not w.has_canonical_format:  # a fresh copy: checked anew, for duplicates now
+            return None
+    return w
+
+
+def _with_layout(w: sp.csr_matrix, data: np.ndarray, keep: np.ndarray | None = None) -> sp.csr_matrix:
+    """A CSR matrix of `w`'s shape and sparsity (restricted to the entries where `keep`) holding `data`:
+    equal to rebuilding it from COO triplets, without the sort."""
+    if keep is None:
+        return sp.csr_matrix((data, w.indices.copy(), w.indptr.copy()), shape=w.shape)
+    kept_before = np.concatenate(([0], np.cumsum(keep)))
+    return sp.csr_matrix((data, w.indices[keep], kept_before[w.indptr]), shape=w.shape)
+
+
 def _split_blocks(
     w: sp.csr_matrix, max_blocks: int, bits: int = 8, min_exp: int = 0, max_exp: int = WEIGHT_EXP_MAX
 ) -> list[tuple[sp.csr_matrix, int]]:
@@ -185,7 +208,8 @@ def _split_blocks(
     spike through `W >> k` delivers floor(W/2^k), no finer than W rounded at exponent 0 and biased downwards.
     """
     out: list[tuple[sp.csr_matrix, int]] = []
-    rest = w.tocoo()
+    layout = _sorted_csr(w)
+    rest = w.tocoo() if layout is None else layout
     sign = np.sign(rest.data)
     mag = np.abs(rest.data)
     top = 2**bits - 1
@@ -196,20 +220,33 @@ def _split_blocks(
         last = k == max_blocks - 1 or exp == min_exp
         q = mag / 2.0**exp
         ints = np.clip(np.round(q) if last else np.floor(q), 0, top)
-        out.append((sp.csr_matrix((sign * ints, (rest.row, rest.col)), shape=w.shape), exp))
+        if layout is None:
+            out.append((sp.csr_matrix((sign * ints, (rest.row, rest.col)), shape=w.shape), exp))
+        else:
+            out.append((_with_layout(layout, sign * ints), exp))
         mag = mag - ints * 2.0**exp
         if last:
             break
     return out
 
 
+def _sign_parts(w: sp.spmatrix) -> list[sp.csr_matrix]:
+    """The positive and the negative entries of `w`, each as a CSR matrix of w's shape."""
+    layout = _sorted_csr(w)
+    if layout is None:  # duplicates: each sign's are summed apart, as the COO rebuild does
+        coo = w.tocoo()
+        return [
+            sp.csr_matrix((coo.data[sel], (coo.row[sel], coo.col[sel])), shape=w.shape)
+            for sel in (coo.data > 0, coo.data < 0)
+        ]
+    return [_with_layout(layout, layout.data[sel], sel) for sel in (layout.data > 0, layout.data < 0)]
+
+
 def _blocks(w_units: sp.csr_matrix, max_blocks_per_sign: int, delay: int = 0) -> list[WeightBlock]:
     """Excitatory and inhibitory blocks (each possibly split by magnitude) of a float matrix in a_in units,
     all with the synaptic `delay` (steps)."""
-    w = w_units.tocoo()
     blocks = []
-    for sel in (w.data > 0, w.data < 0):
-        part = sp.csr_matrix((w.data[sel], (w.row[sel], w.col[sel])), shape=w.shape)
+    for part in _sign_parts(w_units):
         for ints, exp in _split_blocks(part, max_blocks_per_sign):
             ints.eliminate_zeros()
             if ints.nnz:
@@ -244,9 +281,28 @@ def _at(matrix: sp.spmatrix, row: np.ndarray, col: np.ndarray) -> np.ndarray:
 
 
 def _weight_error(exact: sp.csr_matrix, represented: sp.csr_matrix) -> ParamError:
-    """Relative error over the nonzero exact weights (a weight quantized to zero counts as error 1)."""
+    """Relative error over the nonzero exact weights (a weight quantized to zero counts as error 1).
+
+    Where both are canonical CSR with one layout (no weight quantized to zero), the represented values are
+    read in place instead of looked up entry by entry."""
+    if sp.isspmatrix_csr(exact) and sp.isspmatrix_csr(represented) and exact.nnz == represented.nnz:
+        represented = represented.sorted_indices()  # a product's rows come out unsorted
+        if _same_layout(exact, represented):
+            return ParamError.of(exact.data, represented.data)
     exact = exact.tocoo()
     return ParamError.of(exact.data, _at(represented, exact.row, exact.col))
+
+
+def _same_layout(a: sp.csr_matrix, b: sp.csr_matrix) -> bool:
+    """Whether two canonical CSR matrices store the same entries in the same places."""
+    return (
+        a.shape == b.shape
+        and a.nnz == b.nnz
+        and a.has_canonical_format
+        and b.has_canonical_format
+        and np.array_equal(a.indptr, b.indptr)
+        and np.array_equal(a.indices, b.indices)
+    )
 
 
 def _gap_blocks(
