@@ -656,10 +656,11 @@ def _synaptic_tau(
         ties = present & (by_tau == top[:, None])
         best = len(taus) - 1 - np.argmax(ties[:, ::-1], axis=1)  # the longest τ among the largest charges
         tau_u = np.where(present.any(axis=1), taus[best], 0.0)
-    first = np.full(n, len(post))  # each neuron's first synapse
-    np.minimum.at(first, post, np.arange(len(post)))
     mixed = np.flatnonzero(present.sum(axis=1) > 1)
-    mixed = mixed[np.argsort(first[mixed], kind="stable")]
+    if len(mixed):  # reported in order of each neuron's first synapse
+        first = np.full(n, len(post))
+        np.minimum.at(first, post, np.arange(len(post)))
+        mixed = mixed[np.argsort(first[mixed], kind="stable")]
     rows, cols = np.nonzero(present[mixed])
     pairs = set(zip(cols.tolist(), best[mixed][rows].tolist()))
     shape_error = max([0.0, *(_psc_shape_error(float(taus[s]), float(taus[u])) for s, u in pairs)])

@@ -192,8 +192,8 @@ def _with_layout(w: sp.csr_matrix, data: np.ndarray, keep: np.ndarray | None = N
     equal to rebuilding it from COO triplets, without the sort."""
     if keep is None:
         return sp.csr_matrix((data, w.indices.copy(), w.indptr.copy()), shape=w.shape)
-    kept_before = np.concatenate(([0], np.cumsum(keep)))
-    return sp.csr_matrix((data, w.indices[keep], kept_before[w.indptr]), shape=w.shape)
+    kept = np.flatnonzero(keep)
+    return sp.csr_matrix((data, w.indices[kept], np.searchsorted(kept, w.indptr)), shape=w.shape)
 
 
 def _split_blocks(
@@ -214,19 +214,22 @@ def _split_blocks(
     mag = np.abs(rest.data)
     top = 2**bits - 1
     for k in range(max_blocks):
-        if not (mag > 0).any():
+        largest = mag.max() if mag.size else 0.0
+        if not largest > 0:
             break
-        exp = int(np.clip(math.ceil(math.log2(mag.max() / top)), min_exp, max_exp))
+        exp = int(np.clip(math.ceil(math.log2(largest / top)), min_exp, max_exp))
         last = k == max_blocks - 1 or exp == min_exp
-        q = mag / 2.0**exp
-        ints = np.clip(np.round(q) if last else np.floor(q), 0, top)
+        ints = mag / 2.0**exp
+        (np.round if last else np.floor)(ints, out=ints)
+        np.clip(ints, 0, top, out=ints)
         if layout is None:
             out.append((sp.csr_matrix((sign * ints, (rest.row, rest.col)), shape=w.shape), exp))
         else:
             out.append((_with_layout(layout, sign * ints), exp))
-        mag = mag - ints * 2.0**exp
         if last:
             break
+        ints *= 2.0**exp
+        mag -= ints
     return out
 
 
@@ -262,15 +265,20 @@ def _represented(
     `single_spike`: what one spike delivers, floor(W · 2^exp) for exp < 0 (Dense shifts the integer sum).
     Graded gap messages are large sums, so there the nominal value is used.
     """
-    total = sp.csr_matrix(shape)
+    total = None
     for b in blocks:
         w = b.effective_weights().astype(float)
         if single_spike and b.weight_exp < 0:
             w.data = np.floor(w.data * 2.0**b.weight_exp)
         else:
             w = w * 2.0**b.weight_exp
-        total = total + w * 2.0**-extra_shift
-    return total
+        term = w * 2.0**-extra_shift
+        if total is None:  # the first term as a sum from an empty matrix: without the entries that are 0
+            term.eliminate_zeros()
+            total = term
+        else:
+            total = total + term
+    return sp.csr_matrix(shape) if total is None else total
 
 
 def _at(matrix: sp.spmatrix, row: np.ndarray, col: np.ndarray) -> np.ndarray:
