@@ -635,18 +635,19 @@ def _synaptic_tau(
     """
     n, names = network.size, network.names
     post = np.concatenate([e[1] for e in syn.edges] + [np.array(inputs.post, dtype=np.int64)]).astype(
-        np.int64
+        np.int64, copy=False
     )
     charge = np.concatenate(
         [np.abs(e[2]) * e[3] for e in syn.edges] + [np.abs(np.array(inputs.weight)) * inputs.tau]
     )
-    tau_of = np.concatenate([np.full(len(e[1]), e[3]) for e in syn.edges] + [np.array(inputs.tau)])
     taus = np.unique([e[3] for e in syn.edges] + inputs.tau)
-    which = np.searchsorted(taus, tau_of)
+    if len(taus) > 1:
+        tau_of = np.concatenate([np.full(len(e[1]), e[3]) for e in syn.edges] + [np.array(inputs.tau)])
+        which = np.searchsorted(taus, tau_of)
     by_tau = np.zeros((n, len(taus)))
     present = np.zeros((n, len(taus)), dtype=bool)
     for k in range(len(taus)):
-        mine = which == k
+        mine = which == k if len(taus) > 1 else slice(None)
         by_tau[:, k] = np.bincount(post[mine], weights=charge[mine], minlength=n)
         present[:, k] = np.bincount(post[mine], minlength=n) > 0
     tau_u = np.zeros(n)
