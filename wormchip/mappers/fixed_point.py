@@ -90,7 +90,7 @@ def sign_mode_of(weights: sp.spmatrix | np.ndarray) -> SignMode:
     Entries absent from a sparse matrix count as zeros, exactly as in the dense matrix Lava receives.
     """
     if sp.issparse(weights):
-        values = weights.tocoo().data
+        values = weights.data if weights.format in ("csr", "csc", "coo") else weights.tocoo().data
         if weights.nnz < weights.shape[0] * weights.shape[1]:
             values = np.append(values, 0)
     else:
@@ -116,6 +116,9 @@ def lava_dense_weights(weights: sp.spmatrix | np.ndarray, num_weight_bits: int =
     mode = sign_mode_of(weights)
     w = sp.csr_matrix(weights, dtype=np.int64, copy=True)
     data = w.data
+    if mode is not SignMode.MIXED and num_weight_bits == 8 and (data.size == 0 or np.abs(data).max() <= 255):
+        w.eliminate_zeros()  # single-sign 8-bit weights in range: Lava's clip and shifts change nothing
+        return w
     if mode is SignMode.INHIBITORY:
         data = -data
     mixed = int(mode is SignMode.MIXED)
