@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,6 +21,18 @@ from wormchip.circuits.schema import CircuitSpec
 from wormchip.errors import WormchipError
 from wormchip.result import Result, Trace
 from wormchip.simulate import prepare
+
+if TYPE_CHECKING:  # the passes are imported where they run, so `import wormchip.pipeline` stays light
+    import scipy.sparse as sp
+
+    from wormchip.mappers.energy import InferenceEnergy
+    from wormchip.mappers.fixed_point import FixedPointNetwork
+    from wormchip.mappers.hardware import HardwareProfile
+    from wormchip.mappers.lower import LoweredNetwork
+    from wormchip.mappers.partition import Partition
+    from wormchip.mappers.place import Placement
+    from wormchip.mappers.quantize import QuantizationReport
+    from wormchip.mappers.report import ResourceReport
 
 BACKENDS = ("brian2", "nengo", "lava", "emulator")
 Progress = Callable[[float], None]
@@ -56,14 +69,14 @@ class Compiled:
     """Everything the compiler produced for one network (see docs/compiler.md for each pass)."""
 
     network: ir.Network
-    lowered: object  # wormchip.mappers.lower.LoweredNetwork
-    fixed: object  # wormchip.mappers.fixed_point.FixedPointNetwork
-    quantization: object  # wormchip.mappers.quantize.QuantizationReport
-    profile: object | None = None  # wormchip.mappers.hardware.HardwareProfile
-    partition: object | None = None
-    placement: object | None = None
-    report: object | None = None
-    graph: object | None = None  # scipy CSR synapse counts (post × pre) the partitioner saw
+    lowered: LoweredNetwork
+    fixed: FixedPointNetwork
+    quantization: QuantizationReport
+    profile: HardwareProfile | None = None
+    partition: Partition | None = None
+    placement: Placement | None = None
+    report: ResourceReport | None = None
+    graph: sp.csr_matrix | None = None  # synapse counts (post × pre) the partitioner saw
     rates: np.ndarray | None = None  # Hz per neuron used for traffic and energy
 
 
@@ -211,7 +224,7 @@ def closed_loop_energy(
     control_period: float,
     target: str | Path = "loihi2",
     method: str = "metis",
-):
+) -> tuple[Compiled, InferenceEnergy]:
     """Energy per inference (one control period) of a closed-loop run on the emulator: the circuit compiled
     with the run's rates, the report counted from the run's spike raster, against the same network as dense
     float arithmetic on a CPU. Returns (Compiled, `wormchip.mappers.energy.InferenceEnergy`)."""
