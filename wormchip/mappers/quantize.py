@@ -187,6 +187,15 @@ def _sorted_csr(w: sp.spmatrix) -> sp.csr_matrix | None:
     return w
 
 
+def _scale_rows(w: sp.spmatrix, factor: np.ndarray) -> sp.csr_matrix:
+    """`diag(factor) @ w` with w's sorted layout (each entry factor_i·w_ij, the product's one term)."""
+    layout = _sorted_csr(w)
+    if layout is None:
+        return (sp.diags(factor) @ w).tocsr()
+    rows = np.repeat(np.arange(w.shape[0]), np.diff(layout.indptr))
+    return _with_layout(layout, layout.data * factor[rows])
+
+
 def _with_layout(w: sp.csr_matrix, data: np.ndarray, keep: np.ndarray | None = None) -> sp.csr_matrix:
     """A CSR matrix of `w`'s shape and sparsity (restricted to the entries where `keep`) holding `data`:
     equal to rebuilding it from COO triplets, without the sort."""
@@ -712,13 +721,13 @@ def quantize(
     plastic_exps: list[int] = []
     if lowered.plastic:  # each plastic block's w_max ↔ 255 LSB (coarsens s of plastic post neurons)
         s, plastic_exps = align_scales(lowered, s)
-    inv = sp.diags(1 / (s * 2**U_SHIFT))
+    inv = 1 / (s * 2**U_SHIFT)
     weights = tuple(
         block
         for d, w in lowered.weights_by_delay()
-        for block in _blocks((inv @ w).tocsr(), max_blocks_per_sign, delay=d)
+        for block in _blocks(_scale_rows(w, inv), max_blocks_per_sign, delay=d)
     )
-    input_weights = tuple(_blocks((inv @ lowered.input_weights).tocsr(), max_blocks_per_sign))
+    input_weights = tuple(_blocks(_scale_rows(lowered.input_weights, inv), max_blocks_per_sign))
     plastic, plastic_errors, plastic_notes = (
         plastic_blocks(lowered, s, plastic_exps, stdp_rate_max_hz) if lowered.plastic else ((), {}, [])
     )
