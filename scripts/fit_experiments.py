@@ -8,13 +8,15 @@ Usage: .venv/bin/python scripts/fit_experiments.py klinotaxis|cartpole|mountainc
   seed 0 of the linear one, 150 s), then the refits of `KLINOTAXIS_REFITS` (each on the previous stage's best
   spec); the stage best on validation seeds 500–503 is kept; held out: seeds 100–119 on both gradient shapes,
   600 s, on the emulator; the unfitted library circuit on the same worlds; Brian2 on seeds 100–104 (150 s)
-  against the emulator; the ElegansBot body on plates (seeds 100–102) beside the point worm; Lava vs emulator.
+  against the emulator; the ElegansBot body on plates (seeds 100–104, 600 s) beside the point worm; Lava vs emulator.
 - cartpole: `scripts/experiments/cartpole_fit.yaml` (trained on seeds 0–9); the 24 best candidates re-scored on
   validation seeds 500–549 and the best of them kept (`select_on_validation`); held out: seeds 1000–1099 on
   the emulator, 20 of them on Brian2, 3 in Lava.
 - mountaincar: `scripts/experiments/mountaincar_fit.yaml` (return on seeds 0–7 plus a `max:position` shaping
   term), then as cartpole (validation seeds 500–549, held out 1000–1099; 20 s episodes).
 `--trajectories` (klinotaxis) draws held-out paths, fitted vs unfitted: fit_klinotaxis_trajectories.png.
+`--body` (klinotaxis) runs the body validation alone: fit_klinotaxis_body.json and .png.
+`--brian2` (klinotaxis): Brian2 vs emulator for the kept spec, fit_klinotaxis_brian2.json.
 Writes docs/figures/fit_<name>.json, fit_<name>_convergence.png, fit_<name>_best.yaml (the checkpoint stays in
 out/experiments/<name>/).
 """
@@ -197,10 +199,11 @@ def body_spec(spec):
     return CircuitSpec.model_validate(data)
 
 
-def body_validation(best, seeds=range(100, 103), duration: str = "60 s") -> dict:
+def body_validation(best, seeds=range(100, 105), duration: str = "600 s", physics_dt: float = 5e-5) -> dict:
     """The fitted spec on the emulator driving the ElegansBot body on held-out plates, beside the point worm
-    on the same seeds and duration (the body runs about real time, so episodes are short); draws both paths
-    (fit_klinotaxis_body.png)."""
+    on the same seeds and duration; draws both paths (fit_klinotaxis_body.png). The body's physics step is
+    `physics_dt` (the world's default is ElegansBot's 10 µs; 50 µs runs about 4.5× faster, and under a fixed
+    drive its head is 1.2 % of the distance crawled from the 10 µs path after 60 s; test_physics_step_converges)."""
     from dataclasses import replace
 
     import matplotlib.pyplot as plt
@@ -209,7 +212,7 @@ def body_validation(best, seeds=range(100, 103), duration: str = "60 s") -> dict
     from wormchip.closed_loop.episode import _make_world
     from wormchip.worlds.klinotaxis import Plate
 
-    out: dict = {"seeds": [seeds.start, seeds.stop - 1], "duration": duration}
+    out: dict = {"seeds": [seeds.start, seeds.stop - 1], "duration": duration, "physics_dt": physics_dt}
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.8))
     for ax, gradient in zip(axes, ("gaussian", "linear")):
         grid = np.linspace(-6.0, 6.0, 121)
@@ -221,13 +224,20 @@ def body_validation(best, seeds=range(100, 103), duration: str = "60 s") -> dict
             ("body", body_spec(best), "body", "tab:green", "head_x", "head_y", 0.1),
         ):
             network, binding, env, resolved = prepare_episode(spec, world)
-            binding = replace(binding, params={**binding.params, "gradient": gradient})
+            extra = {"physics_dt": physics_dt} if world == "body" else {}
+            binding = replace(binding, params={**binding.params, "gradient": gradient, **extra})
             env = _make_world(binding)
             resolved = resolve(binding, env)
             rows = []
             for seed in seeds:
+                t0 = time.perf_counter()
                 episode = run_prepared(network, binding, env, resolved, "emulator", seed, duration)
                 rows.append(episode.metrics)
+                out.setdefault("per_seed", []).append(
+                    {"worm": label, "gradient": gradient, "seed": seed, "wall_s": time.perf_counter() - t0,
+                     **{k: episode.metrics[k] for k in ("chemotaxis_index", "final_distance_to_peak")}}
+                )  # fmt: skip
+                print(out["per_seed"][-1], flush=True)
                 xs, ys = scale * episode.trajectory.state_array(x), scale * episode.trajectory.state_array(y)
                 ax.plot(xs, ys, color=color, lw=1.0, label=f"{label} (head)" if seed == seeds.start else None)
                 ax.plot(xs[:1], ys[:1], "o", color="k", markersize=3)
@@ -241,6 +251,38 @@ def body_validation(best, seeds=range(100, 103), duration: str = "60 s") -> dict
         ax.legend(loc="upper right", fontsize="small")
     fig.tight_layout()
     fig.savefig(FIGURES / "fit_klinotaxis_body.png", dpi=110)
+    return out
+
+
+def point_at_body_speed(
+    best, seeds=range(100, 105), duration: str = "600 s", speed_mm_s: float = 0.187
+) -> dict:
+    """The point worm slowed to the body's crawling speed (0.187 mm/s under full forward drive, 50 µs step) with
+    its turn gain scaled alike (the same path curvature per steer as the body's neck): chemotaxis index per
+    seed on both plate shapes, to separate the body's slower crawl from the rest of the body."""
+    from wormchip.worlds.klinotaxis import SPEED_CM_S, TURN_GAIN_RAD_S
+
+    speed = speed_mm_s / 10.0
+    params = {"speed": speed, "turn_gain": TURN_GAIN_RAD_S * speed / SPEED_CM_S}
+    out: dict = {"seeds": [seeds.start, seeds.stop - 1], "duration": duration, **params}
+    for gradient in ("gaussian", "linear"):
+        rows = _episodes(best, "emulator", seeds, duration, params={**params, "gradient": gradient})
+        out[gradient] = {
+            key: [r[key] for r in rows] for key in ("chemotaxis_index", "final_distance_to_peak")
+        }
+        print("point at body speed", gradient, out[gradient], flush=True)
+    return out
+
+
+def brian2_check(best, seeds=range(100, 105), duration: str = "150 s") -> dict:
+    """The fitted spec on Brian2 beside the emulator on held-out Gaussian plates: chemotaxis index per seed."""
+    out: dict = {"seeds": [seeds.start, seeds.stop - 1], "duration": duration}
+    for on in ("emulator", "brian2"):
+        t0 = time.perf_counter()
+        rows = _episodes(best, on, seeds, duration)
+        out[on] = {"chemotaxis_index": [r["chemotaxis_index"] for r in rows], "wall_s": time.perf_counter() - t0,
+                   "stats": _stats(rows, "chemotaxis_index")}  # fmt: skip
+        print(on, out[on], flush=True)
     return out
 
 
@@ -312,10 +354,21 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--heldout-only", action="store_true", help="evaluate the saved best spec only")
     parser.add_argument("--trajectories", action="store_true", help="klinotaxis: draw held-out paths only")
+    parser.add_argument("--body", action="store_true", help="klinotaxis: the ElegansBot body validation only")
+    parser.add_argument("--brian2", action="store_true", help="klinotaxis: Brian2 vs emulator (kept spec)")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     if args.trajectories:
         klinotaxis_trajectories(load_spec(FIGURES / "fit_klinotaxis_best.yaml"), load_spec("klinotaxis"))
+        return
+    if args.body:  # its own file: the body episodes take long (fit_klinotaxis_body.json)
+        body = body_validation(load_spec(FIGURES / "fit_klinotaxis_best.yaml"))
+        body["point_at_body_speed"] = point_at_body_speed(load_spec(FIGURES / "fit_klinotaxis_best.yaml"))
+        (FIGURES / "fit_klinotaxis_body.json").write_text(json.dumps(body, indent=1))
+        return
+    if args.brian2:
+        check = brian2_check(load_spec(FIGURES / "fit_klinotaxis_best.yaml"))
+        (FIGURES / "fit_klinotaxis_brian2.json").write_text(json.dumps(check, indent=1))
         return
     name = args.experiment
     spec_path = Path(f"scripts/experiments/{name}_fit.yaml")
