@@ -204,8 +204,8 @@ def body_validation(best, seeds=range(100, 105), duration: str = "600 s", physic
     on the same seeds and duration; draws both paths (fit_klinotaxis_body.png). The body's physics step is
     `physics_dt` (the world's default is ElegansBot's 10 µs; 50 µs runs about 4.5× faster, and under a fixed
     drive its head is 1.2 % of the distance crawled from the 10 µs path after 60 s; test_physics_step_converges).
-    Closed loop 50 µs is biased: seed 100 reaches CI 0.750 / 0.747 (Gaussian / cone) at 10 µs, 0.459 / 0.433
-    at 50 µs (it loops 0.8 cm from the peak); physics_dt=1e-5 is the faithful, 5× slower, run."""
+    Closed loop, the kept spec on seed 100 (600 s) reaches CI 0.750 / 0.747 (Gaussian / cone) at 10 µs and
+    0.748 / 0.748 at 50 µs; physics_dt=1e-5 is the default body's run (5× slower) for other specs."""
     from dataclasses import replace
 
     import matplotlib.pyplot as plt

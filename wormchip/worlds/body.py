@@ -29,10 +29,9 @@ default physics_dt = 10 µs (2,000 steps per 20 ms control period; one core, loa
 compile cached on disk), about 0.23 s at 50 µs and 0.1 s at 100 µs. The integrator is first order: under a
 fixed drive the head's distance from the 10 µs path grows as C·(physics_dt − 10 µs), about 9 µm per 10 µs per
 20 s of crawling (0.19 mm/s); at 50 µs that is 1.2 % of the distance crawled after 60 s
-(`test_physics_step_converges`). In closed loop the steering amplifies such differences: the fitted
-klinotaxis spec (docs/fit.md), seed 100, 600 s, reaches a chemotaxis index of 0.750 (Gaussian) and 0.747
-(cone) at 10 µs but 0.459 and 0.433 at 50 µs, where it loops 0.8 cm from the peak instead of reaching it:
-validate at the default 10 µs. Use it for validation runs.
+(`test_physics_step_converges`). In closed loop the steering can amplify such differences; for the fitted
+klinotaxis spec (docs/fit.md, stage 4), seed 100, 600 s, the chemotaxis index is 0.750 / 0.747 (Gaussian /
+cone) at 10 µs and 0.748 / 0.748 at 50 µs. Check a new spec at the default 10 µs before trusting 50 µs.
 """
 
 from __future__ import annotations
