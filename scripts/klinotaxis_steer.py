@@ -4,7 +4,7 @@ Usage: .venv/bin/python scripts/klinotaxis_steer.py surrogate|fit|validate|heldo
 
 - surrogate: the closed-form rule steer = c + a·sweep − b·ON + k·OFF (ON/OFF: the clipped ASE inputs, scaled
   to [0, 1]) on validation plates (seeds 500–503, both shapes, 600 s): which terms the circuit needs.
-- fit: the kept stage-2 spec (docs/figures/fit_klinotaxis_best.yaml) with the `start` values of
+- fit: the stage-2 spec (docs/figures/fit_klinotaxis_stage2.yaml) with the `start` values of
   scripts/experiments/klinotaxis_refit3.yaml, fit with that config's `fit` section (CMA-ES on Dask).
 - validate: the start point and the fit's best candidates by training score re-scored on the validation plates;
   the one with the highest lower of the two shape means is written to docs/figures/fit_klinotaxis_steer.yaml.
@@ -76,11 +76,11 @@ def surrogate() -> dict:
 
 
 def start_spec():
-    """The kept stage-2 spec with the config's `start` values and `fit` section."""
+    """The stage-2 spec (kept until stage 4 replaced it) with the config's `start` values and `fit` section."""
     from wormchip.circuits.schema import CircuitSpec
 
     config = yaml.safe_load(CONFIG.read_text())
-    spec = load_spec(FIGURES / "fit_klinotaxis_best.yaml")
+    spec = load_spec(FIGURES / "fit_klinotaxis_stage2.yaml")
     for path, value in config["start"].items():
         spec = set_value(spec, path, value)
     data = spec.model_dump(mode="json")
