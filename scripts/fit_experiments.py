@@ -133,6 +133,13 @@ def select_on_validation(
     return spec, summary
 
 
+def fit_summary(result) -> dict:
+    """The figures of a finished fit that the results files keep."""
+    return {"best_score": result.best_score, "best_values": result.best_values,
+            "generations": result.generations, "evaluations": result.evaluations,
+            "evals_per_s": result.evals_per_s, "wall_s": result.wall_s}  # fmt: skip
+
+
 #: Klinotaxis refits after stage 1, in order: each puts its `fit` section on the previous stage's best spec.
 KLINOTAXIS_REFITS = ("klinotaxis_refit", "klinotaxis_refit2")
 
@@ -389,9 +396,7 @@ def main() -> None:
                      out=Path("out/experiments") / name, report=report)  # fmt: skip
         best_path.write_text(to_yaml(result.best_spec))
         convergence_figure(result.history).savefig(FIGURES / f"fit_{name}_convergence.png", dpi=110)
-        results["fit"] = {"best_score": result.best_score, "best_values": result.best_values,
-                          "generations": result.generations, "evaluations": result.evaluations,
-                          "evals_per_s": result.evals_per_s, "wall_s": result.wall_s}  # fmt: skip
+        results["fit"] = fit_summary(result)
         results_path.write_text(json.dumps(results, indent=1))
         stages = {"klinotaxis_fit": result.best_spec}
         for config in KLINOTAXIS_REFITS if name == "klinotaxis" else ():
@@ -399,9 +404,7 @@ def main() -> None:
                          resume=args.resume, out=Path("out/experiments") / config, report=report)  # fmt: skip
             best_path.write_text(to_yaml(result.best_spec))
             convergence_figure(result.history).savefig(FIGURES / f"fit_{config}_convergence.png", dpi=110)
-            results[config] = {"best_score": result.best_score, "best_values": result.best_values,
-                               "generations": result.generations, "evaluations": result.evaluations,
-                               "evals_per_s": result.evals_per_s, "wall_s": result.wall_s}  # fmt: skip
+            results[config] = fit_summary(result)
             stages[config] = result.best_spec
         if name == "klinotaxis":
             chosen, results["selection"] = select_klinotaxis(stages)

@@ -27,7 +27,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fit_experiments import FIGURES, _episodes, _stats  # noqa: E402
+from fit_experiments import FIGURES, _episodes, _stats, fit_summary, klinotaxis_next_stage  # noqa: E402
 
 from wormchip.circuits.loader import load_spec, to_yaml  # noqa: E402
 from wormchip.fit.params import ParameterSpace, set_value  # noqa: E402
@@ -77,15 +77,10 @@ def surrogate() -> dict:
 
 def start_spec():
     """The stage-2 spec (kept until stage 4 replaced it) with the config's `start` values and `fit` section."""
-    from wormchip.circuits.schema import CircuitSpec
-
-    config = yaml.safe_load(CONFIG.read_text())
     spec = load_spec(FIGURES / "fit_klinotaxis_stage2.yaml")
-    for path, value in config["start"].items():
+    for path, value in yaml.safe_load(CONFIG.read_text())["start"].items():
         spec = set_value(spec, path, value)
-    data = spec.model_dump(mode="json")
-    data["fit"] = config["fit"]
-    return CircuitSpec.model_validate(data)
+    return klinotaxis_next_stage(spec, CONFIG.stem)
 
 
 def _indices(job: tuple) -> list[float]:
@@ -111,7 +106,8 @@ def scores(specs: list, seeds: range, workers: int) -> list[dict]:
     for i in range(len(specs)):
         row = {}
         for j, g in enumerate(SHAPES):
-            v = values[4 * i + 2 * j] + values[4 * i + 2 * j + 1]
+            first = (i * len(SHAPES) + j) * len(halves)
+            v = [x for part in values[first : first + len(halves)] for x in part]
             row[g] = {**_stats([{"ci": x} for x in v], "ci"), "per_seed": v}
         out.append(row)
     return out
@@ -146,9 +142,7 @@ def main() -> None:
         result = fit(start_spec(), workers=args.workers, generations=args.generations, resume=args.resume,
                      out=OUT, report=report)  # fmt: skip
         convergence_figure(result.history).savefig(FIGURES / "fit_klinotaxis_refit3_convergence.png", dpi=110)
-        results["fit"] = {"best_score": result.best_score, "best_values": result.best_values,
-                          "generations": result.generations, "evaluations": result.evaluations,
-                          "evals_per_s": result.evals_per_s, "wall_s": result.wall_s}  # fmt: skip
+        results["fit"] = fit_summary(result)
     elif args.step == "validate":
         start = start_spec()
         space = ParameterSpace(start)
