@@ -224,7 +224,7 @@ def _split_blocks(
     top = 2**bits - 1
     for k in range(max_blocks):
         largest = mag.max() if mag.size else 0.0
-        if not largest > 0:
+        if largest == 0:  # (NaN goes on, to the error log2 raises)
             break
         exp = int(np.clip(math.ceil(math.log2(largest / top)), min_exp, max_exp))
         last = k == max_blocks - 1 or exp == min_exp
