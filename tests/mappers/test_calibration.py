@@ -45,10 +45,29 @@ run: {dt: "0.1 ms", duration: "100 ms"}
 """
 
 
+#: Two populations of adaptive neurons of both adaptation signs, refractory periods, a reset below rest, mixed-sign
+#: random synapses, Poisson input spikes and a step current: what each half of the two-thread run must keep.
+UNCOUPLED = """
+name: uncoupled
+populations:
+  - {name: a, size: 700, model: adaptive_lif,
+     params: {I_bias: "0.25 nA", b: "0.02 nA", tau_w: "80 ms", v_reset: "-68 mV", t_ref: "2 ms"}}
+  - {name: b, size: 501, model: adaptive_lif, params: {I_bias: "0.3 nA", b: "-0.01 nA", tau_w: "30 ms"}}
+connections:
+  - {name: ab, source: [a], target: [a, b], random: {p: 0.03}, weight_scale: "0.08 nA"}
+  - {name: ba, source: [b], target: [a, b], random: {p: 0.03}, weight_scale: "-0.1 nA"}
+stimuli:
+  - {name: noise, kind: poisson, targets: [a_0, a_1, a_2, a_350, a_699], rate: "40 Hz", weight: "0.3 nA"}
+  - {name: s, kind: step, targets: [b_0, b_250, b_500], amplitude: "0.2 nA", start: "20 ms", duration: "30 ms"}
+run: {dt: "0.1 ms", duration: "100 ms"}
+"""
+SPECS = {"adaptive": ADAPTIVE, "random_net": RANDOM, "uncoupled": UNCOUPLED}
+
+
 @cache
 def lowered(name: str) -> LoweredNetwork:
-    if name in ("adaptive", "random_net"):
-        return lower(build(parse_spec(ADAPTIVE if name == "adaptive" else RANDOM)))
+    if name in SPECS:
+        return lower(build(parse_spec(SPECS[name])))
     return lower(build(load_spec(name), base_dir=library_path(name).parent))
 
 
@@ -63,6 +82,24 @@ def test_headroom_is_the_full_runs_minimum(name: str) -> None:
     before = np.maximum(1.0, 1.25 * (-v.min(axis=0) / lo.v_th))  # the formula on the full run
     assert np.array_equal(calibrated_headroom(lo), before)
     assert np.array_equal(lowest_v(lo), np.minimum(v.min(axis=0), 0.0))
+
+
+@pytest.mark.parametrize("name", ["uncoupled", "random_net"])
+def test_two_threads_give_the_one_thread_floats(name: str) -> None:
+    """Split between two threads by target neuron, the run adds each target's inputs in the same order from the
+    same 0.0: the lowest v of every neuron equals the one-thread loop's and the NumPy loop's, bit for bit."""
+    lo = lowered(name)
+    v, spikes = simulate_lowered(lo)
+    assert spikes.sum() > lo.n_neurons  # the network fires, so the split's scatter is exercised
+    one, two = lowest_v(lo, threads=1), lowest_v(lo, threads=2)
+    assert np.array_equal(two, one)
+    assert np.array_equal(two, np.minimum(v.min(axis=0), 0.0))
+
+
+def test_two_threads_refuse_coupled_networks() -> None:
+    """Gap and graded couplings read every neuron's v within a step: the split refuses them."""
+    with pytest.raises(ValueError, match="without couplings"):
+        lowest_v(lowered("adaptive"), threads=2)
 
 
 def test_calibration_is_cached_per_network(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -27,11 +27,9 @@ import scipy.sparse as sp
 from wormchip import ir
 
 try:  # numba is a dependency; without it the calibration's float run uses the NumPy loop (same floats)
-    import numba
-
-    from wormchip.prefetch import CACHE_LINE, prefetch
+    from wormchip.mappers import calibration_run
 except ImportError:  # pragma: no cover - exercised only where numba is missing
-    numba = None
+    calibration_run = None
 from wormchip.errors import UnsupportedFeature
 from wormchip.mappers.features import FEATURES, Lowering
 from wormchip.mappers.fixed_point import DELAY_MAX
@@ -40,7 +38,6 @@ MAX_BIAS_CHANGES = 2000  # current stimuli with more changes are averaged over h
 PLASTIC_RULES = ("stdp", "reward_stdp")  # learning rules lowered to LearningDense
 OPERATING_POINT = 0.5  # conductance synapses linearised at v_op = E_L + OPERATING_POINT·(v_th − E_L)
 CONDUCTANCE_MODES = ("exact", "linearised")  # `lower(conductance=…)`
-PREFETCH_AHEAD = 4  # the calibration's scatter prefetches this many spikes ahead (2–16 measured: 4 best)
 
 
 @dataclass(frozen=True)
@@ -196,8 +193,9 @@ class LoweredNetwork:
 
     def fingerprint(self) -> str:
         """A hash of every array the float dynamics (`simulate_lowered`) read, and the step count: networks
-        with equal fingerprints have equal float runs, so a calibration can be cached per network."""
-        digest = hashlib.blake2b(digest_size=20)
+        with equal fingerprints have equal float runs, so a calibration can be cached per network. SHA-256: with
+        the CPU's SHA instructions 2.7× faster than BLAKE2b here (1.63 vs 0.61 GB/s; 60 MB at 100k neurons)."""
+        digest = hashlib.sha256()
         arrays = [
             np.array([self.steps]),
             self.decay_u,
@@ -878,13 +876,15 @@ def simulate_lowered(
     return v_out, spikes_out
 
 
-def lowest_v(lowered: LoweredNetwork, steps: int | None = None) -> np.ndarray:
+def lowest_v(lowered: LoweredNetwork, steps: int | None = None, threads: int | None = None) -> np.ndarray:
     """Each neuron's lowest v (V from rest, ≤ 0) over `simulate_lowered`'s run, in memory independent of steps.
 
-    Networks without delayed synapses run through a numba-compiled loop (`_lowest_v_loop`, the same floats
-    as `_float_steps`: every sum in the same order; 7–20× faster on whole_worm, where the NumPy loop is bound
-    by per-call overhead, about 3× at 100k neurons, where 118M scattered synaptic adds dominate); others, or
-    without numba, through `_float_steps`.
+    Networks without delayed synapses run through a numba-compiled loop (`calibration_run.lowest_v_loop`, the
+    same floats as `_float_steps`: every sum in the same order; 7–20× faster on whole_worm, where the NumPy loop
+    is bound by per-call overhead, about 3× at 100k neurons, where 118M scattered synaptic adds dominate);
+    others, or without numba, through `_float_steps`. `threads`: 1 or 2 for the compiled loop (2 only without
+    gap or graded couplings); by default two for large uncoupled networks on a machine with two free cores
+    (`calibration_run.two_threads_suit`), the same floats either way.
     """
     steps = lowered.steps if steps is None else steps
     lowest = np.zeros(lowered.n_neurons)
@@ -893,7 +893,7 @@ def lowest_v(lowered: LoweredNetwork, steps: int | None = None) -> np.ndarray:
         weights = (weights + lowered.plastic_weights()).tocsr()
     recurrent, external = _SpikeProduct(weights), _SpikeProduct(lowered.input_weights)
     if (
-        numba is None
+        calibration_run is None
         or lowered.delayed_weights
         or lowered.conductance.nnz
         or not (recurrent.exact and external.exact)
@@ -901,11 +901,17 @@ def lowest_v(lowered: LoweredNetwork, steps: int | None = None) -> np.ndarray:
         for _, v, _ in _float_steps(lowered, steps, None):
             np.minimum(lowest, v, out=lowest)
         return lowest
+    coupled = bool(lowered.gap.nnz or lowered.graded.nnz)
+    if threads is None:
+        threads = 2 if calibration_run.two_threads_suit(lowered.n_neurons, coupled) else 1
+    if threads not in (1, 2) or (threads == 2 and coupled):
+        raise ValueError(
+            f"threads = {threads}: the float run takes 1 thread, or 2 for networks without couplings"
+        )
     laplacian = (lowered.gap - sp.diags(np.asarray(lowered.gap.sum(axis=1)).ravel())).tocsr()
     changes = sorted(dict(lowered.bias_schedule).items())
     graded = lowered.graded.tocsr()
-    _lowest_v_jit(
-        steps,
+    neurons = (
         1 - lowered.decay_u,
         1 - lowered.decay_v,
         1 - lowered.decay_w,
@@ -915,13 +921,15 @@ def lowest_v(lowered: LoweredNetwork, steps: int | None = None) -> np.ndarray:
         np.maximum(lowered.refractory - 1, 0).astype(np.int32),
         np.vstack([lowered.bias, *(b for _, b in changes)]),
         np.array([k for k, _ in changes] + [-1], dtype=np.int64),
-        recurrent.ptr.astype(np.int64),
-        recurrent.rows.astype(np.int32),
-        recurrent.vals,
+    )
+    synapses = (recurrent.ptr.astype(np.int64), recurrent.rows.astype(np.int32), recurrent.vals)
+    inputs = (
         external.ptr.astype(np.int64),
         external.rows.astype(np.int64),
         external.vals,
         np.ascontiguousarray(lowered.input_spikes),
+    )
+    couplings = (
         laplacian.indptr.astype(np.int64),
         laplacian.indices.astype(np.int64),
         laplacian.data,
@@ -930,134 +938,9 @@ def lowest_v(lowered: LoweredNetwork, steps: int | None = None) -> np.ndarray:
         graded.data,
         lowered.graded_slope,
         lowered.graded_mu,
-        lowest,
     )
+    calibration_run.run_lowest_v(steps, neurons, synapses, inputs, couplings, lowest, threads)
     return lowest
-
-
-def _lowest_v_loop(
-    steps: int,
-    keep_u: np.ndarray,
-    keep_v: np.ndarray,
-    keep_w: np.ndarray,
-    adapt_b: np.ndarray,
-    v_th: np.ndarray,
-    v_reset: np.ndarray,
-    frozen: np.ndarray,
-    biases: np.ndarray,
-    change_steps: np.ndarray,
-    rec_ptr: np.ndarray,
-    rec_rows: np.ndarray,
-    rec_vals: np.ndarray,
-    in_ptr: np.ndarray,
-    in_rows: np.ndarray,
-    in_vals: np.ndarray,
-    input_spikes: np.ndarray,
-    lap_ptr: np.ndarray,
-    lap_idx: np.ndarray,
-    lap_vals: np.ndarray,
-    gr_ptr: np.ndarray,
-    gr_idx: np.ndarray,
-    gr_vals: np.ndarray,
-    gr_slope: np.ndarray,
-    gr_mu: np.ndarray,
-    lowest: np.ndarray,
-) -> None:
-    """`_float_steps` without delays, keeping the running minimum of v in `lowest` (compiled by numba only:
-    its scatter prefetches the synapse rows of the spikes a few places ahead, `wormchip.prefetch`).
-
-    Each value is computed as the NumPy loop computes it: u·keep + a_in, (((v·keep + u) − w) + bias) + gap_in
-    (w is exactly 0 without adaptation, so subtracting it is the identity the NumPy loop skips), spike input
-    summed from 0.0 per target in ascending presynaptic order (external input in its own sum, then added),
-    gap and graded sums from 0.0 in CSR order.
-    """
-    n = len(keep_u)
-    u, v, w, a_in, ext, gap_in, h = (
-        np.zeros(n),
-        np.zeros(n),
-        np.zeros(n),
-        np.zeros(n),
-        np.zeros(n),
-        np.zeros(n),
-        np.zeros(n),
-    )
-    count = np.zeros(n, dtype=np.int32)
-    fired = np.zeros(n, dtype=np.bool_)
-    spiking = np.empty(n, dtype=np.int32)
-    adaptive = bool(np.any(adapt_b != 0.0)) or bool(np.any(keep_w != 1.0))
-    inputs = input_spikes.shape[1] > 0
-    graded = len(gr_vals) > 0
-    coupled = graded or len(lap_vals) > 0
-    bias_row, next_change = 0, 0
-    rows_per_line, vals_per_line = CACHE_LINE // rec_rows.itemsize, CACHE_LINE // rec_vals.itemsize
-    for k in range(steps):
-        if k == change_steps[next_change]:
-            next_change += 1
-            bias_row = next_change
-        n_spiking = 0
-        for i in range(n):  # one pass per neuron; a_in is cleared as it is read
-            u[i] = u[i] * keep_u[i] + a_in[i]
-            a_in[i] = 0.0
-            x = v[i] * keep_v[i] + u[i]
-            if adaptive:
-                w[i] = w[i] * keep_w[i] + adapt_b[i] * (1.0 if fired[i] else 0.0)
-                x = x - w[i]
-            x = (x + biases[bias_row, i]) + gap_in[i]
-            spike = False
-            if count[i] > 0:
-                x = v_reset[i]
-                count[i] -= 1
-            elif x > v_th[i]:
-                spike = True
-                x = v_reset[i]
-                count[i] = frozen[i]
-                spiking[n_spiking] = i
-                n_spiking += 1
-            if adaptive:
-                fired[i] = spike
-            v[i] = x
-            if lowest[i] == lowest[i] and not (lowest[i] <= x):  # np.minimum, NaN included
-                lowest[i] = x
-        for s in range(n_spiking):  # the rows of the spike PREFETCH_AHEAD places on are fetched meanwhile
-            if s + PREFETCH_AHEAD < n_spiking:
-                ahead = spiking[s + PREFETCH_AHEAD]
-                for e in range(rec_ptr[ahead], rec_ptr[ahead + 1], rows_per_line):
-                    prefetch(rec_rows, e)
-                for e in range(rec_ptr[ahead], rec_ptr[ahead + 1], vals_per_line):
-                    prefetch(rec_vals, e)
-            j = spiking[s]
-            for e in range(rec_ptr[j], rec_ptr[j + 1]):
-                a_in[rec_rows[e]] += rec_vals[e]
-        if inputs and k < input_spikes.shape[0]:
-            active = False
-            for j in range(input_spikes.shape[1]):
-                if input_spikes[k, j]:
-                    if not active:
-                        ext[:] = 0.0
-                        active = True
-                    for e in range(in_ptr[j], in_ptr[j + 1]):
-                        ext[in_rows[e]] += in_vals[e]
-            if active:
-                for i in range(n):
-                    a_in[i] += ext[i]
-        if coupled:
-            if graded:
-                for j in range(n):
-                    h[j] = min(max(0.5 + 0.25 * (gr_slope[j] * (v[j] - gr_mu[j])), 0.0), 1.0)
-            for i in range(n):
-                total = 0.0
-                for e in range(lap_ptr[i], lap_ptr[i + 1]):
-                    total += lap_vals[e] * v[lap_idx[e]]
-                if graded:
-                    extra = 0.0
-                    for e in range(gr_ptr[i], gr_ptr[i + 1]):
-                        extra += gr_vals[e] * h[gr_idx[e]]
-                    total = total + extra
-                gap_in[i] = total
-
-
-if numba is not None:  # compiled on first use, cached on disk
-    _lowest_v_jit = numba.njit(cache=True, nogil=True)(_lowest_v_loop)
 
 
 def _float_steps(

@@ -61,6 +61,7 @@ from wormchip.mappers.lower import LoweredNetwork
 from wormchip.mappers.reward_stdp import RATE_MAX_HZ as REWARD_RATE_MAX_HZ
 from wormchip.mappers.reward_stdp import network_reward_blocks
 from wormchip.mappers.stdp import RATE_MAX_HZ, align_scales, plastic_blocks
+from wormchip.pages import small_pages
 
 V_BITS = 23  # |v| < 2²³
 BIAS_MAX = BIAS_MANT_MAX * 2**BIAS_EXP_MAX  # 4095 << 7
@@ -86,8 +87,13 @@ class ParamError:
         keep = exact != 0
         if not keep.any():
             return ParamError(0.0, 0.0, 0)
-        rel = np.abs(represented[keep] - exact[keep]) / np.abs(exact[keep])
-        return ParamError(float(rel.max()), float(np.sqrt(np.mean(rel**2))), int(keep.sum()))
+        if not keep.all():
+            exact, represented = exact[keep], represented[keep]
+        rel = np.subtract(represented, exact)  # |r − e| / |e| as |(r − e) / e|: the same float, in place
+        np.divide(rel, exact, out=rel)
+        np.abs(rel, out=rel)
+        largest = float(rel.max())
+        return ParamError(largest, float(np.sqrt(np.mean(np.square(rel, out=rel)))), len(rel))
 
 
 @dataclass(frozen=True)
@@ -219,8 +225,9 @@ def _split_blocks(
     out: list[tuple[sp.csr_matrix, int]] = []
     layout = _sorted_csr(w)
     rest = w.tocoo() if layout is None else layout
-    sign = np.sign(rest.data)
+    sign = _sign_of(rest.data)
     mag = np.abs(rest.data)
+    residual = None  # scratch for each block's part of the magnitudes
     top = 2**bits - 1
     for k in range(max_blocks):
         largest = mag.max() if mag.size else 0.0
@@ -231,15 +238,29 @@ def _split_blocks(
         ints = mag / 2.0**exp
         (np.round if last else np.floor)(ints, out=ints)
         np.clip(ints, 0, top, out=ints)
+        if not last:  # what the next blocks must still represent
+            residual = np.multiply(ints, 2.0**exp, out=residual)
+            mag -= residual
+        if isinstance(sign, np.ndarray):
+            ints *= sign
+        elif sign < 0:
+            np.negative(ints, out=ints)
         if layout is None:
-            out.append((sp.csr_matrix((sign * ints, (rest.row, rest.col)), shape=w.shape), exp))
+            out.append((sp.csr_matrix((ints, (rest.row, rest.col)), shape=w.shape), exp))
         else:
-            out.append((_with_layout(layout, sign * ints), exp))
+            out.append((_with_layout(layout, ints), exp))
         if last:
             break
-        ints *= 2.0**exp
-        mag -= ints
     return out
+
+
+def _sign_of(values: np.ndarray) -> float | np.ndarray:
+    """+1.0 or −1.0 where every value has that sign or is 0 (a single-sign part), else np.sign(values)."""
+    if not values.size or values.min() >= 0:
+        return 1.0
+    if values.max() <= 0:
+        return -1.0
+    return np.sign(values)
 
 
 def _sign_parts(w: sp.spmatrix) -> list[sp.csr_matrix]:
@@ -251,7 +272,11 @@ def _sign_parts(w: sp.spmatrix) -> list[sp.csr_matrix]:
             sp.csr_matrix((coo.data[sel], (coo.row[sel], coo.col[sel])), shape=w.shape)
             for sel in (coo.data > 0, coo.data < 0)
         ]
-    return [_with_layout(layout, layout.data[sel], sel) for sel in (layout.data > 0, layout.data < 0)]
+    positive, negative = layout.data > 0, layout.data < 0
+    if positive.all() or negative.all():  # one sign: that part shares w's layout, the other is empty
+        empty = sp.csr_matrix(w.shape, dtype=layout.dtype)
+        return [layout, empty] if positive.all() else [empty, layout]
+    return [_with_layout(layout, layout.data[sel], sel) for sel in (positive, negative)]
 
 
 def _blocks(w_units: sp.csr_matrix, max_blocks_per_sign: int, delay: int = 0) -> list[WeightBlock]:
@@ -276,12 +301,12 @@ def _represented(
     """
     total = None
     for b in blocks:
-        w = b.effective_weights().astype(float)
+        term = b.effective_weights().astype(float)  # a copy: scaled in place
+        term.data *= 2.0**b.weight_exp
         if single_spike and b.weight_exp < 0:
-            w.data = np.floor(w.data * 2.0**b.weight_exp)
-        else:
-            w = w * 2.0**b.weight_exp
-        term = w * 2.0**-extra_shift
+            np.floor(term.data, out=term.data)
+        if extra_shift:
+            term.data *= 2.0**-extra_shift
         if total is None:  # the first term as a sum from an empty matrix: without the entries that are 0
             term.eliminate_zeros()
             total = term
@@ -297,17 +322,23 @@ def _at(matrix: sp.spmatrix, row: np.ndarray, col: np.ndarray) -> np.ndarray:
     return np.asarray(matrix.tocsr()[row, col], dtype=float).ravel()
 
 
-def _weight_error(exact: sp.csr_matrix, represented: sp.csr_matrix) -> ParamError:
-    """Relative error over the nonzero exact weights (a weight quantized to zero counts as error 1).
-
-    Where both are canonical CSR with one layout (no weight quantized to zero), the represented values are
-    read in place instead of looked up entry by entry."""
+def _weight_values(exact: sp.spmatrix, represented: sp.spmatrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`exact`'s stored values, `represented`'s values at the same entries (0 where it has none) and each entry's
+    row. `represented` is a temporary: where both are canonical CSR with one layout (no weight quantized to
+    zero), its values are sorted and read in place instead of looked up entry by entry."""
     if sp.isspmatrix_csr(exact) and sp.isspmatrix_csr(represented) and exact.nnz == represented.nnz:
-        represented = represented.sorted_indices()  # a product's rows come out unsorted
+        if not represented.has_sorted_indices:  # a product's rows come out unsorted
+            represented.sort_indices()
         if _same_layout(exact, represented):
-            return ParamError.of(exact.data, represented.data)
+            return exact.data, represented.data, np.repeat(np.arange(exact.shape[0]), np.diff(exact.indptr))
     exact = exact.tocoo()
-    return ParamError.of(exact.data, _at(represented, exact.row, exact.col))
+    return exact.data, _at(represented, exact.row, exact.col), exact.row
+
+
+def _weight_error(exact: sp.spmatrix, represented: sp.spmatrix) -> ParamError:
+    """Relative error over the nonzero exact weights (a weight quantized to zero counts as error 1)."""
+    exact_values, values, _ = _weight_values(exact, represented)
+    return ParamError.of(exact_values, values)
 
 
 def _same_layout(a: sp.csr_matrix, b: sp.csr_matrix) -> bool:
@@ -571,7 +602,6 @@ def _assemble(
         v_op=conductance.v_op,
         conductance_shift=conductance.shift,
     )
-    unit_w = sp.diags(s * 2**U_SHIFT)  # a_in units → volts per step, per row
     # The gap blocks as represented, in (V of neuron i) per (V of neuron j); the diagonal is part of v's decay.
     rep_gap = sp.diags(s) @ _represented(gap_blocks, lowered.gap.shape, gap_shift, False) @ sp.diags(1 / s)
     rep_diag = rep_gap.diagonal() if gap_blocks else np.zeros(len(names))
@@ -583,11 +613,18 @@ def _assemble(
         "vth": ParamError.of(lowered.v_th, vth * 2**U_SHIFT * s),
         "v_reset": ParamError.of(lowered.v_reset, v_reset * s),
         "bias": ParamError.of(np.concatenate(biases_exact), np.concatenate(biases_rep)),
-        "weights": _weight_error(all_weights, unit_w @ _represented(weights, all_weights.shape)),
-        "input_weights": _weight_error(
-            lowered.input_weights, unit_w @ _represented(input_weights, lowered.input_weights.shape)
-        ),
     }
+    notes = []
+    for key, exact, blocks in (
+        ("weights", all_weights, weights),
+        ("input_weights", lowered.input_weights, input_weights),
+    ):
+        exact_values, values, rows = _weight_values(exact, _represented(blocks, exact.shape))
+        lost = int(np.count_nonzero((values == 0) & (exact_values != 0)))
+        if lost:
+            notes.append(f"{lost} {key.replace('_', ' ')} quantized to zero")
+        values *= (s * 2**U_SHIFT)[rows]  # a_in units → volts per step, per row
+        errors[key] = ParamError.of(exact_values, values)
     if lowered.gap.nnz:  # the couplings g_ij (off the diagonal)
         errors["gap"] = _weight_error(lowered.gap, (rep_gap - sp.diags(rep_diag)).tocsr())
     if lowered.graded.nnz:
@@ -597,14 +634,6 @@ def _assemble(
     if adaptive.any():  # w's decay (24-bit) and its increment per spike (against the compensated target)
         errors["decay_w"] = ParamError.of(lowered.decay_w[adaptive], dw[adaptive] / 2**W_DECAY_BITS)
         errors["adapt_b"] = ParamError.of(lowered.adapt_b, adapt_b * 2.0**-w_shift * s)
-    notes = []
-    for key in ("weights", "input_weights"):
-        exact = (all_weights if key == "weights" else lowered.input_weights).tocoo()
-        blocks = weights if key == "weights" else input_weights
-        rep = _at(_represented(blocks, exact.shape), exact.row, exact.col)
-        lost = int(np.sum((rep == 0) & (exact.data != 0)))
-        if lost:
-            notes.append(f"{lost} {key.replace('_', ' ')} quantized to zero")
     report = QuantizationReport(
         method=method,
         errors=errors,
@@ -664,6 +693,7 @@ def compensate_decays(
     )
 
 
+@small_pages
 def quantize(
     lowered: LoweredNetwork,
     *,
@@ -780,6 +810,7 @@ _LOWEST_V: dict[str, np.ndarray] = {}
 CALIBRATION_CACHE_SIZE = 16
 
 
+@small_pages
 def calibrated_headroom(lowered: LoweredNetwork, margin: float = 1.25) -> np.ndarray:
     """Per-neuron `v_headroom` from a float run of `lowered` (`simulate_lowered`): margin × the lowest v
     reached, in units of v_th, at least 1.
