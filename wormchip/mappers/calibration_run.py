@@ -183,28 +183,33 @@ def lowest_v_loop(
 
 
 @numba.njit(cache=True, nogil=True)
-def split_by_target(
-    ptr: np.ndarray, rows: np.ndarray, vals: np.ndarray, middle: int
+def csc_halves(
+    indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, n_cols: int, middle: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """A CSC matrix (by source) → its entries onto rows < middle and onto rows ≥ middle (rows counted from
-    middle), each CSC, order kept."""
-    n_cols = len(ptr) - 1
-    below = 0
-    for e in range(len(rows)):
-        below += rows[e] < middle
+    """A canonical CSR matrix (post × pre) → the entries onto rows < middle and onto rows ≥ middle (rows counted
+    from middle), each as CSC by presynaptic column with ascending rows (ptr int64, rows int32, values): one
+    counting pass and one filling pass, instead of a whole CSC then its split."""
+    n_rows = len(indptr) - 1
     ptr_a, ptr_b = np.zeros(n_cols + 1, np.int64), np.zeros(n_cols + 1, np.int64)
-    rows_a, rows_b = np.empty(below, rows.dtype), np.empty(len(rows) - below, rows.dtype)
-    vals_a, vals_b = np.empty(below, vals.dtype), np.empty(len(rows) - below, vals.dtype)
-    a = b = 0
+    for i in range(n_rows):
+        counts = ptr_a if i < middle else ptr_b
+        for e in range(indptr[i], indptr[i + 1]):
+            counts[indices[e] + 1] += 1
     for j in range(n_cols):
-        for e in range(ptr[j], ptr[j + 1]):
-            if rows[e] < middle:
-                rows_a[a], vals_a[a] = rows[e], vals[e]
-                a += 1
+        ptr_a[j + 1] += ptr_a[j]
+        ptr_b[j + 1] += ptr_b[j]
+    rows_a, rows_b = np.empty(ptr_a[n_cols], np.int32), np.empty(ptr_b[n_cols], np.int32)
+    vals_a, vals_b = np.empty(ptr_a[n_cols], data.dtype), np.empty(ptr_b[n_cols], data.dtype)
+    next_a, next_b = ptr_a[:-1].copy(), ptr_b[:-1].copy()
+    for i in range(n_rows):
+        for e in range(indptr[i], indptr[i + 1]):
+            j = indices[e]
+            if i < middle:
+                rows_a[next_a[j]], vals_a[next_a[j]] = i, data[e]
+                next_a[j] += 1
             else:
-                rows_b[b], vals_b[b] = rows[e] - middle, vals[e]
-                b += 1
-        ptr_a[j + 1], ptr_b[j + 1] = a, b
+                rows_b[next_b[j]], vals_b[next_b[j]] = i - middle, data[e]
+                next_b[j] += 1
     return ptr_a, rows_a, vals_a, ptr_b, rows_b, vals_b
 
 
@@ -239,7 +244,7 @@ def run_lowest_v(
     """Run `lowest_v_loop` on `threads` (1 or 2) threads, updating `lowest` in place.
 
     `neurons`: keep_u, keep_v, keep_w, adapt_b, v_th, v_reset, frozen, biases, change_steps; `recurrent`: the
-    synapses as CSC (ptr, rows, vals); `external`: in_ptr, in_rows, in_vals, input_spikes; `couplings`: the gap
+    synapses as canonical CSR, post × pre (indptr, indices, data); `external`: in_ptr, in_rows, in_vals, input_spikes; `couplings`: the gap
     Laplacian and graded CSR arrays, slopes and midpoints (empty for two threads).
     """
     n = len(lowest)
@@ -248,10 +253,11 @@ def run_lowest_v(
     progress = np.zeros(threads * PROGRESS_STRIDE, dtype=np.int64)
     shared = (spiking, n_spiking, progress, lowest)
     if threads == 1:
-        lowest_v_loop(0, 1, 0, n, steps, *neurons, *recurrent, *external, *couplings, *shared)
+        synapses = csc_halves(*recurrent, n, n)[:3]
+        lowest_v_loop(0, 1, 0, n, steps, *neurons, *synapses, *external, *couplings, *shared)
         return
     middle = (n // 2) // CACHE_LINE * CACHE_LINE  # the halves' a_in never share a cache line
-    halves = split_by_target(*recurrent, middle)
+    halves = csc_halves(*recurrent, n, middle)
     bounds = ((0, middle), (middle, n))
     failures: list[BaseException] = []
 

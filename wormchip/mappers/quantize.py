@@ -673,7 +673,7 @@ def compensate_decays(
         eff_w = lowered.decay_w if dw is None else dw / 2**W_DECAY_BITS
         # A decay that rounds to 0 is left uncompensated: `_adaptation` then refuses it.
         rw = np.where((lowered.decay_w > 0) & (eff_w > 0), eff_w / lowered.decay_w, 1.0)
-    rows_v, rows_uv = sp.diags(rv), sp.diags(ru * rv)
+    uv = ru * rv
     plastic = tuple(
         replace(pp, w0=pp.w0 * (ru * rv)[pp.post], w_max=pp.w_max * (ru * rv)[pp.post])
         for pp in lowered.plastic
@@ -684,13 +684,27 @@ def compensate_decays(
         adapt_b=lowered.adapt_b * rw * rv,
         bias=lowered.bias * rv,
         bias_schedule=tuple((step, b * rv) for step, b in lowered.bias_schedule),
-        weights=(rows_uv @ lowered.weights).tocsr(),
-        delayed_weights=tuple((d, (rows_uv @ w).tocsr()) for d, w in lowered.delayed_weights),
-        input_weights=(rows_uv @ lowered.input_weights).tocsr(),
-        gap=(rows_v @ lowered.gap).tocsr(),
-        graded=(rows_v @ lowered.graded).tocsr(),
-        conductance=(rows_uv @ lowered.conductance).tocsr(),
+        weights=_scaled_inputs(lowered.weights, uv),
+        delayed_weights=tuple((d, _scaled_inputs(w, uv)) for d, w in lowered.delayed_weights),
+        input_weights=_scaled_inputs(lowered.input_weights, uv),
+        gap=(sp.diags(rv) @ lowered.gap).tocsr(),  # (its rows' order sets the sums of the error report)
+        graded=(sp.diags(rv) @ lowered.graded).tocsr(),
+        conductance=(sp.diags(uv) @ lowered.conductance).tocsr(),
     )
+
+
+def _row_abs_max(w: sp.spmatrix) -> np.ndarray:
+    """max_j |w_ij| per row (0 for an empty row), from the row maxima and minima: no |w| copy of the matrix."""
+    return np.maximum(np.asarray(w.max(axis=1).todense()).ravel(), -np.asarray(w.min(axis=1).todense()).ravel())
+
+
+def _scaled_inputs(w: sp.spmatrix, factor: np.ndarray) -> sp.csr_matrix:
+    """`diag(factor) @ w` as scipy's product gives it (products of exactly 0 dropped), on w's sorted layout
+    where it has one: no product's unsorted rows to sort again."""
+    scaled = _scale_rows(w, factor)
+    if not scaled.data.all():
+        scaled.eliminate_zeros()
+    return scaled
 
 
 @small_pages
@@ -746,7 +760,7 @@ def quantize(
     s = np.maximum(s, biases.max(axis=0) / BIAS_MAX)
     s = np.maximum(s, np.abs(lowered.v_reset) / V_RESET_LIMIT)  # v_reset must fit v's register
     for w in (*(w for _, w in lowered.weights_by_delay()), lowered.input_weights):
-        row_max = np.asarray(abs(w).max(axis=1).todense()).ravel() if w.shape[1] else np.zeros(len(s))
+        row_max = _row_abs_max(w) if w.shape[1] else np.zeros(len(s))
         s = np.maximum(s, row_max / (2**U_SHIFT * WEIGHT_UNIT_MAX))
     plastic_exps: list[int] = []
     if lowered.plastic:  # each plastic block's w_max ↔ 255 LSB (coarsens s of plastic post neurons)
