@@ -695,7 +695,9 @@ def compensate_decays(
 
 def _row_abs_max(w: sp.spmatrix) -> np.ndarray:
     """max_j |w_ij| per row (0 for an empty row), from the row maxima and minima: no |w| copy of the matrix."""
-    return np.maximum(np.asarray(w.max(axis=1).todense()).ravel(), -np.asarray(w.min(axis=1).todense()).ravel())
+    return np.maximum(
+        np.asarray(w.max(axis=1).todense()).ravel(), -np.asarray(w.min(axis=1).todense()).ravel()
+    )
 
 
 def _scaled_inputs(w: sp.spmatrix, factor: np.ndarray) -> sp.csr_matrix:
