@@ -25,9 +25,17 @@ def _atlas_fit(args: argparse.Namespace) -> int:
     strain = STRAIN_NAMES[args.strain]
     out = Path(args.out)
     check_output(str(out))
-    wanted = {"strain": strain, "folds": args.folds, "shuffles": args.shuffles, "seed": args.seed}
+    wanted = {
+        "strain": strain,
+        "folds": args.folds,
+        "shuffles": args.shuffles,
+        "seed": args.seed,
+        "bag": args.bag,
+    }
     cached = None if args.refit else load_cached(out, strain)
-    if cached is not None and all(cached[0].get(k) == v for k, v in wanted.items()):
+    if cached is not None and all(
+        cached[0].get(k, 1 if k == "bag" else None) == v for k, v in wanted.items()
+    ):
         result, arrays = cached
     else:
         with Progress(transient=True, disable=args.json or not sys.stderr.isatty()) as progress:
@@ -37,6 +45,7 @@ def _atlas_fit(args: argparse.Namespace) -> int:
                 progress=lambda label, done, total: progress.update(
                     task, description=f"atlas fit: {label}", completed=done, total=total
                 ),
+                bag=args.bag,
             )  # fmt: skip
         save(out, result, arrays)
     files = {}
@@ -75,6 +84,12 @@ def add_atlas_fit(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--folds", type=_count, default=5, help="folds over stimulated neurons (default 5)")
     parser.add_argument("--shuffles", type=_count, default=20, help="shuffled-connectome fits (default 20)")
     parser.add_argument("--seed", type=_count, default=0, help="seed for folds, splits and shuffles")
+    parser.add_argument(
+        "--bag",
+        type=_count,
+        default=1,
+        help="fits per bagged model (default 1: none); the share of stimulations each sees is chosen by nested CV",
+    )
     parser.add_argument("--circuit", default="whole_worm", help="circuit whose wiring is fitted")
     parser.add_argument("--out", default="out/atlas_fit", help="folder for the cached results and figures")
     parser.add_argument("--refit", action="store_true", help="fit again even if cached results exist")

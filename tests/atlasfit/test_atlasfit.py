@@ -145,3 +145,52 @@ def test_fitted_worm_touch_excites_the_agonist_command_interneurons():
     head = spiking.agonist_change(spiking.touch_reach(spec, "free", "anterior"), "anterior")
     assert tail["AVB"] > 0 and tail["PVC"] > 0
     assert head["AVD"] > 0
+
+
+def test_bagged_crossval_keeps_folds_and_averages_its_members(monkeypatch):
+    """With bagging, every fit (inner CV, each member) still trains on no held-out stimulation, each member sees
+    the chosen share of the training stimulations, and the fold's prediction is its members' mean."""
+    s, rng = _synthetic()
+    resp, stim = np.nonzero(~np.eye(s.n, dtype=bool))
+    data = TrialData(
+        "wt",
+        s.names,
+        resp,
+        stim,
+        tuple(rng.normal(0, 1, 2) for _ in resp),
+        rng.random(len(resp)),
+        (-1.0, 1.0),
+    )
+    folds = ev.stimulus_folds(np.unique(stim), 4, np.random.default_rng(0))
+    seen: list[set[int]] = []
+    real_fit = ev.fit
+    monkeypatch.setattr(
+        ev, "fit", lambda st, r, j, *a, **k: seen.append(set(j.tolist())) or real_fit(st, r, j, *a, **k)
+    )
+    monkeypatch.setattr(ev, "MAXITER", 5)
+    run = ev.crossval(
+        s,
+        data,
+        folds,
+        alphas=(1e-2, 1e-3),
+        inner_k=2,
+        bag=3,
+        fractions=(1.0, 0.5),
+        step=lambda: seen.append(set()),
+    )
+    per_fold = np.split(np.array(seen, dtype=object), np.flatnonzero([x == set() for x in seen]) + 1)[:-1]
+    assert len(per_fold) == len(folds) == len(run.fractions)
+    held_out = [set(f.tolist()) for f in folds]
+    for h, fits, fraction, model in zip(held_out, per_fold, run.fractions, run.models):
+        # 2 α × 2 inner folds, 3 members × 2 inner folds at fraction 0.5, the outer fit(s), the step marker
+        assert len(fits) == 4 + 6 + (3 if fraction == 0.5 else 1) + 1
+        assert all(not (x & h) for x in fits)
+        assert isinstance(model, ev.Bagged) == (fraction == 0.5)
+    train = np.flatnonzero(~np.isin(stim, folds[0]))
+    bagged = ev._fit_bagged(s, data, train, 1e-3, 3, 0.5, 7)
+    n_train = len(np.unique(stim[train]))
+    for member_stims in seen[-3:]:
+        assert len(member_stims) == int(0.5 * n_train) and not (member_stims & held_out[0])
+    test = np.flatnonzero(np.isin(stim, folds[0]))
+    mean = np.mean([m.predict(resp[test], stim[test]) for m in bagged.members], axis=0)
+    np.testing.assert_allclose(bagged.predict(resp[test], stim[test]), mean)

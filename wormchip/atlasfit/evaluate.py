@@ -7,7 +7,10 @@ Two evaluations (definitions repeated in docs/results.md):
   `fraction_of_reproducibility` = that r ÷ r(A means, B means), averaged over the random splits.
 * **Held-out stimulations**: the stimulated neurons are split into k folds; a fold's test pairs are all pairs
   whose stimulated neuron is in it, and no pair with that stimulated neuron is in training. The regularisation
-  α is chosen by an inner k-fold over the training fold's stimulated neurons (nested CV). Scores pool the
+  α is chosen by an inner k-fold over the training fold's stimulated neurons (nested CV). With `bag` > 1 the
+  fold's model may be a subsample-bagged ensemble (`Bagged`: `bag` fits, each to a random share of the
+  training stimulations, predictions averaged); the share (`BAG_FRACTIONS`, 1.0 = one fit on all) is chosen
+  by the same inner CV. Scores pool the
   held-out pairs of all folds: Pearson r (`heldout_r`), ROC AUC of |prediction| for the atlas's q < 0.05
   pairs, sign agreement, and heldout_r ÷ √(Spearman–Brown reliability) (`fraction_of_ceiling`).
 
@@ -30,6 +33,18 @@ from wormchip.atlasfit.model import FittedModel, Structure, fit
 
 ALPHAS = (1e-3, 1e-4)
 MAXITER = 300
+BAG_FRACTIONS = (1.0, 0.5)  # share of the training stimulations each bagged fit sees (1.0: one fit on all)
+
+
+@dataclass(frozen=True)
+class Bagged:
+    """Fits to random subsets of the training stimulations, predicting their mean (subagging): each fit sees
+    fewer experiments, and the average cancels much of what each fitted to its own subset's noise."""
+
+    members: tuple[FittedModel, ...]
+
+    def predict(self, resp: np.ndarray, stim: np.ndarray) -> np.ndarray:
+        return np.mean([m.predict(resp, stim) for m in self.members], axis=0)
 
 
 def pearson(a: np.ndarray, b: np.ndarray) -> float:
@@ -65,7 +80,8 @@ class CVRun:
 
     prediction: np.ndarray
     alphas: list[float]
-    models: list[FittedModel]
+    models: list[FittedModel | Bagged]
+    fractions: list[float]
 
 
 def _fit(
@@ -78,6 +94,29 @@ def _fit(
     )  # fmt: skip
 
 
+def _fit_bagged(
+    structure: Structure,
+    data: TrialData,
+    idx: np.ndarray,
+    alpha: float,
+    bag: int,
+    fraction: float,
+    seed: int,
+    **kw,
+) -> FittedModel | Bagged:
+    """One fit on pairs `idx`, or (`bag` > 1, `fraction` < 1) `bag` fits on random `fraction`s of their
+    stimulated neurons."""
+    if bag <= 1 or fraction >= 1:
+        return _fit(structure, data, idx, alpha, **kw)
+    rng = np.random.default_rng(seed)
+    stimulated = np.unique(data.stim[idx])
+    members = []
+    for _ in range(bag):
+        keep = rng.choice(stimulated, size=max(2, int(fraction * len(stimulated))), replace=False)
+        members.append(_fit(structure, data, idx[np.isin(data.stim[idx], keep)], alpha, **kw))
+    return Bagged(tuple(members))
+
+
 def choose_alpha(
     structure: Structure,
     data: TrialData,
@@ -85,21 +124,36 @@ def choose_alpha(
     alphas: Sequence[float],
     inner_k: int,
     seed: int,
+    fractions: Sequence[float] = (1.0,),
+    bag: int = 1,
     **kw,
-) -> float:
-    """α with the best inner-CV Pearson r, folds over the training pairs' stimulated neurons only."""
-    if len(alphas) == 1:
-        return float(alphas[0])
+) -> tuple[float, float]:
+    """(α, bag fraction) with the best inner-CV Pearson r, folds over the training pairs' stimulated neurons
+    only: α first (one fit each), then the bag fractions below 1 at that α (none without bagging)."""
+    fractions = [float(f) for f in fractions] if bag > 1 else [1.0]
+    if len(alphas) == 1 and len(fractions) == 1:
+        return float(alphas[0]), fractions[0]
     stim = data.stim[train]
     folds = stimulus_folds(np.unique(stim), inner_k, np.random.default_rng(seed))
-    scores = []
-    for a in alphas:
+
+    def inner_r(alpha: float, fraction: float) -> float:
         pred = np.zeros(len(train))
-        for tr, te in fold_pairs(stim, folds):
-            model = _fit(structure, data, train[tr], a, **kw)
+        for f, (tr, te) in enumerate(fold_pairs(stim, folds)):
+            model = _fit_bagged(structure, data, train[tr], alpha, bag, fraction, seed + f, **kw)
             pred[te] = model.predict(data.resp[train[te]], data.stim[train[te]])
-        scores.append(pearson(pred, data.mean[train]))
-    return float(alphas[int(np.nanargmax(scores))])
+        return float(np.nan_to_num(pearson(pred, data.mean[train]), nan=-np.inf))
+
+    whole = 1.0 if 1.0 in fractions else fractions[0]  # α is chosen at this fraction
+    scored = [(inner_r(float(a), whole), (float(a), whole)) for a in alphas] if len(alphas) > 1 else []
+    alpha = max(scored, key=lambda t: t[0])[1][0] if scored else float(alphas[0])
+    scored += [(inner_r(alpha, f), (alpha, f)) for f in fractions if f != whole]
+    return max(scored, key=lambda t: t[0])[1]
+
+
+def _per_fold(values: Sequence, k: int) -> list:
+    """A grid shared by every fold, or (one sequence per fold) fold k's own."""
+    grid = values[k] if np.ndim(values) == 2 else values
+    return [grid] if np.ndim(grid) == 0 else list(grid)
 
 
 def crossval(
@@ -110,23 +164,34 @@ def crossval(
     inner_k: int = 3,
     seed: int = 0,
     step: Callable[[], None] | None = None,
+    bag: int = 1,
+    fractions: Sequence[float] | Sequence[Sequence[float]] = (1.0,),
     **kw,
 ) -> CVRun:
-    """Out-of-fold predictions over stimulated-neuron folds; α by nested CV from `alphas` (or, given one
-    sequence per fold, from that fold's own)."""
+    """Out-of-fold predictions over stimulated-neuron folds; α (and, with `bag` > 1, the bag fraction) by nested
+    CV from `alphas` and `fractions` (or, given one sequence per fold, from that fold's own)."""
     pred = np.full(len(data.mean), np.nan)
-    chosen, models = [], []
+    chosen, chosen_fractions, models = [], [], []
     for k, (train, test) in enumerate(fold_pairs(data.stim, folds)):
-        grid = alphas[k] if np.ndim(alphas) == 2 else alphas
-        grid = [grid] if np.ndim(grid) == 0 else list(grid)
-        alpha = choose_alpha(structure, data, train, grid, inner_k, seed + k, **kw)
-        model = _fit(structure, data, train, alpha, **kw)
+        alpha, fraction = choose_alpha(
+            structure,
+            data,
+            train,
+            _per_fold(alphas, k),
+            inner_k,
+            seed + k,
+            _per_fold(fractions, k),
+            bag,
+            **kw,
+        )
+        model = _fit_bagged(structure, data, train, alpha, bag, fraction, seed + k, **kw)
         pred[test] = model.predict(data.resp[test], data.stim[test])
         chosen.append(alpha)
+        chosen_fractions.append(fraction)
         models.append(model)
         if step is not None:
             step()
-    return CVRun(pred, chosen, models)
+    return CVRun(pred, chosen, models, chosen_fractions)
 
 
 def scores(pred: np.ndarray, data: TrialData, ceiling: float) -> dict[str, float]:

@@ -60,8 +60,11 @@ def atlas_fit(
     splits: int = 3,
     inner_k: int = 2,
     progress: Progress | None = None,
+    bag: int = 1,
 ) -> tuple[dict, dict[str, np.ndarray]]:
-    """Run the study; returns (JSON-ready numbers, per-pair arrays). `progress(label, done, total)`."""
+    """Run the study; returns (JSON-ready numbers, per-pair arrays). `progress(label, done, total)`. `bag` > 1:
+    each fold's model (real, all-to-all and shuffled alike) may be a bag of that many fits to random shares of
+    its training stimulations, the share (`evaluate.BAG_FRACTIONS`) chosen by the nested CV."""
     from wormchip.analysis.perturbation import perturb
     from wormchip.analysis.shuffle import shuffle_network
 
@@ -69,6 +72,8 @@ def atlas_fit(
     network, structure, data = setup(circuit, strain)
     if shuffles < 0:
         raise AtlasFitError(f"--shuffles must be ≥ 0, not {shuffles}")
+    if bag < 1:
+        raise AtlasFitError(f"--bag must be ≥ 1 (1: no bagging), not {bag}")
     rng = np.random.default_rng(seed)
     outer = ev.stimulus_folds(data.stimulated, folds, rng)
     total = 2 * folds + splits + shuffles + 2
@@ -83,8 +88,9 @@ def atlas_fit(
     with threadpool_limits(1):
         repro = reproducibility(data.trials, splits=20, seed=seed)
         ceiling = repro["ceiling"]
+        bagging = {"bag": bag, "fractions": ev.BAG_FRACTIONS}
         real = ev.crossval(
-            structure, data, outer, ev.ALPHAS, inner_k, seed, step=lambda: step("fit (nested CV)")
+            structure, data, outer, ev.ALPHAS, inner_k, seed, step=lambda: step("fit (nested CV)"), **bagging
         )
         alpha_trials = float(np.exp(np.median(np.log(real.alphas))))
         trial_runs = []
@@ -95,7 +101,7 @@ def atlas_fit(
             step("held-out trials")
         free = ev.crossval(
             Structure.all_to_all(structure.names, structure.classes), data, outer, ev.ALPHAS, inner_k, seed,
-            step=lambda: step("all-to-all fit"), sign_prior=False,
+            step=lambda: step("all-to-all fit"), sign_prior=False, **bagging,
         )  # fmt: skip
         response = perturb(network, data.stimulated).response["v_free"]
         column = np.full(structure.n, -1)
@@ -107,7 +113,10 @@ def atlas_fit(
             shuffled = Structure.from_network(
                 shuffle_network(network, np.random.default_rng(child)), structure.classes
             ).with_touch_signs()
-            run = ev.crossval(shuffled, data, outer, [[a] for a in real.alphas], inner_k, seed)
+            run = ev.crossval(
+                shuffled, data, outer, [[a] for a in real.alphas], inner_k, seed,
+                bag=bag, fractions=[[f] for f in real.fractions],
+            )  # fmt: skip
             null_r.append(ev.pearson(run.prediction, data.mean))
             tr = ev.heldout_trials(shuffled, data, alpha_trials, np.random.default_rng([seed, k % splits]))
             null_trials.append(tr["fraction"])
@@ -120,7 +129,11 @@ def atlas_fit(
         "anatomy": ev.scores(anat, data, ceiling),
         "unfitted": ev.scores(unfitted, data, ceiling),
         "bias_only": ev.scores(bias, data, ceiling),
-        "unconstrained": {**ev.scores(free.prediction, data, ceiling), "alphas": free.alphas},
+        "unconstrained": {
+            **ev.scores(free.prediction, data, ceiling),
+            "alphas": free.alphas,
+            "bag_fractions": free.fractions,
+        },
         "shuffled_fit": {
             "n": shuffles,
             "r": null_r,
@@ -151,6 +164,8 @@ def atlas_fit(
         "sign_agreement": main["sign_agreement"],
         "sign_chance": main["sign_chance"],
         "alphas": real.alphas,
+        "bag": bag,
+        "bag_fractions": real.fractions,
         "fraction_of_reproducibility": fraction,
         "heldout_trials_fraction": fraction,
         "heldout_trials": {"alpha": alpha_trials, "splits": trial_runs},
