@@ -48,12 +48,15 @@ ROOT = Path(__file__).resolve().parents[1]
 def study(strain: str, args: argparse.Namespace) -> tuple[dict, dict]:
     cache = Path(args.cache)
     cached = load_cached(cache, strain)
-    wanted = {"folds": args.folds, "shuffles": args.shuffles, "seed": args.seed}
-    if cached is not None and all(cached[0].get(k) == v for k, v in wanted.items()):
+    wanted = {"folds": args.folds, "shuffles": args.shuffles, "seed": args.seed, "bag": 1}
+    if cached is not None and all(
+        cached[0].get(k, 1 if k == "bag" else None) == v for k, v in wanted.items()
+    ):
         return cached
     result, arrays = atlas_fit(
         "whole_worm", strain, args.folds, args.shuffles, args.seed,
         progress=lambda label, done, total: print(f"  {strain}: {label} ({done}/{total})", file=sys.stderr),
+        bag=1,  # one fit per fold: the tables' first column and the library spec; bagged: atlas_fit_bagged.py
     )  # fmt: skip
     save(cache, result, arrays)
     return result, arrays

@@ -78,6 +78,7 @@ def _count(text: str) -> int:
 def add_atlas_fit(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "atlas-fit",
+        aliases=["fit-atlas"],
         help="fit the whole-worm model to the Randi et al. 2023 atlas; held-out scores vs baselines",
     )
     parser.add_argument("--strain", default="wt", help="wt (default) or unc-31")
@@ -87,8 +88,9 @@ def add_atlas_fit(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--bag",
         type=_count,
-        default=1,
-        help="fits per bagged model (default 1: none); the share of stimulations each sees is chosen by nested CV",
+        default=4,
+        help="fits per bagged model (default 4; 1: one fit per fold); whether a fold bags, each fit seeing half "
+        "its training stimulations, is chosen by nested CV",
     )
     parser.add_argument("--circuit", default="whole_worm", help="circuit whose wiring is fitted")
     parser.add_argument("--out", default="out/atlas_fit", help="folder for the cached results and figures")

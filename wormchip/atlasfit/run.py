@@ -19,6 +19,7 @@ from threadpoolctl import threadpool_limits
 from wormchip import ir
 from wormchip.analysis.atlas import ATLAS_CITATION, STRAINS, _strict, empirical_p
 from wormchip.atlasfit import evaluate as ev
+from wormchip.atlasfit import spiking
 from wormchip.atlasfit.data import AtlasFitError, TrialData, load_trials, reproducibility
 from wormchip.atlasfit.model import Structure
 
@@ -60,7 +61,7 @@ def atlas_fit(
     splits: int = 3,
     inner_k: int = 2,
     progress: Progress | None = None,
-    bag: int = 1,
+    bag: int = 4,
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """Run the study; returns (JSON-ready numbers, per-pair arrays). `progress(label, done, total)`. `bag` > 1:
     each fold's model (real, all-to-all and shuffled alike) may be a bag of that many fits to random shares of
@@ -76,7 +77,7 @@ def atlas_fit(
         raise AtlasFitError(f"--bag must be ≥ 1 (1: no bagging), not {bag}")
     rng = np.random.default_rng(seed)
     outer = ev.stimulus_folds(data.stimulated, folds, rng)
-    total = 2 * folds + splits + shuffles + 2
+    total = 2 * folds + splits + shuffles + 3
     done = 0
 
     def step(label: str) -> None:
@@ -92,6 +93,9 @@ def atlas_fit(
         real = ev.crossval(
             structure, data, outer, ev.ALPHAS, inner_k, seed, step=lambda: step("fit (nested CV)"), **bagging
         )
+        tests = [test for _, test in ev.fold_pairs(data.stim, outer)]
+        translated = spiking.heldout_translation(real.models, tests, data.resp, data.stim)
+        step("spiking and chip")
         alpha_trials = float(np.exp(np.median(np.log(real.alphas))))
         trial_runs = []
         for s in range(splits):
@@ -163,6 +167,9 @@ def atlas_fit(
         "auc": main["auc"],
         "sign_agreement": main["sign_agreement"],
         "sign_chance": main["sign_chance"],
+        "spiking_r": ev.pearson(translated["spiking"], data.mean),
+        "float_rate_r": ev.pearson(translated["float_rate"], data.mean),
+        "fixed_point_r": ev.pearson(translated["fixed_point"], data.mean),
         "alphas": real.alphas,
         "bag": bag,
         "bag_fractions": real.fractions,
@@ -183,6 +190,7 @@ def atlas_fit(
         "unfitted": unfitted,
         "bias_only": bias,
         "unconstrained": free.prediction,
+        **{f"model_{kind}": values for kind, values in translated.items()},
     }
     return _strict(result), arrays
 

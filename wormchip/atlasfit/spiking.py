@@ -29,6 +29,7 @@ The compiled fixed-point run (emulator = Lava) has no free potential, so it is s
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -316,3 +317,24 @@ def agonist_change(rates: dict[str, tuple[float, float]], site: str) -> dict[str
     when every class rises."""
     change = {c: float(np.mean([rates[c + s][1] - rates[c + s][0] for s in "LR"])) for c in AGONISTS[site]}
     return {**change, "all": float(np.mean(list(change.values())))}
+
+
+#: Held-out read-outs of the translated fold models (`heldout_translation`).
+TRANSLATIONS = ("spiking", "float_rate", "fixed_point")
+
+
+def heldout_translation(
+    models: Sequence, tests: Sequence[np.ndarray], resp: np.ndarray, stim: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Held-out predictions of each fold's model (`tests[k]`: its test pairs) as LIF networks: "spiking" (free
+    potential, `spiking_predictions`), "float_rate" and "fixed_point" (spike rates of the batched LIF and of the
+    compiled chip network, `rate_predictions`). A bagged model's (with `members`) are its members' mean, as its
+    linear prediction is."""
+    out = {kind: np.full(len(resp), np.nan) for kind in TRANSLATIONS}
+    for model, test in zip(models, tests):
+        members = getattr(model, "members", (model,))
+        r, j = resp[test], stim[test]
+        out["spiking"][test] = np.mean([spiking_predictions(m, r, j) for m in members], axis=0)
+        out["float_rate"][test] = np.mean([rate_predictions(m, r, j, "float") for m in members], axis=0)
+        out["fixed_point"][test] = np.mean([rate_predictions(m, r, j, "emulator") for m in members], axis=0)
+    return out
