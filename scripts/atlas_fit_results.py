@@ -33,7 +33,7 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 from wormchip.analysis.atlas import ATLAS_CITATION, _strict  # noqa: E402
 from wormchip.atlasfit import evaluate as ev  # noqa: E402
 from wormchip.atlasfit import figures, spiking  # noqa: E402
-from wormchip.atlasfit.run import FIT_CITATION, atlas_fit, load_cached, save, setup  # noqa: E402
+from wormchip.atlasfit.run import FIT_CITATION, atlas_fit, cached_study, save, setup  # noqa: E402
 from wormchip.circuits.loader import from_dict, library_path, to_yaml  # noqa: E402
 
 LIBRARY = Path(library_path("whole_worm")).with_name("whole_worm_fitted.yaml")
@@ -47,11 +47,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def study(strain: str, args: argparse.Namespace) -> tuple[dict, dict]:
     cache = Path(args.cache)
-    cached = load_cached(cache, strain)
-    wanted = {"folds": args.folds, "shuffles": args.shuffles, "seed": args.seed, "bag": 1}
-    if cached is not None and all(
-        cached[0].get(k, 1 if k == "bag" else None) == v for k, v in wanted.items()
-    ):
+    cached = cached_study(
+        cache, strain, {"folds": args.folds, "shuffles": args.shuffles, "seed": args.seed, "bag": 1}
+    )
+    if cached is not None:
         return cached
     result, arrays = atlas_fit(
         "whole_worm", strain, args.folds, args.shuffles, args.seed,
@@ -101,13 +100,12 @@ def spiking_check(result: dict, out: Path) -> dict:
     silent: dict[str, list[int]] = {"nominal": [], "operating_point": []}
     with threadpool_limits(1):
         pairs = ev.fold_pairs(data.stim, folds)
+        models = []
         for k, (alpha, (train, test)) in enumerate(zip(result["alphas"], pairs)):
             model = ev._fit(structure, data, train, alpha)
+            models.append(model)
             resp, stim = data.resp[test], data.stim[test]
             pred["linear"][test] = model.predict(resp, stim)
-            pred["spiking"][test] = spiking.spiking_predictions(model, resp, stim)
-            pred["float_rate"][test] = spiking.rate_predictions(model, resp, stim, "float")
-            pred["fixed_point"][test] = spiking.rate_predictions(model, resp, stim, "emulator")
             for amplitude in SWEEP_PA:
                 kw = {**spiking.PROTOCOL_KW, "amplitude": amplitude * 1e-12}
                 pred[f"spiking_{amplitude:g}pA"][test] = spiking.spiking_predictions(model, resp, stim, kw)
@@ -117,6 +115,7 @@ def spiking_check(result: dict, out: Path) -> dict:
                     int(np.sum(spiking.spontaneous_rates(*spiking.network_of(model, bias)) == 0))
                 )
             print(f"  spiking check: fold {k + 1}/{len(pairs)}", file=sys.stderr)
+        pred.update(spiking.heldout_translation(models, [test for _, test in pairs], data.resp, data.stim))
         full = ev._fit(structure, data, np.arange(len(data.mean)), result["heldout_trials"]["alpha"])
     r = {kind: ev.pearson(p, data.mean) for kind, p in pred.items()}
     r_linear, r_spiking = r["linear"], r["spiking"]

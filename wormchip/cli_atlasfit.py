@@ -17,7 +17,7 @@ def _atlas_fit(args: argparse.Namespace) -> int:
 
     from wormchip.atlasfit import figures
     from wormchip.atlasfit.data import AtlasFitError
-    from wormchip.atlasfit.run import atlas_fit, load_cached, save
+    from wormchip.atlasfit.run import atlas_fit, cached_study, save
     from wormchip.preflight import check_output
 
     if args.strain not in STRAIN_NAMES:
@@ -32,10 +32,8 @@ def _atlas_fit(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "bag": args.bag,
     }
-    cached = None if args.refit else load_cached(out, strain)
-    if cached is not None and all(
-        cached[0].get(k, 1 if k == "bag" else None) == v for k, v in wanted.items()
-    ):
+    cached = None if args.refit else cached_study(out, strain, wanted)
+    if cached is not None:
         result, arrays = cached
     else:
         with Progress(transient=True, disable=args.json or not sys.stderr.isatty()) as progress:

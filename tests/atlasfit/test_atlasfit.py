@@ -54,8 +54,9 @@ def test_fit_recovers_known_parameters_on_a_synthetic_connectome():
     assert lc.shape == w.shape and lg.shape == g.shape and leak.shape == (s.n,)
 
 
-def test_crossval_never_sees_a_held_out_stimulation(monkeypatch):
-    """Every fit made while a fold is held out (inner CV included) trains on none of its stimulated neurons."""
+def _recorded_crossval(monkeypatch):
+    """A synthetic all-pairs data set in 4 stimulus folds, with every fit's stimulated neurons recorded in `seen`
+    (fits cut to 5 iterations): (structure, data, folds, seen)."""
     s, rng = _synthetic()
     resp, stim = np.nonzero(~np.eye(s.n, dtype=bool))
     data = TrialData(
@@ -68,16 +69,23 @@ def test_crossval_never_sees_a_held_out_stimulation(monkeypatch):
         (-1.0, 1.0),
     )
     folds = ev.stimulus_folds(np.unique(stim), 4, np.random.default_rng(0))
-    assert sorted(np.concatenate(folds).tolist()) == list(range(s.n))
-    for f, (train, test) in zip(folds, ev.fold_pairs(stim, folds)):
-        assert not np.isin(stim[train], f).any() and np.isin(stim[test], f).all()
-        assert len(train) + len(test) == len(stim)
     seen: list[set[int]] = []
     real_fit = ev.fit
     monkeypatch.setattr(
         ev, "fit", lambda st, r, j, *a, **k: seen.append(set(j.tolist())) or real_fit(st, r, j, *a, **k)
     )
     monkeypatch.setattr(ev, "MAXITER", 5)
+    return s, data, folds, seen
+
+
+def test_crossval_never_sees_a_held_out_stimulation(monkeypatch):
+    """Every fit made while a fold is held out (inner CV included) trains on none of its stimulated neurons."""
+    s, data, folds, seen = _recorded_crossval(monkeypatch)
+    stim = data.stim
+    assert sorted(np.concatenate(folds).tolist()) == list(range(s.n))
+    for f, (train, test) in zip(folds, ev.fold_pairs(stim, folds)):
+        assert not np.isin(stim[train], f).any() and np.isin(stim[test], f).all()
+        assert len(train) + len(test) == len(stim)
     ev.crossval(s, data, folds, alphas=(1e-2, 1e-3), inner_k=2, step=lambda: seen.append(set()))
     per_fold = np.split(np.array(seen, dtype=object), np.flatnonzero([x == set() for x in seen]) + 1)[:-1]
     assert len(per_fold) == len(folds)
@@ -150,24 +158,8 @@ def test_fitted_worm_touch_excites_the_agonist_command_interneurons():
 def test_bagged_crossval_keeps_folds_and_averages_its_members(monkeypatch):
     """With bagging, every fit (inner CV, each member) still trains on no held-out stimulation, each member sees
     the chosen share of the training stimulations, and the fold's prediction is its members' mean."""
-    s, rng = _synthetic()
-    resp, stim = np.nonzero(~np.eye(s.n, dtype=bool))
-    data = TrialData(
-        "wt",
-        s.names,
-        resp,
-        stim,
-        tuple(rng.normal(0, 1, 2) for _ in resp),
-        rng.random(len(resp)),
-        (-1.0, 1.0),
-    )
-    folds = ev.stimulus_folds(np.unique(stim), 4, np.random.default_rng(0))
-    seen: list[set[int]] = []
-    real_fit = ev.fit
-    monkeypatch.setattr(
-        ev, "fit", lambda st, r, j, *a, **k: seen.append(set(j.tolist())) or real_fit(st, r, j, *a, **k)
-    )
-    monkeypatch.setattr(ev, "MAXITER", 5)
+    s, data, folds, seen = _recorded_crossval(monkeypatch)
+    resp, stim = data.resp, data.stim
     run = ev.crossval(
         s,
         data,
@@ -194,3 +186,4 @@ def test_bagged_crossval_keeps_folds_and_averages_its_members(monkeypatch):
     test = np.flatnonzero(np.isin(stim, folds[0]))
     mean = np.mean([m.predict(resp[test], stim[test]) for m in bagged.members], axis=0)
     np.testing.assert_allclose(bagged.predict(resp[test], stim[test]), mean)
+

@@ -117,7 +117,7 @@ def _fit_bagged(
     return Bagged(tuple(members))
 
 
-def choose_alpha(
+def choose_settings(
     structure: Structure,
     data: TrialData,
     train: np.ndarray,
@@ -173,7 +173,7 @@ def crossval(
     pred = np.full(len(data.mean), np.nan)
     chosen, chosen_fractions, models = [], [], []
     for k, (train, test) in enumerate(fold_pairs(data.stim, folds)):
-        alpha, fraction = choose_alpha(
+        alpha, fraction = choose_settings(
             structure,
             data,
             train,

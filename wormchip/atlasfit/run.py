@@ -206,6 +206,15 @@ def save(out: Path, result: dict, arrays: dict[str, np.ndarray]) -> None:
     np.savez_compressed(npz, **arrays)
 
 
+def cached_study(out: Path, strain: str, settings: dict) -> tuple[dict, dict[str, np.ndarray]] | None:
+    """The cached study of `strain` under `out` if it ran with `settings` (one from before bagging counts as
+    `bag` 1), else None."""
+    cached = load_cached(out, strain)
+    if cached is None or any(cached[0].get(k, 1 if k == "bag" else None) != v for k, v in settings.items()):
+        return None
+    return cached
+
+
 def load_cached(out: Path, strain: str) -> tuple[dict, dict[str, np.ndarray]] | None:
     """The cached study of `strain` under `out`, or None."""
     js, npz = cache_paths(out, strain)

@@ -244,8 +244,9 @@ def run_lowest_v(
     """Run `lowest_v_loop` on `threads` (1 or 2) threads, updating `lowest` in place.
 
     `neurons`: keep_u, keep_v, keep_w, adapt_b, v_th, v_reset, frozen, biases, change_steps; `recurrent`: the
-    synapses as canonical CSR, post × pre (indptr, indices, data); `external`: in_ptr, in_rows, in_vals, input_spikes; `couplings`: the gap
-    Laplacian and graded CSR arrays, slopes and midpoints (empty for two threads).
+    synapses as canonical CSR, post × pre (indptr, indices, data); `external`: in_ptr, in_rows, in_vals,
+    input_spikes; `couplings`: the gap Laplacian and graded CSR arrays, slopes and midpoints (empty for two
+    threads).
     """
     n = len(lowest)
     spiking = np.empty((2, threads, n), dtype=np.int32)
@@ -256,7 +257,9 @@ def run_lowest_v(
         synapses = csc_halves(*recurrent, n, n)[:3]
         lowest_v_loop(0, 1, 0, n, steps, *neurons, *synapses, *external, *couplings, *shared)
         return
-    middle = (n // 2) // CACHE_LINE * CACHE_LINE  # the halves' a_in never share a cache line
+    middle = (
+        (n // 2) // CACHE_LINE * CACHE_LINE
+    )  # a multiple of 8 neurons: the halves' a_in share no cache line
     halves = csc_halves(*recurrent, n, middle)
     bounds = ((0, middle), (middle, n))
     failures: list[BaseException] = []

@@ -675,8 +675,7 @@ def compensate_decays(
         rw = np.where((lowered.decay_w > 0) & (eff_w > 0), eff_w / lowered.decay_w, 1.0)
     uv = ru * rv
     plastic = tuple(
-        replace(pp, w0=pp.w0 * (ru * rv)[pp.post], w_max=pp.w_max * (ru * rv)[pp.post])
-        for pp in lowered.plastic
+        replace(pp, w0=pp.w0 * uv[pp.post], w_max=pp.w_max * uv[pp.post]) for pp in lowered.plastic
     )
     return replace(
         lowered,
