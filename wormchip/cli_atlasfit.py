@@ -60,6 +60,9 @@ def _atlas_fit(args: argparse.Namespace) -> int:
     for key in KEYS:
         print(f"  {key:<28} {result[key]:.3f}")
     for name, b in result["baselines"].items():
+        if name == "shuffled_fit" and not b["n"]:
+            print(f"  baseline {name:<19} none (--shuffles 0)")
+            continue
         value = b.get("r_max", b.get("r"))
         print(f"  baseline {name:<19} r = {value:.3f}" + (" (best shuffle)" if "r_max" in b else ""))
     print(f"  fit wall time              {result['wall_s']:.0f} s; results in {out}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -187,3 +189,25 @@ def test_bagged_crossval_keeps_folds_and_averages_its_members(monkeypatch):
     mean = np.mean([m.predict(resp[test], stim[test]) for m in bagged.members], axis=0)
     np.testing.assert_allclose(bagged.predict(resp[test], stim[test]), mean)
 
+
+def test_summary_without_shuffles(monkeypatch, tmp_path, capsys):
+    """`--shuffles 0` leaves no shuffled fit to report: the summary says so instead of failing on its empty r."""
+    from wormchip.atlasfit import figures, run
+
+    scores = {key: 0.1 for key in ("heldout_r", "fraction_of_ceiling", "auc", "sign_agreement", "ceiling")}
+    result = {
+        "strain": "wt", "folds": 5, "shuffles": 0, "seed": 0, "bag": 4, "pairs": 10, "stimulated": 3,
+        **scores, "fraction_of_reproducibility": 1.0, "wall_s": 1.0,
+        "baselines": {"anatomy": {"r": 0.03}, "shuffled_fit": {"n": 0, "r": [], "r_max": None, "p": None}},
+    }  # fmt: skip
+
+    class Figure:
+        def savefig(self, path, dpi):
+            Path(path).touch()
+
+    monkeypatch.setattr(run, "atlas_fit", lambda *a, **k: (result, {}))
+    monkeypatch.setattr(figures, "plot_heldout", lambda *a: Figure())
+    monkeypatch.setattr(figures, "plot_trials", lambda *a: Figure())
+    assert main(["atlas-fit", "--shuffles", "0", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "baseline shuffled_fit" in out and "none (--shuffles 0)" in out and "r = 0.030" in out
